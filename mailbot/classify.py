@@ -1,0 +1,55 @@
+"""Classify: who sent a message (senders.authorise) and what kind it is. Pure.
+
+Kinds: auto (auto-reply, bounce, our own mail: never answered), refused
+(stranger or failed sender authentication), too-large, command (from a
+coordinator), document (Word attachments from a member: referral or
+minutes), notice (a meeting notice in the body), other.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .config import Config
+
+
+@lru_cache(maxsize=8)
+def _directory(cfg_id: int, cfg: Config):
+    from .senders import Directory, Member
+
+    members = [Member(agency=m.agency, emails=list(m.contacts), social_work=m.social_work, may_submit=m.may_submit)
+               for m in cfg.members]
+    return Directory(members=members, coordinators=list(cfg.coordinators), our_addresses=[cfg.mailbox_address])
+
+
+def directory_for(cfg: Config):
+    return _directory(id(cfg), cfg)
+
+
+def classify(ctx, email):
+    from .mailreader import kind_of_attachment
+    from .notices import looks_like_notice
+    from .senders import authorise
+
+    cfg = ctx.cfg
+    verdict = authorise(
+        email,
+        directory_for(cfg),
+        require_auth_pass=cfg.require_authentication_pass and cfg.check_authentication_results,
+        trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else ["\0none"],
+    )
+    if verdict.role == "auto":
+        return "auto", verdict
+    if not verdict.allowed:
+        return "refused", verdict
+    if getattr(email, "too_large", False):
+        return "too-large", verdict
+    if verdict.role == "coordinator":
+        return "command", verdict
+    if any(kind_of_attachment(a) in ("docx", "doc", "docm") for a in email.attachments):
+        return "document", verdict
+    if looks_like_notice(email.subject or "", email.text_body or ""):
+        return "notice", verdict
+    if email.attachments:
+        return "document", verdict  # answered: "please attach the form as a .docx"
+    return "other", verdict

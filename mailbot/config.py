@@ -1,0 +1,261 @@
+"""Configuration: one TOML file (see config.example.toml), secrets from the environment or files.
+
+`load_config(path)` returns a validated :class:`Config` or raises
+:class:`ConfigError` with a message that names the key and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES_DIR = PACKAGE_ROOT / "rules"
+DEFAULT_TEMPLATES_DIR = PACKAGE_ROOT / "templates"
+
+_EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$|^[^@\s<>\"']+@localhost$|^[^@\s<>\"']+@[a-z0-9.-]+$")
+TLS_MODES = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    tls: str
+    username: str | None
+    password: str | None
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    agency: str
+    contacts: tuple[str, ...]
+    social_work: bool = False
+    may_submit: bool = True
+
+
+@dataclass
+class Config:
+    network_name: str
+    timezone: str
+    mailbox_address: str
+    mailbox_display_name: str
+    coordinators: list[str]
+    first_case_number: int
+    imap: ServerConfig
+    smtp: ServerConfig
+    imap_folder: str
+    processed_folder: str
+    quarantine_folder: str
+    idle_renew_seconds: int
+    data_dir: Path
+    key_file: Path
+    rules_dir: Path
+    templates_dir: Path
+    master_list_password: str
+    members: list[MemberConfig]
+    check_authentication_results: bool = True
+    trusted_authserv_ids: list[str] = field(default_factory=list)
+    require_authentication_pass: bool = False
+    max_email_bytes: int = 25 * 1024 * 1024
+    digest_time: str = "07:30"
+    source: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "mailbot.db"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        return self.mailbox_address.rsplit("@", 1)[1]
+
+    def member_for(self, address: str) -> MemberConfig | None:
+        a = address.strip().lower()
+        for m in self.members:
+            if a in m.contacts:
+                return m
+        return None
+
+
+def _secret(section: dict, where: str, *, required: bool) -> str | None:
+    if "password" in section:
+        raise ConfigError(
+            f"[{where}] has a password in clear. Put it in an environment variable "
+            f"(password_env = \"NAME\") or a file (password_file = \"/path\") instead."
+        )
+    env = section.get("password_env")
+    path = section.get("password_file")
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            if required:
+                raise ConfigError(f"[{where}] password_env names {env}, but that environment variable is not set.")
+            return None
+        return value
+    if path:
+        p = Path(path)
+        try:
+            return p.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"[{where}] password_file {p} cannot be read ({exc.strerror}).") from exc
+    if required:
+        raise ConfigError(f"[{where}] needs password_env or password_file.")
+    return None
+
+
+def _server(raw: dict, where: str, *, default_port: int) -> ServerConfig:
+    if not isinstance(raw, dict) or not raw.get("host"):
+        raise ConfigError(f"[{where}] needs a host.")
+    tls = str(raw.get("tls", "ssl")).lower()
+    if tls not in TLS_MODES:
+        raise ConfigError(f"[{where}] tls must be one of {', '.join(TLS_MODES)} (found {tls!r}).")
+    try:
+        port = int(raw.get("port", default_port))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{where}] port must be a number.") from exc
+    username = raw.get("username")
+    password = _secret(raw, where, required=bool(username))
+    return ServerConfig(host=str(raw["host"]), port=port, tls=tls, username=username, password=password)
+
+
+def _address(value, where: str) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise ConfigError(f"{where}: {value!r} is not an email address.")
+    return value.strip().lower()
+
+
+def parse_config(data: dict, *, base: Path | None = None) -> Config:
+    base = base or Path.cwd()
+    net = data.get("network")
+    if not isinstance(net, dict):
+        raise ConfigError("The [network] section is missing.")
+    name = net.get("name")
+    if not name:
+        raise ConfigError("[network] name is missing.")
+    tz = net.get("timezone", "Europe/Dublin")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"[network] timezone {tz!r} is not a known time zone (e.g. Europe/Dublin).") from exc
+    mailbox = _address(net.get("mailbox_address"), "[network] mailbox_address")
+    coordinators = [_address(a, "[network] coordinators") for a in net.get("coordinators", [])]
+    if not coordinators:
+        raise ConfigError("[network] coordinators must list at least one address.")
+    imap_raw = data.get("imap", {})
+    smtp_raw = data.get("smtp", {})
+    imap = _server(imap_raw, "imap", default_port=993)
+    smtp = _server(smtp_raw, "smtp", default_port=587)
+    paths = data.get("paths", {})
+    data_dir = Path(paths.get("data_dir", "/var/lib/mailbot"))
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    key_file = Path(paths["key_file"]) if paths.get("key_file") else data_dir / "names.key"
+    rules_dir = Path(paths.get("rules_dir", DEFAULT_RULES_DIR))
+    templates_dir = Path(paths.get("templates_dir", DEFAULT_TEMPLATES_DIR))
+    for d, label in ((rules_dir, "rules_dir"), (templates_dir, "templates_dir")):
+        if not d.is_dir():
+            raise ConfigError(f"[paths] {label} {d} is not a folder.")
+    ml = data.get("master_list", {})
+    ml_password = _secret(ml, "master_list", required=True)
+    if not ml_password or len(ml_password) < 8:
+        raise ConfigError("[master_list] the Master List password must be at least 8 characters.")
+    members: list[MemberConfig] = []
+    seen: dict[str, str] = {}
+    for i, m in enumerate(data.get("members", []), 1):
+        agency = (m.get("agency") or "").strip()
+        if not agency:
+            raise ConfigError(f"[[members]] entry {i} has no agency name.")
+        contacts = tuple(_address(c, f"[[members]] {agency}") for c in m.get("contacts", []))
+        if not contacts:
+            raise ConfigError(f"[[members]] {agency} has no contact address.")
+        for c in contacts:
+            if c in seen:
+                raise ConfigError(f"[[members]] {c} is listed for both {seen[c]} and {agency}.")
+            seen[c] = agency
+        members.append(MemberConfig(agency, contacts, bool(m.get("social_work", False)),
+                                    bool(m.get("may_submit", True))))
+    if not members:
+        raise ConfigError("The member directory ([[members]]) is empty.")
+    if sum(m.social_work for m in members) > 1:
+        raise ConfigError("Only one member can be Social Work (social_work = true).")
+    sec = data.get("security", {})
+    digest = data.get("digest", {})
+    dt = str(digest.get("time", "07:30"))
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", dt):
+        raise ConfigError(f"[digest] time {dt!r} must look like 07:30.")
+    return Config(
+        network_name=str(name),
+        timezone=tz,
+        mailbox_address=mailbox,
+        mailbox_display_name=str(net.get("mailbox_display_name", f"{name} Coordinator")),
+        coordinators=coordinators,
+        first_case_number=int(net.get("first_case_number", 1)),
+        imap=imap,
+        smtp=smtp,
+        imap_folder=str(imap_raw.get("folder", "INBOX")),
+        processed_folder=str(imap_raw.get("processed_folder", "Processed")),
+        quarantine_folder=str(imap_raw.get("quarantine_folder", "Quarantine")),
+        idle_renew_seconds=int(imap_raw.get("idle_renew_seconds", 540)),
+        data_dir=data_dir,
+        key_file=key_file,
+        rules_dir=rules_dir,
+        templates_dir=templates_dir,
+        master_list_password=ml_password,
+        members=members,
+        check_authentication_results=bool(sec.get("check_authentication_results", True)),
+        trusted_authserv_ids=list(sec.get("trusted_authserv_ids", [])),
+        require_authentication_pass=bool(sec.get("require_authentication_pass", False)),
+        max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
+        digest_time=dt,
+    )
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror}).") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}.") from exc
+    cfg = parse_config(data, base=Path(path).resolve().parent)
+    cfg.source = Path(path)
+    return cfg
+
+
+def check_config(path: Path) -> int:
+    """`mailbot check-config`: validate the file, then try both servers."""
+    cfg = load_config(path)
+    print(f"configuration: ok ({len(cfg.members)} member agencies, "
+          f"{sum(len(m.contacts) for m in cfg.members)} addresses)")
+    ok = True
+    try:
+        from .inbox import probe_imap
+
+        probe_imap(cfg)
+        print(f"imap: ok ({cfg.imap.host}:{cfg.imap.port}, folder {cfg.imap_folder})")
+    except Exception as exc:  # one line each, never a traceback
+        ok = False
+        print(f"imap: FAILED - {cfg.imap.host}:{cfg.imap.port}: {exc}")
+    try:
+        import asyncio
+
+        from .outbox import probe_smtp
+
+        asyncio.run(probe_smtp(cfg))
+        print(f"smtp: ok ({cfg.smtp.host}:{cfg.smtp.port})")
+    except Exception as exc:
+        ok = False
+        print(f"smtp: FAILED - {cfg.smtp.host}:{cfg.smtp.port}: {exc}")
+    return 0 if ok else 1

@@ -1,0 +1,169 @@
+"""The I/O shell: the inbox watcher (a thread), the outbox (asyncio) and the scheduler around the pipeline.
+
+    mailbot run -c config.toml
+
+On SIGTERM/SIGINT the watcher stops taking mail, the outbox finishes the
+message it is sending, and the store is closed; whatever was not sent yet is
+in the outbox and goes out at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .config import Config, load_config
+from .pipeline import Context, after_batch, process_message
+
+log = logging.getLogger("mailbot.daemon")
+
+
+def imap_settings(cfg: Config):
+    from .inbox import ImapSettings
+
+    return ImapSettings(host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
+                        password=cfg.imap.password, folder=cfg.imap_folder,
+                        processed_folder=cfg.processed_folder, quarantine_folder=cfg.quarantine_folder,
+                        idle_renew_seconds=cfg.idle_renew_seconds)
+
+
+def smtp_settings(cfg: Config):
+    from .outbox import SmtpSettings
+
+    return SmtpSettings(host=cfg.smtp.host, port=cfg.smtp.port, tls=cfg.smtp.tls, username=cfg.smtp.username,
+                        password=cfg.smtp.password)
+
+
+class Bot:
+    """One running mailbot: store, pipeline context, inbox watcher, outbox sender."""
+
+    def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None):
+        from .store import Store
+        from .vault import Vault
+
+        self.cfg = cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.vault = Vault.load_or_create(cfg.key_file)
+        self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.outbox = None
+        self.ctx = Context.build(cfg, self.store, clock=clock or (lambda: datetime.now(timezone.utc)),
+                                 notify_outbox=self._notify_outbox)
+        self.watcher = None
+        self._stop_threads = threading.Event()
+
+    # -- wiring ------------------------------------------------------------
+    def _notify_outbox(self) -> None:
+        if self.outbox is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(self.outbox.notify)
+
+    def _on_message(self, msg) -> str:
+        return process_message(self.ctx, msg.raw, uid=msg.uid, uidvalidity=msg.uidvalidity)
+
+    def _after_batch(self) -> None:
+        after_batch(self.ctx)
+
+    def make_watcher(self):
+        from .inbox import InboxWatcher
+
+        return InboxWatcher(imap_settings(self.cfg), self._on_message, self.store.uid_state(),
+                            on_batch_done=self._after_batch)
+
+    def make_outbox(self):
+        from .gate import build_gate
+        from .outbox import OutboxSender
+
+        gate_cache: dict = {}
+
+        def gate(item):
+            people = self.store.protected_names()
+            key = len(people), hash(repr(people[-1:]))
+            if gate_cache.get("key") != key:
+                gate_cache["key"], gate_cache["gate"] = key, build_gate(people)
+            reason = gate_cache["gate"].check_message(item.raw)
+            if reason:
+                log.error("outbox: message %s (%s) held by the leak gate: %s", item.message_id,
+                          item.case_code or "-", reason)
+            return reason
+
+        return OutboxSender(self.store, smtp_settings(self.cfg), gate=gate,
+                            on_permanent_failure=self._on_permanent_failure, on_outage=self._on_outage)
+
+    def _on_permanent_failure(self, item, error) -> None:
+        log.error("outbox: message %s to %s failed permanently: %s", item.message_id, item.recipients, error)
+
+    def _on_outage(self, since) -> None:
+        log.warning("outbox: the SMTP server has been unreachable since %s; messages wait in the outbox", since)
+
+    # -- running -----------------------------------------------------------
+    def drain_inbox_once(self) -> None:
+        """Process everything in the inbox now, then the per-batch work (tests, backlog)."""
+        watcher = self.make_watcher()
+        watcher.run_until_empty()
+
+    async def run_async(self, stop: asyncio.Event) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.outbox = self.make_outbox()
+        self.watcher = self.make_watcher()
+        thread = threading.Thread(target=self.watcher.run_forever, args=(self._stop_threads,),
+                                  name="inbox-watcher", daemon=True)
+        thread.start()
+        scheduler = None
+        try:
+            from .scheduler import start_scheduler
+
+            scheduler = start_scheduler(self)
+        except ImportError:
+            pass
+        outbox_task = asyncio.create_task(self.outbox.run(stop))
+        await stop.wait()
+        self._stop_threads.set()
+        await outbox_task
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def run_daemon(config_path: Path) -> int:
+    cfg = load_config(config_path)
+    bot = Bot(cfg)
+    log.info("mailbot started for %s: %d member agencies", cfg.network_name, len(cfg.members))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await bot.run_async(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        bot.close()
+    log.info("mailbot stopped cleanly")
+    return 0
+
+
+def run_coordinator_commands(config_path: Path, text: str) -> int:
+    """`mailbot command`: the coordinator's email commands, from a shell on the server."""
+    from .handlers.commands import execute_commands
+
+    cfg = load_config(config_path)
+    bot = Bot(cfg)
+    try:
+        with bot.store.transaction():
+            reply, ok = execute_commands(bot.ctx, text, source=f"cli:{datetime.now(timezone.utc).isoformat()}",
+                                         actor=cfg.coordinators[0])
+        after_batch(bot.ctx)
+    finally:
+        bot.close()
+    print(reply)
+    return 0 if ok else 1

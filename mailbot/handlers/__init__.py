@@ -1,0 +1,142 @@
+"""Handlers: one per kind of incoming message. Each takes (ctx, email, verdict),
+writes its effects through ctx (store, outbox) and returns an Outcome.
+
+The order of the pipeline is in mailbot.pipeline; which handler runs is
+decided by mailbot.classify.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import BadDocument, MailbotError
+from ..pipeline import Outcome
+
+log = logging.getLogger("mailbot.handlers")
+
+WORD_KINDS = ("docx", "doc", "docm")
+
+
+def _reply_problem(ctx, email, *, filename: str, problem: str, source: str) -> None:
+    ctx.queue(kind="form-problem", rule_kind="acknowledgement", template="form-problem",
+              to=ctx.recipients("acknowledgement", sender=email.from_address),
+              values={"filename": filename, "problem": problem}, source=source,
+              in_reply_to=email.message_id)
+
+
+def handle_documents(ctx, email, verdict) -> Outcome:
+    """A member's email with attachments: each Word file is a referral or minutes."""
+    from ..docx_package import open_package
+    from ..mailreader import kind_of_attachment
+    from .intake import handle_referral
+    from .minutes import handle_minutes, looks_like_minutes
+
+    member = verdict.member
+    codes: list[str] = []
+    outcomes: list[str] = []
+    problems: list[str] = []
+    kinds: set[str] = set()
+    word = [a for a in email.attachments if kind_of_attachment(a) in WORD_KINDS]
+    if not word:
+        others = ", ".join(sorted({kind_of_attachment(a) for a in email.attachments})) or "none"
+        _reply_problem(ctx, email, filename="(attachments: " + others + ")",
+                       problem=("We could not find a Word document (.docx) attached. Please attach the "
+                                "filled-in Referral Form or the minutes as a Word .docx file."),
+                       source=email.key)
+        ctx.tell_coordinator(title="an email with no Word document was quarantined",
+                             details=f"From {email.from_address} ({member.agency}); attachments: {others}. "
+                                     f"The sender was asked to send a .docx.",
+                             source=email.key)
+        return Outcome(kind="document", outcome="quarantined", reason="no-word-document")
+    for index, att in enumerate(word):
+        source = f"{email.key}:{index}"
+        safe_name = f"attachment {index + 1}"
+        try:
+            if kind_of_attachment(att) == "doc":
+                raise BadDocument("This is an old-style Word file (.doc). Please save it as a Word document "
+                                  "(.docx) and send it again.", reason="legacy-doc")
+            pkg = open_package(att.data, max_file_bytes=ctx.cfg.max_email_bytes)
+            if looks_like_minutes(pkg):
+                kinds.add("minutes")
+                outcome, got, reason = handle_minutes(ctx, email, member, pkg, source=source)
+            else:
+                kinds.add("referral")
+                outcome, got, reason = handle_referral(ctx, email, member, pkg, source=source, filename=safe_name)
+            codes += list(got)
+            outcomes.append(outcome)
+            if reason:
+                problems.append(reason)
+        except MailbotError as exc:
+            # The one-line message of the referral core is the reply; it never quotes a name.
+            _reply_problem(ctx, email, filename=safe_name, problem=str(exc), source=source)
+            ctx.tell_coordinator(
+                title=f"a document from {member.agency} was refused ({exc.reason})",
+                details=f"From {email.from_address}: {exc} The sender has been told; the email is kept in "
+                        f"the folder \"{ctx.cfg.quarantine_folder}\".",
+                source=source)
+            outcomes.append("quarantined")
+            problems.append(exc.reason)
+    kind = "+".join(sorted(kinds)) or "document"
+    if "held" in outcomes:
+        final = "held"
+    elif "quarantined" in outcomes:
+        final = "quarantined"
+    elif "accepted" in outcomes:
+        final = "accepted"
+    else:
+        final = outcomes[0] if outcomes else "quarantined"
+    return Outcome(kind=kind, outcome=final, reason=",".join(problems), case_codes=tuple(codes))
+
+
+def handle_auto(ctx, email, verdict) -> Outcome:
+    """Auto-replies, bounces, our own mail: recorded, never answered (no mail loops)."""
+    return Outcome(kind="auto", outcome="ignored", reason=verdict.reason or "auto-submitted")
+
+
+def handle_refused(ctx, email, verdict) -> Outcome:
+    """A stranger, or failed sender authentication: quarantined, no reply, into the digest."""
+    log.warning("refused mail from a sender outside the directory or failing authentication: %s", verdict.reason)
+    return Outcome(kind="refused", outcome="quarantined", reason=verdict.reason or "refused")
+
+
+def handle_too_large(ctx, email, verdict) -> Outcome:
+    mb = ctx.cfg.max_email_bytes // (1024 * 1024)
+    _reply_problem(ctx, email, filename="(the whole email)",
+                   problem=f"The email is larger than {mb} MB, so it was not opened. Please send the form on its "
+                           f"own, without other attachments or pictures.", source=email.key)
+    ctx.tell_coordinator(title="an oversized email was quarantined",
+                         details=f"From {email.from_address}: larger than {mb} MB; the sender has been told.",
+                         source=email.key)
+    return Outcome(kind="too-large", outcome="quarantined", reason="too-large")
+
+
+def handle_other(ctx, email, verdict) -> Outcome:
+    ctx.queue(kind="no-form", rule_kind="acknowledgement", template="no-form",
+              to=ctx.recipients("acknowledgement", sender=email.from_address), values={},
+              source=email.key, in_reply_to=email.message_id)
+    ctx.tell_coordinator(title="an email with nothing to process was quarantined",
+                         details=f"From {email.from_address}: no form, minutes or meeting notice found. "
+                                 f"The sender has been told.",
+                         source=email.key)
+    return Outcome(kind="other", outcome="quarantined", reason="nothing-to-process")
+
+
+def _lazy(module: str, name: str):
+    def call(ctx, email, verdict):
+        import importlib
+
+        return getattr(importlib.import_module(module, __name__), name)(ctx, email, verdict)
+
+    call.__name__ = name
+    return call
+
+
+HANDLERS = {
+    "document": handle_documents,
+    "auto": handle_auto,
+    "refused": handle_refused,
+    "too-large": handle_too_large,
+    "other": handle_other,
+    "command": _lazy(".commands", "handle_commands"),
+    "notice": _lazy(".notices", "handle_notice"),
+}

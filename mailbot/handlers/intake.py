@@ -1,0 +1,124 @@
+"""Intake of a referral (domain.md steps 1-8), one Word attachment at a time.
+
+parse the form -> refuse a duplicate -> allocate the code -> strip names and
+verify (fail closed) -> add the case(s) to the store -> queue the Coded
+Referral for the members the rules choose, the acknowledgement for the
+referrer and the Social Work check for the coordinator -> mark the Master
+List changed (it is sent once per batch).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from ..coding import code_document, coded_filename, sibling_codes
+from ..compose import DOCX_TYPE, Attachment
+from ..errors import LeakDetected, MailbotError
+from ..referral import parse_referral
+
+log = logging.getLogger("mailbot.intake")
+
+
+def person_record(child: dict, family: list[dict]) -> dict:
+    """What is kept (encrypted) about a young person: the names and date of birth, for the Master List."""
+    return {
+        "name": child.get("name") or "",
+        "first_name": child.get("first_name") or "",
+        "surname": child.get("surname") or "",
+        "known_as": list(child.get("known_as") or []),
+        "other_surnames": list(child.get("other_surnames") or []),
+        "date_of_birth": child.get("date_of_birth"),
+        "family": [f.get("name") for f in family if f.get("name")],
+    }
+
+
+def handle_referral(ctx, email, member, pkg, *, source: str, filename: str) -> tuple[str, tuple[str, ...], str]:
+    """Returns (outcome, case codes, reason). Raises MailbotError for a form problem (caller replies)."""
+    from ..store import Case
+
+    store = ctx.store
+    referral = parse_referral(pkg)
+    data = referral.to_json()
+    children = data["young_people"]
+    family = data["family"]
+
+    # A child already on the Master List never gets a second code.
+    identities = [store.vault.identity(c["name"], c.get("date_of_birth")) for c in children]
+    existing = [store.find_case_by_identity(i) for i in identities]
+    existing = [c for c in existing if c is not None and c.status == "open"]
+    if existing:
+        codes = tuple(sorted({c.code for c in existing}))
+        first = existing[0]
+        values = {"code": ", ".join(codes), "lead_agency": first.lead_agency}
+        ctx.queue(kind="duplicate-referral", rule_kind="acknowledgement", template="duplicate-referral",
+                  to=ctx.recipients("acknowledgement", sender=email.from_address), values=values,
+                  source=source, case_code=codes[0], in_reply_to=email.message_id)
+        ctx.tell_coordinator(
+            title=f"[{codes[0]}] the same young person was referred again",
+            details=(f"{member.agency} ({email.from_address}) sent a referral for a young person already on "
+                     f"the Master List as {', '.join(codes)} (lead agency {first.lead_agency}). No new code was "
+                     f"given; the referrer has been told the existing code."),
+            source=source, case_code=codes[0])
+        log.info("referral from %s matches open case(s) %s: no new code", member.agency, ",".join(codes))
+        return "duplicate", codes, "already-on-master-list"
+
+    number = store.allocate_case_number()
+    codes = sibling_codes(number, len(children))
+    try:
+        coded = code_document(pkg, children, family, codes)
+    except LeakDetected as exc:
+        # Fail closed: nothing goes to the members; the number is not used (the transaction rolls back
+        # only if we raise, so keep it: the coordinator codes this one by hand under the same number).
+        ctx.tell_coordinator(
+            title=f"[{codes[0]}] referral held: names could not be removed safely",
+            details=(f"A referral from {member.agency} was given the code(s) {', '.join(codes)}, but the "
+                     f"check after removing names failed ({exc}). Nothing was sent to the members. Please "
+                     f"code this referral by hand; the original is in the folder \"{ctx.cfg.quarantine_folder}\"."),
+            source=source, case_code=codes[0])
+        return "held", tuple(codes), "leak-check-failed"
+
+    today = ctx.local_now().date()
+    for code, child in zip(codes, children):
+        store.add_case(Case(
+            code=code,
+            number=number,
+            letter=code[len(f"CN{number}"):],
+            lead_agency=member.agency,
+            lead_contact=email.from_address,
+            status="open",
+            referred_on=today.isoformat(),
+            identity=store.vault.identity(child["name"], child.get("date_of_birth")),
+            person=person_record(child, family),
+            source_message_key=email.key,
+        ))
+    store.mark_master_list_dirty()
+
+    code_label = codes[0] if len(codes) == 1 else f"CN{number}"
+    att = Attachment(coded_filename(codes), DOCX_TYPE, coded)
+    to = ctx.recipients("coded_referral", sender=email.from_address)  # Social Work not yet checked: excluded
+    values = {"code": ", ".join(codes), "lead_agency": member.agency, "referred_on": today.strftime("%d/%m/%Y")}
+    ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=to,
+              values=values, source=source, case_code=code_label, attachments=[att])
+
+    children_lines = "\n".join(f"  {c}: young person {i}" for i, c in enumerate(codes, 1)) if len(codes) > 1 else ""
+    ctx.queue(kind="acknowledgement", rule_kind="acknowledgement", template="acknowledgement",
+              to=ctx.recipients("acknowledgement", sender=email.from_address),
+              values={"code": ", ".join(codes), "agency": member.agency, "children_lines": children_lines,
+                      "follow_up_by": (today + timedelta(days=14)).strftime("%d/%m/%Y")},
+              source=source, case_code=code_label, in_reply_to=email.message_id)
+    says = data.get("known_to_social_work")
+    ctx.queue(kind="coordinator-new-case", rule_kind="coordinator_notice", template="coordinator-new-case",
+              to=ctx.recipients("coordinator_notice"),
+              values={"code": code_label, "codes": ", ".join(codes), "first_code": codes[0],
+                      "lead_agency": member.agency, "lead_contact": email.from_address,
+                      "referred_on": today.strftime("%d/%m/%Y"),
+                      "form_says_sw": {True: "yes", False: "no", None: "not stated"}[says],
+                      "recipient_count": len(to)},
+              source=source, case_code=code_label)
+    log.info("referral from %s coded %s; coded referral queued for %d addresses", member.agency,
+             ",".join(codes), len(to))
+    return "accepted", tuple(codes), ""
+
+
+__all__ = ["handle_referral", "person_record", "MailbotError"]

@@ -1,0 +1,211 @@
+"""One message, one short pipeline: receive -> classify -> handle -> record -> send.
+
+* receive:  the raw bytes become an :class:`IncomingEmail` (mailreader).
+* classify: who sent it (senders.authorise) and what it is (referral,
+            minutes, notice, command, auto-reply, refused...).
+* handle:   the handler for that kind decides what to do (pure core calls)
+            and writes its effects to the store: cases, outgoing mail.
+* record:   the message itself is recorded with its outcome, in the SAME
+            transaction as its effects: either all of it happened or none.
+* send:     the outbox is woken; it delivers what was queued.
+
+The IMAP watcher moves the message to Processed/Quarantine only after
+:func:`process_message` returns, so a crash at any point either redoes the
+whole step (nothing was committed) or finds the message already recorded and
+only moves it. Anything unexpected is held for the coordinator (the "shunt"
+of Mailman), never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from .compose import Attachment, Templates, build_message, message_id
+from .config import Config
+from .recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
+
+log = logging.getLogger("mailbot.pipeline")
+
+PROCESSED = "processed"
+QUARANTINED = "quarantined"
+
+#: The steps, in order; their names appear in logs.
+STEPS = ("receive", "classify", "handle", "record", "send")
+
+
+@dataclass
+class Outcome:
+    """What happened to one incoming message. Never holds a name."""
+
+    kind: str
+    #: accepted | duplicate | replied | ignored (kept in Processed);
+    #: quarantined | held (moved to Quarantine for a person to look at)
+    outcome: str
+    reason: str = ""
+    detail: str = ""
+    case_codes: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> str:
+        return folder_for(self.outcome)
+
+
+QUARANTINE_OUTCOMES = frozenset({"quarantined", "held"})
+
+
+def folder_for(outcome: str) -> str:
+    return QUARANTINED if outcome in QUARANTINE_OUTCOMES else PROCESSED
+
+
+@dataclass
+class Context:
+    """Everything a handler may use. Built once by the daemon (or a test)."""
+
+    cfg: Config
+    store: object  # mailbot.store.Store
+    templates: Templates
+    rules: dict[str, Rule]
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    notify_outbox: Callable[[], None] = lambda: None
+    _gate_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, cfg: Config, store, **kw) -> "Context":
+        return cls(cfg=cfg, store=store, templates=Templates(cfg.templates_dir, network=cfg.network_name),
+                   rules=load_rules(cfg.rules_dir), **kw)
+
+    # -- helpers handlers share ------------------------------------------
+    def now(self) -> datetime:
+        return self.clock()
+
+    def local_now(self) -> datetime:
+        return self.clock().astimezone(self.cfg.tz)
+
+    def recipients(self, rule_kind: str, **kw) -> list[str]:
+        rule = self.rules[rule_kind]
+        return choose_recipients(rule, self.cfg.members, self.cfg.coordinators,
+                                 ourselves=[self.cfg.mailbox_address], **kw)
+
+    def queue(
+        self,
+        *,
+        kind: str,
+        rule_kind: str,
+        template: str,
+        to: list[str],
+        values: dict,
+        source: str,
+        case_code: str | None = None,
+        attachments: list[Attachment] = (),
+        in_reply_to: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Render once, then write one outgoing message per recipient to the outbox (inside the caller's tx).
+
+        The Message-ID depends on (kind, source, recipient) only, so a redo
+        after a crash enqueues nothing new: the outbox ignores a Message-ID it
+        already holds.
+        """
+        from .store import OutgoingMail
+
+        if not to:
+            return 0
+        rendered = self.templates.render(template, **values)
+        rule = self.rules[rule_kind]
+        count = 0
+        for addr in to:
+            mid = message_id(kind, source, addr, domain=self.cfg.domain)
+            raw = build_message(
+                sender=self.cfg.mailbox_address,
+                sender_name=self.cfg.mailbox_display_name,
+                to=[addr],
+                rendered=rendered,
+                msg_id=mid,
+                kind=kind,
+                case_code=case_code,
+                attachments=list(attachments),
+                in_reply_to=in_reply_to,
+                date=self.now(),
+            )
+            if self.store.enqueue(OutgoingMail(
+                message_id=mid, kind=kind, case_code=case_code, sender=self.cfg.mailbox_address,
+                recipients=[addr], raw=raw, rule=rule.kind, reason=reason or rule.reason,
+            )):
+                count += 1
+        return count
+
+    def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
+        self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                   to=self.recipients("coordinator_notice"), values={"title": title, "details": details},
+                   source=source + ":" + title, case_code=case_code)
+
+
+def social_work_status(case) -> SocialWorkStatus:
+    return SocialWorkStatus(
+        known=None if case.sw_known is None else bool(case.sw_known),
+        open=None if case.sw_open is None else bool(case.sw_open),
+        allocated=bool(getattr(case, "sw_worker", None)),
+    )
+
+
+# -- the pipeline -----------------------------------------------------------
+
+def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
+    """Run one raw email through the pipeline; return the folder it belongs in."""
+    from .classify import classify
+    from .handlers import HANDLERS
+    from .mailreader import read_email
+
+    started = time.perf_counter()
+    # receive
+    email = read_email(raw, max_bytes=ctx.cfg.max_email_bytes)
+    prior = ctx.store.get_message(email.key)
+    if prior is not None:
+        log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])
+        return folder_for(prior["outcome"])
+    # classify
+    kind, verdict = classify(ctx, email)
+    # handle + record, one transaction
+    try:
+        with ctx.store.transaction():
+            outcome = HANDLERS[kind](ctx, email, verdict)
+            _record(ctx, email, uid, uidvalidity, outcome)
+    except Exception as exc:  # the shunt: held for a person, never silence
+        log.exception("uid %s: handler %s failed (%s); held for the coordinator", uid, kind, type(exc).__name__)
+        outcome = Outcome(kind=kind, outcome="held", reason="internal-error",
+                          detail=f"{type(exc).__name__} while handling {kind}")
+        with ctx.store.transaction():
+            ctx.tell_coordinator(
+                title="an email needs your attention",
+                details=(f"An email from {email.from_address} (received {email.date or 'unknown'}) could not be "
+                         f"handled automatically ({type(exc).__name__}). Nothing was shared. "
+                         f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
+                source=email.key,
+            )
+            _record(ctx, email, uid, uidvalidity, outcome)
+    # send
+    ctx.notify_outbox()
+    log.info("uid %s: %s -> %s%s in %.0f ms", uid, kind, outcome.outcome,
+             f" {','.join(outcome.case_codes)}" if outcome.case_codes else "",
+             (time.perf_counter() - started) * 1000)
+    return outcome.folder
+
+
+def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome) -> None:
+    ctx.store.record_message(
+        email.key, uidvalidity=uidvalidity, uid=uid, sender=email.from_address, kind=outcome.kind,
+        outcome=outcome.outcome, reason=outcome.reason, detail=outcome.detail, case_codes=outcome.case_codes,
+    )
+
+
+def after_batch(ctx: Context) -> None:
+    """Work that is done once per batch of incoming mail: one Master List, not one per referral."""
+    from .master_list_job import send_master_list_if_changed
+
+    if send_master_list_if_changed(ctx):
+        ctx.notify_outbox()
