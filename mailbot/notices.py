@@ -191,18 +191,20 @@ def _fallback_parse_date(text: str) -> date:
 
 
 def _parse_date(text: str) -> date:
+    """Day-first meeting date. Uses mailbot.dates.parse_date when present (two-digit years are
+    taken as 20yy); messages are our own, so they never echo what was typed."""
     try:
         from .dates import parse_date  # written by another engineer; optional
     except ImportError:
-        parse_date = None
-    if parse_date is not None:
-        try:
-            return parse_date(text)
-        except BadField:
-            pass
-        except Exception:
-            pass
-    return _fallback_parse_date(text)
+        return _fallback_parse_date(text)
+    try:
+        return parse_date(text, what="meeting date", today=date(2099, 12, 31))
+    except BadField as exc:
+        if "not a real date" in str(exc):
+            raise BadField("The date does not exist; write it like 15/02/2027.") from None
+        raise BadField("The date is not one I can read; write it like 15/02/2027.") from None
+    except Exception:
+        return _fallback_parse_date(text)
 
 
 def _parse_time(text: str, what: str) -> time:

@@ -283,3 +283,11 @@ def test_escape_and_fold_helpers():
     parts = folded.split("\r\n")
     assert all(len(p.encode()) <= 75 for p in parts)
     assert "".join(p[1:] if k else p for k, p in enumerate(parts)) == "X" * 74 + "é" * 40
+
+
+def test_fallback_date_reader_agrees():
+    from mailbot.notices import _fallback_parse_date
+    for text in ["15/02/2027", "15-02-27", "2027-02-15", "Monday 15th February 2027"]:
+        assert _fallback_parse_date(text) == datetime(2027, 2, 15).date()
+    with pytest.raises(BadField):
+        _fallback_parse_date("31/02/2027")
