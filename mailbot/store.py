@@ -1,0 +1,730 @@
+"""The store: mailbot's memory, one SQLite file.
+
+What it remembers: every inbound message handled (so nothing is done twice),
+the case counter (numbers are never reused), the cases (names only as
+AES-GCM ciphertext, found again through a keyed blind index), the outbox
+(every outgoing email, sent exactly once where the SMTP server allows it),
+an audit trail of who was sent what and why, the IMAP position and a little
+key/value state.
+
+Durability: WAL journal, ``synchronous=FULL``; every change is inside a
+``BEGIN IMMEDIATE`` transaction. Thread-safety: one connection per thread
+(the IMAP watcher thread and the asyncio outbox each get their own), and
+SQLite's busy timeout serialises writers.
+
+The database file alone reveals no young person's name: names live only in
+``cases.person_enc`` (encrypted with the vault key) and the blind index is a
+keyed HMAC. Callers must keep names out of ``reason``/``detail`` texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import MailbotError
+from .vault import Vault
+
+log = logging.getLogger("mailbot.store")
+
+BUSY_TIMEOUT_MS = 15000
+
+
+class StoreError(MailbotError):
+    """The database cannot be used (damaged, unreadable, newer version)."""
+
+    reason = "store"
+
+
+# Each migration is a list of statements, applied in one transaction, after
+# which PRAGMA user_version is the migration's 1-based index. Never edit a
+# released migration: append a new one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE messages (
+            key TEXT PRIMARY KEY,
+            uidvalidity INTEGER,
+            uid INTEGER,
+            received_at TEXT,
+            sender TEXT,
+            kind TEXT,
+            outcome TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            case_codes TEXT NOT NULL DEFAULT '[]',
+            processed_at TEXT
+        )""",
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        )""",
+        """CREATE TABLE cases (
+            code TEXT PRIMARY KEY,
+            number INTEGER NOT NULL,
+            letter TEXT NOT NULL DEFAULT '',
+            lead_agency TEXT NOT NULL DEFAULT '',
+            lead_contact TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            referred_on TEXT,
+            closed_on TEXT,
+            sw_known INTEGER,
+            sw_open INTEGER,
+            sw_worker_enc BLOB,
+            next_meeting TEXT,
+            identity TEXT NOT NULL DEFAULT '',
+            person_enc BLOB,
+            source_message_key TEXT,
+            detained INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX cases_identity ON cases(identity)",
+        "CREATE INDEX cases_source ON cases(source_message_key)",
+        "CREATE INDEX cases_number ON cases(number, letter)",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT '',
+            case_code TEXT,
+            sender TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'held')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try REAL NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            rule TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            delivered TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX outbox_due ON outbox(status, next_try, id)",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            event TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT '',
+            message_id TEXT,
+            case_code TEXT,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            rule TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE imap_state (
+            uidvalidity INTEGER PRIMARY KEY,
+            last_uid INTEGER NOT NULL
+        )""",
+        """CREATE TABLE kv (
+            name TEXT PRIMARY KEY,
+            value TEXT
+        )""",
+    ],
+]
+
+
+def _iso(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _bool_or_none(value) -> int | None:
+    return None if value is None else (1 if value else 0)
+
+
+@dataclass
+class Case:
+    code: str
+    number: int
+    letter: str = ""
+    lead_agency: str = ""
+    lead_contact: str = ""
+    status: str = "open"
+    referred_on: str | None = None      # ISO date
+    closed_on: str | None = None        # ISO date
+    sw_known: bool | None = None
+    sw_open: bool | None = None
+    sw_worker: Any = None               # decrypted JSON (social worker's name/contact)
+    next_meeting: str | None = None     # ISO datetime
+    identity: str = ""                  # blind index (Vault.identity)
+    person: dict = field(default_factory=dict)  # decrypted: name, first_name, surname, ...
+    source_message_key: str | None = None
+    detained: bool = False
+
+
+@dataclass
+class OutgoingMail:
+    message_id: str
+    kind: str
+    case_code: str | None
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    rule: str = ""
+    reason: str = ""
+
+
+@dataclass
+class OutboxItem:
+    id: int
+    message_id: str
+    kind: str
+    case_code: str | None
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    status: str
+    attempts: int
+    next_try: float
+    last_error: str
+    created_at: float
+    sent_at: float | None
+    rule: str
+    reason: str
+    delivered: list[str] = field(default_factory=list)
+
+
+_CASE_COLUMNS = ("code", "number", "letter", "lead_agency", "lead_contact", "status", "referred_on",
+                 "closed_on", "sw_known", "sw_open", "sw_worker_enc", "next_meeting", "identity",
+                 "person_enc", "source_message_key", "detained")
+_UPDATABLE = {"number", "letter", "lead_agency", "lead_contact", "status", "referred_on", "closed_on",
+              "sw_known", "sw_open", "sw_worker", "next_meeting", "identity", "person",
+              "source_message_key", "detained"}
+
+
+class _UidState:
+    """The inbox watcher's UidState protocol, backed by the store."""
+
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    def get(self, uidvalidity: int) -> int:
+        return self._store.get(uidvalidity)
+
+    def set(self, uidvalidity: int, uid: int) -> None:
+        self._store.set(uidvalidity, uid)
+
+
+class Store:
+    def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
+        self.path = Path(path)
+        self.vault = vault
+        self.first_case_number = int(first_case_number)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.uid_state = _UidState(self)
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, vault: Vault, *, first_case_number: int = 1) -> "Store":
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise StoreError(f"The folder for the mailbot database ({path.parent}) does not exist.")
+        if not path.exists():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StoreError(f"The mailbot database at {path} cannot be created ({exc.strerror}).") from None
+        store = cls(path, vault, first_case_number=first_case_number)
+        try:
+            store._check_and_migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The mailbot database at {self.path} cannot be opened ({exc}).") from None
+        with self._lock:
+            self._all.append(conn)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _damaged(self, detail: str) -> StoreError:
+        return StoreError(
+            f"The mailbot database at {self.path} is damaged ({detail}). "
+            "Stop and restore it from backup; nothing was changed.")
+
+    def _check_and_migrate(self) -> None:
+        conn = self._connect()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            check = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+        if check != ["ok"]:
+            raise self._damaged(f"integrity check: {check[0]}"[:200])
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"The mailbot database at {self.path} was written by a newer mailbot "
+                f"(schema {version}, this one knows {len(MIGRATIONS)}); upgrade mailbot.")
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The mailbot database at {self.path} cannot be written ({exc}).") from None
+        if str(mode).lower() != "wal":
+            raise StoreError(f"The mailbot database at {self.path} cannot use WAL journaling (got {mode}).")
+        conn.execute("PRAGMA synchronous=FULL")
+        self._local.conn = conn
+        self._local.depth = 0
+        self.migrate()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version. Idempotent."""
+        conn = self._conn()
+        while True:
+            with self.transaction():
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    return version
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={version + 1}")
+                log.info("database schema migrated to version %d", version + 1)
+
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+            self._closed = True
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover
+                pass
+        self._local = threading.local()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("The mailbot database is closed.")
+            conn = self._connect()
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    # -- transactions ------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT (ROLLBACK on error). Nested use joins the
+        outer transaction (through a savepoint, so an inner failure that the
+        caller catches undoes only the inner part)."""
+        conn = self._conn()
+        depth = self._local.depth
+        if depth:
+            name = f"sp{depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            self._local.depth = depth + 1
+            try:
+                yield conn
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+            finally:
+                self._local.depth = depth
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = 0
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.depth = 0
+
+    def in_transaction(self) -> bool:
+        return bool(getattr(self._local, "depth", 0))
+
+    # -- messages ----------------------------------------------------------
+
+    def get_message(self, key: str) -> dict | None:
+        row = self._conn().execute(
+            "SELECT key, uidvalidity, uid, received_at, sender, kind, outcome, reason, detail, "
+            "case_codes, processed_at FROM messages WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        names = ("key", "uidvalidity", "uid", "received_at", "sender", "kind", "outcome", "reason",
+                 "detail", "case_codes", "processed_at")
+        out = dict(zip(names, row))
+        out["case_codes"] = json.loads(out["case_codes"] or "[]")
+        return out
+
+    def record_message(self, key: str, *, uidvalidity, uid, sender, kind, outcome, reason: str = "",
+                       detail: str = "", case_codes=(), received_at=None) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO messages (key, uidvalidity, uid, received_at, sender, kind, outcome, reason, "
+                "detail, case_codes, processed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET uidvalidity=excluded.uidvalidity, uid=excluded.uid, "
+                "received_at=COALESCE(excluded.received_at, messages.received_at), sender=excluded.sender, "
+                "kind=excluded.kind, outcome=excluded.outcome, reason=excluded.reason, "
+                "detail=excluded.detail, case_codes=excluded.case_codes, processed_at=excluded.processed_at",
+                (key, uidvalidity, uid, _iso(received_at), sender, kind, outcome, reason or "", detail or "",
+                 json.dumps(list(case_codes)), now))
+
+    # -- counters ----------------------------------------------------------
+
+    def allocate_case_number(self) -> int:
+        """Next case number: monotonic, never reused. Call inside transaction()."""
+        if not self.in_transaction():
+            raise RuntimeError("allocate_case_number() must be called inside store.transaction()")
+        conn = self._conn()
+        row = conn.execute("SELECT value FROM counters WHERE name = 'case_number'").fetchone()
+        last = row[0] if row else self.first_case_number - 1
+        number = max(last + 1, self.first_case_number)
+        conn.execute("INSERT INTO counters (name, value) VALUES ('case_number', ?) "
+                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (number,))
+        return number
+
+    # -- cases -------------------------------------------------------------
+
+    def _person_ctx(self, code: str) -> bytes:
+        return b"person:" + code.encode("utf-8")
+
+    def _sw_ctx(self, code: str) -> bytes:
+        return b"sw_worker:" + code.encode("utf-8")
+
+    def add_case(self, case: Case) -> None:
+        if case.status not in ("open", "closed"):
+            raise ValueError(f"bad case status {case.status!r}")
+        values = (
+            case.code, int(case.number), case.letter or "", case.lead_agency or "", case.lead_contact or "",
+            case.status, _iso(case.referred_on), _iso(case.closed_on), _bool_or_none(case.sw_known),
+            _bool_or_none(case.sw_open),
+            None if case.sw_worker is None else self.vault.encrypt_json(case.sw_worker, self._sw_ctx(case.code)),
+            _iso(case.next_meeting), case.identity or "",
+            self.vault.encrypt_json(case.person or {}, self._person_ctx(case.code)),
+            case.source_message_key, 1 if case.detained else 0,
+        )
+        with self.transaction() as conn:
+            try:
+                conn.execute(f"INSERT INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(_CASE_COLUMNS))})", values)
+            except sqlite3.IntegrityError:
+                raise StoreError(f"Case {case.code} already exists.") from None
+
+    def _case_from_row(self, row) -> Case:
+        d = dict(zip(_CASE_COLUMNS, row))
+        code = d["code"]
+        return Case(
+            code=code, number=d["number"], letter=d["letter"], lead_agency=d["lead_agency"],
+            lead_contact=d["lead_contact"], status=d["status"], referred_on=d["referred_on"],
+            closed_on=d["closed_on"],
+            sw_known=None if d["sw_known"] is None else bool(d["sw_known"]),
+            sw_open=None if d["sw_open"] is None else bool(d["sw_open"]),
+            sw_worker=None if d["sw_worker_enc"] is None else self.vault.decrypt_json(d["sw_worker_enc"], self._sw_ctx(code)),
+            next_meeting=d["next_meeting"], identity=d["identity"],
+            person=self.vault.decrypt_json(d["person_enc"], self._person_ctx(code)) if d["person_enc"] is not None else {},
+            source_message_key=d["source_message_key"], detained=bool(d["detained"]),
+        )
+
+    def _cases(self, where: str = "", params=()) -> list[Case]:
+        rows = self._conn().execute(
+            f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases {where} ORDER BY number, letter", params).fetchall()
+        return [self._case_from_row(r) for r in rows]
+
+    def get_case(self, code: str) -> Case | None:
+        found = self._cases("WHERE code = ?", (code,))
+        return found[0] if found else None
+
+    def find_case_by_identity(self, identity: str) -> Case | None:
+        """The case (open or closed) with this blind index; open ones first, then the newest."""
+        if not identity:
+            return None
+        rows = self._conn().execute(
+            f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases WHERE identity = ? "
+            "ORDER BY status = 'open' DESC, number DESC, letter LIMIT 1", (identity,)).fetchall()
+        return self._case_from_row(rows[0]) if rows else None
+
+    def cases_for_message(self, key: str) -> list[Case]:
+        return self._cases("WHERE source_message_key = ?", (key,))
+
+    def open_cases(self) -> list[Case]:
+        return self._cases("WHERE status = 'open'")
+
+    def all_cases(self) -> list[Case]:
+        return self._cases()
+
+    def update_case(self, code: str, **fields) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown case field(s): {', '.join(sorted(unknown))}")
+        if not fields:
+            return
+        sets, params = [], []
+        for name, value in fields.items():
+            if name == "person":
+                sets.append("person_enc = ?")
+                params.append(self.vault.encrypt_json(value or {}, self._person_ctx(code)))
+            elif name == "sw_worker":
+                sets.append("sw_worker_enc = ?")
+                params.append(None if value is None else self.vault.encrypt_json(value, self._sw_ctx(code)))
+            elif name in ("sw_known", "sw_open"):
+                sets.append(f"{name} = ?")
+                params.append(_bool_or_none(value))
+            elif name == "detained":
+                sets.append("detained = ?")
+                params.append(1 if value else 0)
+            elif name in ("referred_on", "closed_on", "next_meeting"):
+                sets.append(f"{name} = ?")
+                params.append(_iso(value))
+            elif name == "status":
+                if value not in ("open", "closed"):
+                    raise ValueError(f"bad case status {value!r}")
+                sets.append("status = ?")
+                params.append(value)
+            else:
+                sets.append(f"{name} = ?")
+                params.append(value)
+        with self.transaction() as conn:
+            cur = conn.execute(f"UPDATE cases SET {', '.join(sets)} WHERE code = ?", (*params, code))
+            if cur.rowcount == 0:
+                raise StoreError(f"There is no case {code}.")
+
+    def protected_names(self) -> list[dict]:
+        """Every case's person dict (open and closed), for the outbound leak gate."""
+        rows = self._conn().execute("SELECT code, person_enc FROM cases ORDER BY number, letter").fetchall()
+        return [self.vault.decrypt_json(enc, self._person_ctx(code)) for code, enc in rows if enc is not None]
+
+    # -- master list state -------------------------------------------------
+
+    def mark_master_list_dirty(self) -> None:
+        self.set_value("master_list_dirty", "1")
+
+    def master_list_dirty(self) -> bool:
+        return self.get_value("master_list_dirty") == "1"
+
+    def clear_master_list_dirty(self) -> None:
+        self.set_value("master_list_dirty", "0")
+
+    def next_master_list_version(self) -> int:
+        with self.transaction():
+            version = int(self.get_value("master_list_version") or 0) + 1
+            self.set_value("master_list_version", str(version))
+            return version
+
+    # -- outbox ------------------------------------------------------------
+
+    def enqueue(self, mail: OutgoingMail, *, now: float | None = None) -> bool:
+        """Queue one email. False (and nothing changes) if message_id is already queued."""
+        recipients = list(mail.recipients)
+        if not recipients or not all(isinstance(r, str) and r for r in recipients):
+            raise ValueError("an outgoing mail needs at least one recipient address")
+        if not mail.message_id:
+            raise ValueError("an outgoing mail needs a message_id")
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO outbox (message_id, kind, case_code, sender, recipients, raw, status, "
+                "attempts, next_try, created_at, rule, reason) VALUES (?,?,?,?,?,?,'pending',0,?,?,?,?)",
+                (mail.message_id, mail.kind or "", mail.case_code, mail.sender, json.dumps(recipients),
+                 bytes(mail.raw), now, now, mail.rule or "", mail.reason or ""))
+            if cur.rowcount == 0:
+                return False
+            self.audit(mail.kind, mail.message_id, mail.case_code, recipients, mail.rule, mail.reason,
+                       event="queued", now=now)
+            return True
+
+    _OUTBOX_COLUMNS = ("id", "message_id", "kind", "case_code", "sender", "recipients", "raw", "status",
+                       "attempts", "next_try", "last_error", "created_at", "sent_at", "rule", "reason",
+                       "delivered")
+
+    def _items(self, where: str, params=(), limit: int | None = None) -> list[OutboxItem]:
+        sql = f"SELECT {', '.join(self._OUTBOX_COLUMNS)} FROM outbox {where} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        out = []
+        for row in self._conn().execute(sql, params).fetchall():
+            d = dict(zip(self._OUTBOX_COLUMNS, row))
+            d["recipients"] = json.loads(d["recipients"])
+            d["delivered"] = json.loads(d["delivered"] or "[]")
+            d["raw"] = bytes(d["raw"])
+            out.append(OutboxItem(**d))
+        return out
+
+    def due(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Pending items whose next try is due, oldest first."""
+        return self._items("WHERE status = 'pending' AND next_try <= ?", (now,), limit)
+
+    def get_outbox_item(self, item_id: int) -> OutboxItem | None:
+        found = self._items("WHERE id = ?", (item_id,))
+        return found[0] if found else None
+
+    def next_due_time(self) -> float | None:
+        row = self._conn().execute("SELECT MIN(next_try) FROM outbox WHERE status = 'pending'").fetchone()
+        return row[0] if row else None
+
+    def _update_item(self, item_id: int, sql: str, params=()) -> None:
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE outbox SET {sql} WHERE id = ?", (*params, item_id))
+
+    def _audit_item(self, item_id: int, event: str, reason: str, recipients=None, now=None) -> None:
+        row = self._conn().execute(
+            "SELECT kind, message_id, case_code, recipients, rule FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        if row:
+            kind, message_id, case_code, rcpts, rule = row
+            self.audit(kind, message_id, case_code, json.loads(rcpts) if recipients is None else recipients,
+                       rule, reason, event=event, now=now)
+
+    def mark_sending(self, item_id: int) -> None:
+        self._update_item(item_id, "status = 'sending', attempts = attempts + 1")
+
+    def mark_sent(self, item_id: int, *, note: str = "", now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            row = conn.execute("SELECT recipients, delivered FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            done = json.loads(row[1] or "[]") if row else []
+            done += [r for r in (json.loads(row[0]) if row else []) if r not in done]
+            self._update_item(item_id, "status = 'sent', sent_at = ?, last_error = ?, delivered = ?",
+                              (now, note, json.dumps(done)))
+            self._audit_item(item_id, "sent", note, now=now)
+
+    def mark_retry(self, item_id: int, error: str, next_try: float) -> None:
+        self._update_item(item_id, "status = 'pending', last_error = ?, next_try = ?", (error, next_try))
+
+    def mark_partial(self, item_id: int, delivered: list[str], remaining: list[str], error: str,
+                     next_try: float) -> None:
+        """Some recipients accepted the mail: remember them, retry only the rest."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT delivered FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            done = json.loads(row[0] or "[]") if row else []
+            done += [r for r in delivered if r not in done]
+            self._audit_item(item_id, "sent", "partial delivery", recipients=list(delivered))
+            conn.execute("UPDATE outbox SET status = 'pending', recipients = ?, delivered = ?, last_error = ?, "
+                         "next_try = ? WHERE id = ?",
+                         (json.dumps(list(remaining)), json.dumps(done), error, next_try, item_id))
+
+    def mark_failed(self, item_id: int, error: str) -> None:
+        with self.transaction():
+            self._update_item(item_id, "status = 'failed', last_error = ?", (error,))
+            self._audit_item(item_id, "failed", error)
+
+    def mark_held(self, item_id: int, reason: str) -> None:
+        with self.transaction():
+            self._update_item(item_id, "status = 'held', last_error = ?", (reason,))
+            self._audit_item(item_id, "held", reason)
+
+    def release_held(self, item_id: int, now: float | None = None) -> None:
+        """Coordinator decision: send a held item after all (it passes the gate again)."""
+        now = time.time() if now is None else now
+        self._update_item(item_id, "status = 'pending', next_try = ? ", (now,))
+
+    def recover_in_flight(self) -> int:
+        """At start-up: items left 'sending' by a crash go back to 'pending'.
+
+        (If the crash came after the server's 250 but before mark_sent, the
+        mail is sent again with the same Message-ID: SMTP cannot do better.)"""
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'sending'")
+            if cur.rowcount:
+                log.warning("%d outgoing mail(s) were in flight at the last stop; they will be retried",
+                            cur.rowcount)
+            return cur.rowcount
+
+    def outbox_counts(self) -> dict[str, int]:
+        counts = {s: 0 for s in ("pending", "sending", "sent", "failed", "held")}
+        for status, n in self._conn().execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
+        if status is None:
+            return self._items("")
+        return self._items("WHERE status = ?", (status,))
+
+    # -- audit -------------------------------------------------------------
+
+    def audit(self, kind, message_id, case_code, recipients, rule, reason, *, event: str = "note",
+              now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit (at, event, kind, message_id, case_code, recipients, rule, reason) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (now, event, kind or "", message_id, case_code, json.dumps(list(recipients or [])),
+                 rule or "", reason or ""))
+
+    def audit_rows(self, case_code: str | None = None) -> list[dict]:
+        names = ("id", "at", "event", "kind", "message_id", "case_code", "recipients", "rule", "reason")
+        sql = f"SELECT {', '.join(names)} FROM audit"
+        params: tuple = ()
+        if case_code is not None:
+            sql += " WHERE case_code = ?"
+            params = (case_code,)
+        rows = []
+        for row in self._conn().execute(sql + " ORDER BY id", params):
+            d = dict(zip(names, row))
+            d["recipients"] = json.loads(d["recipients"])
+            rows.append(d)
+        return rows
+
+    # -- imap state (UidState protocol) --------------------------------------
+
+    def get(self, uidvalidity: int) -> int:
+        row = self._conn().execute("SELECT last_uid FROM imap_state WHERE uidvalidity = ?",
+                                   (int(uidvalidity),)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set(self, uidvalidity: int, uid: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO imap_state (uidvalidity, last_uid) VALUES (?, ?) "
+                         "ON CONFLICT(uidvalidity) DO UPDATE SET last_uid = MAX(last_uid, excluded.last_uid)",
+                         (int(uidvalidity), int(uid)))
+
+    # -- kv ----------------------------------------------------------------
+
+    def get_value(self, name: str, default: str | None = None) -> str | None:
+        row = self._conn().execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+        return default if row is None or row[0] is None else row[0]
+
+    def set_value(self, name: str, value) -> None:
+        with self.transaction() as conn:
+            if value is None:
+                conn.execute("DELETE FROM kv WHERE name = ?", (name,))
+            else:
+                conn.execute("INSERT INTO kv (name, value) VALUES (?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, str(value)))
