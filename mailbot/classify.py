@@ -8,22 +8,24 @@ minutes), notice (a meeting notice in the body), other.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .config import Config
 
-
-@lru_cache(maxsize=8)
-def _directory(cfg_id: int, cfg: Config):
-    from .senders import Directory, Member
-
-    members = [Member(agency=m.agency, emails=list(m.contacts), social_work=m.social_work, may_submit=m.may_submit)
-               for m in cfg.members]
-    return Directory(members=members, coordinators=list(cfg.coordinators), our_addresses=[cfg.mailbox_address])
+_DIRECTORIES: dict = {}
 
 
 def directory_for(cfg: Config):
-    return _directory(id(cfg), cfg)
+    """The sender directory for the current members (rebuilt when a MEMBER command changes them)."""
+    from .senders import Directory, Member
+
+    key = (id(cfg), tuple(cfg.members), tuple(cfg.coordinators))
+    hit = _DIRECTORIES.get(key)
+    if hit is None:
+        members = [Member(agency=m.agency, emails=list(m.contacts), social_work=m.social_work,
+                          may_submit=m.may_submit) for m in cfg.members]
+        hit = Directory(members=members, coordinators=list(cfg.coordinators), our_addresses=[cfg.mailbox_address])
+        _DIRECTORIES.clear()
+        _DIRECTORIES[key] = hit
+    return hit
 
 
 def classify(ctx, email):
@@ -36,9 +38,10 @@ def classify(ctx, email):
         email,
         directory_for(cfg),
         require_auth_pass=cfg.require_authentication_pass and cfg.check_authentication_results,
-        trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else ["\0none"],
+        # checks off: trust no Authentication-Results header at all (no authserv-id can match)
+        trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else ["\0off"],
     )
-    if verdict.role == "auto":
+    if verdict.role in ("auto", "ourselves"):
         return "auto", verdict
     if not verdict.allowed:
         return "refused", verdict
