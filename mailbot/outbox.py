@@ -1,0 +1,337 @@
+"""The outbox sender: every queued email leaves once, in order, or says why not.
+
+The store holds the queue (``outbox`` table); this module is the SMTP edge.
+:meth:`OutboxSender.drain` sends every due item over one aiosmtplib
+connection (reconnecting once if it drops):
+
+- the last gate first: ``gate(item)`` returning a reason holds the item
+  (status 'held'), nothing is sent;
+- 'sending' is recorded before SMTP, 'sent' after the server's 250;
+- temporary trouble (cannot connect, timeouts, 4xx) -> retry later with
+  exponential backoff (2 s doubling to 5 min, +0..10 % jitter); when the
+  server cannot be reached ``on_outage(first_failure_time)`` is called once
+  per outage (after ``outage_alert_after`` seconds);
+- permanent refusal (5xx for every recipient, malformed address) ->
+  'failed' and ``on_permanent_failure(item, error)``;
+- some recipients accepted, others refused: the accepted ones are recorded
+  as delivered and only the others are retried (temporary) or reported
+  (permanent), so nobody gets the mail twice.
+
+Crash safety: an item left 'sending' by a crash goes back to 'pending' at
+start (``store.recover_in_flight()``); if the crash fell between the
+server's 250 and our record, that one mail is sent again with the same
+Message-ID (the best SMTP allows).
+
+Callbacks may be plain functions or coroutines. Logs carry item ids,
+Message-IDs and case codes, never names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import aiosmtplib
+
+from .errors import ConfigError
+from .store import OutboxItem, Store
+
+log = logging.getLogger("mailbot.outbox")
+
+# Errors that mean "the connection is gone / the server did not answer".
+_CONNECTION_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
+                      aiosmtplib.SMTPTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+@dataclass
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str = "none"            # "none" | "ssl" | "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10
+    validate_certs: bool = True
+    tls_context: ssl.SSLContext | None = None
+
+    def __post_init__(self):
+        if self.tls not in ("none", "ssl", "starttls"):
+            raise ConfigError(f"smtp tls must be none, ssl or starttls (not {self.tls!r}).")
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = f"{code} {message}" if code else f"{type(exc).__name__}: {message}"
+    return " ".join(text.split())[:300]
+
+
+class OutboxSender:
+    def __init__(self, store: Store, smtp: SmtpSettings, *,
+                 gate: Callable[[OutboxItem], str | None] | None = None,
+                 on_permanent_failure: Callable | None = None,
+                 on_outage: Callable | None = None,
+                 clock: Callable[[], float] = time.time,
+                 retry_base: float = 2.0, retry_max: float = 300.0,
+                 outage_alert_after: float = 0.0,
+                 give_up_after: float = 3 * 24 * 3600):
+        self.store = store
+        self.smtp = smtp
+        self.gate = gate
+        self.on_permanent_failure = on_permanent_failure
+        self.on_outage = on_outage
+        self.clock = clock
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self.outage_alert_after = outage_alert_after
+        self.give_up_after = give_up_after
+        self._recovered = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._outage_since: float | None = None
+        self._outage_alerted = False
+        self._connect_failures = 0
+        self._not_before = 0.0
+
+    # -- helpers -------------------------------------------------------------
+
+    def _recover_once(self) -> None:
+        if not self._recovered:
+            self.store.recover_in_flight()
+            self._recovered = True
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(self.retry_max, self.retry_base * (2 ** max(0, failures - 1)))
+        return delay * random.uniform(1.0, 1.1)
+
+    async def _call(self, callback, *args) -> None:
+        if callback is None:
+            return
+        try:
+            result = callback(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # a failing callback must not stop the queue
+            log.error("outbox callback %s failed: %s", getattr(callback, "__name__", "?"), type(exc).__name__)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.smtp
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
+                                 use_tls=s.tls == "ssl", start_tls=(s.tls == "starttls"),
+                                 validate_certs=s.validate_certs, tls_context=s.tls_context)
+        try:
+            await client.connect()
+            if s.username:
+                await client.login(s.username, s.password or "")
+        except BaseException:
+            await self._close(client)
+            raise
+        return client
+
+    @staticmethod
+    async def _close(client: aiosmtplib.SMTP | None) -> None:
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), timeout=2)
+        except Exception:
+            client.close()
+
+    async def _connection_failed(self, exc: BaseException, items: list[OutboxItem]) -> None:
+        now = self.clock()
+        self._connect_failures += 1
+        delay = self._backoff(self._connect_failures)
+        self._not_before = now + delay
+        error = f"cannot reach the mail server: {_describe(exc)}"
+        # same next_try for all so the order is kept when the server is back
+        for item in items:
+            self.store.mark_retry(item.id, error, now + delay)
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning("SMTP server %s:%s unreachable (%s); %d mail(s) waiting, retrying in %.0f s",
+                        self.smtp.host, self.smtp.port, type(exc).__name__, len(items), delay)
+        if not self._outage_alerted and now - self._outage_since >= self.outage_alert_after:
+            self._outage_alerted = True
+            await self._call(self.on_outage, self._outage_since)
+
+    def _connected(self) -> None:
+        if self._outage_since is not None:
+            log.warning("SMTP server reachable again after %.0f s", self.clock() - self._outage_since)
+        self._outage_since = None
+        self._outage_alerted = False
+        self._connect_failures = 0
+        self._not_before = 0.0
+
+    async def _temporary(self, item: OutboxItem, error: str) -> None:
+        now = self.clock()
+        if now - item.created_at > self.give_up_after:
+            await self._permanent(item, f"gave up after {item.attempts + 1} attempts: {error}")
+            return
+        attempts = item.attempts + 1
+        self.store.mark_retry(item.id, error, now + self._backoff(attempts))
+        log.info("outbox item %d (%s) deferred: %s", item.id, item.message_id, error)
+
+    async def _permanent(self, item: OutboxItem, error: str) -> None:
+        self.store.mark_failed(item.id, error)
+        log.error("outbox item %d (%s, %s %s) failed: %s", item.id, item.message_id, item.kind,
+                  item.case_code or "-", error)
+        await self._call(self.on_permanent_failure, item, error)
+
+    def _check_gate(self, item: OutboxItem) -> str | None:
+        if self.gate is None:
+            return None
+        try:
+            reason = self.gate(item)
+        except Exception as exc:  # fail closed
+            return f"the outbound check could not run ({type(exc).__name__})"
+        return reason or None
+
+    # -- sending -------------------------------------------------------------
+
+    async def drain(self) -> int:
+        """Send every due item; returns how many were delivered (fully or in part)."""
+        self._recover_once()
+        sent = 0
+        client: aiosmtplib.SMTP | None = None
+        try:
+            while True:
+                now = self.clock()
+                if now < self._not_before:
+                    break
+                items = self.store.due(now)
+                if not items:
+                    break
+                for index, item in enumerate(items):
+                    reason = self._check_gate(item)
+                    if reason:
+                        self.store.mark_held(item.id, reason)
+                        log.warning("outbox item %d (%s, %s %s) held: %s", item.id, item.message_id,
+                                    item.kind, item.case_code or "-", reason)
+                        continue
+                    for attempt in (1, 2):
+                        if client is None:
+                            try:
+                                client = await self._connect()
+                            except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
+                                await self._connection_failed(exc, items[index:])
+                                return sent
+                            self._connected()
+                        self.store.mark_sending(item.id)
+                        try:
+                            errors, _response = await client.sendmail(item.sender, item.recipients, item.raw)
+                        except aiosmtplib.SMTPRecipientsRefused as exc:
+                            await self._refused(item, [], {r.recipient: r for r in exc.recipients})
+                        except aiosmtplib.SMTPResponseException as exc:
+                            if 400 <= exc.code < 500:
+                                await self._temporary(item, _describe(exc))
+                            else:
+                                await self._permanent(item, _describe(exc))
+                        except _CONNECTION_ERRORS as exc:
+                            await self._close(client)
+                            client = None
+                            if attempt == 1:
+                                self.store.mark_retry(item.id, _describe(exc), self.clock())
+                                continue  # reconnect and try this item once more
+                            await self._temporary(item, _describe(exc))
+                        except (aiosmtplib.SMTPException, ValueError) as exc:
+                            # malformed address, SMTPUTF8 not supported...: retrying will not help
+                            await self._permanent(item, _describe(exc))
+                        else:
+                            accepted = [r for r in item.recipients if r not in errors]
+                            if errors:
+                                await self._refused(item, accepted, errors)
+                            else:
+                                self.store.mark_sent(item.id, now=self.clock())
+                                log.info("outbox item %d (%s, %s %s) sent", item.id, item.message_id,
+                                         item.kind, item.case_code or "-")
+                            if accepted:
+                                sent += 1
+                        break
+        finally:
+            await self._close(client)
+        return sent
+
+    async def _refused(self, item: OutboxItem, accepted: list[str], refused: dict) -> None:
+        temporary = [r for r, resp in refused.items() if 400 <= getattr(resp, "code", 500) < 500]
+        permanent = {r: resp for r, resp in refused.items() if r not in temporary}
+        perm_text = "; ".join(f"{r}: {_describe(resp)}" for r, resp in permanent.items())
+        temp_text = "; ".join(f"{r}: {_describe(refused[r])}" for r in temporary)
+        if temporary:
+            if accepted:
+                now = self.clock()
+                self.store.mark_partial(item.id, accepted, temporary, temp_text,
+                                        now + self._backoff(item.attempts + 1))
+            else:
+                if len(temporary) != len(item.recipients):
+                    self.store.mark_partial(item.id, [], temporary, temp_text, self.clock())
+                await self._temporary(item, temp_text)
+            if permanent:
+                await self._call(self.on_permanent_failure, item, f"refused: {perm_text}")
+            return
+        if accepted:
+            self.store.mark_sent(item.id, note=f"refused: {perm_text}", now=self.clock())
+            log.error("outbox item %d (%s) refused for some recipients: %s", item.id, item.message_id, perm_text)
+            await self._call(self.on_permanent_failure, item, f"refused: {perm_text}")
+        else:
+            await self._permanent(item, f"refused: {perm_text}")
+
+    # -- loop ----------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Something was queued: wake the run loop. Safe from any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # loop closed
+            pass
+
+    def _seconds_until_next(self) -> float:
+        now = self.clock()
+        next_due = self.store.next_due_time()
+        if next_due is None:
+            return self.retry_max
+        return min(self.retry_max, max(0.01, next_due - now, self._not_before - now))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._recover_once()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.drain()
+                timeout = self._seconds_until_next()
+            except Exception as exc:  # keep the sender alive; the queue is durable
+                log.error("outbox drain failed (%s); retrying in 5 s", type(exc).__name__)
+                timeout = 5.0
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def drain_until_empty(self, timeout: float) -> int:
+        """Drain repeatedly (waiting for retries) until nothing is pending. For tests."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        total = 0
+        while True:
+            total += await self.drain()
+            counts = self.store.outbox_counts()
+            if counts["pending"] == 0 and counts["sending"] == 0:
+                return total
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
+            await asyncio.sleep(min(self._seconds_until_next(), left))

@@ -1,0 +1,242 @@
+"""Outbox sender against a real aiosmtpd server on 127.0.0.1 (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import threading
+import time
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from mailbot.outbox import OutboxSender, SmtpSettings
+from mailbot.store import OutgoingMail, Store
+from mailbot.vault import Vault
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Collector:
+    """aiosmtpd handler: records accepted messages; scripted refusals."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.data_replies: list[str] = []          # popped, one per DATA, before accepting
+        self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies popped per RCPT
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        replies = self.rcpt_replies.get(address)
+        reply = "250 OK"
+        if replies:
+            reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        if not reply.startswith("250"):
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def message_ids(self):
+        return [email.message_from_bytes(raw)["Message-ID"] for _f, _r, raw in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    handler = Collector()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "o.db", Vault.load_or_create(tmp_path / "k"))
+    yield s
+    s.close()
+
+
+def make_mail(n: int, *, to=("member@agency.example",), code="CN1") -> OutgoingMail:
+    msg = EmailMessage()
+    mid = f"<out-{n}@mailbot.example>"
+    msg["From"] = "coordinator@network.example"
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = f"{code} coded referral"
+    msg["Message-ID"] = mid
+    msg.set_content(f"Please find case {code} attached.\n.\nA line starting with a dot above.\n")
+    return OutgoingMail(message_id=mid, kind="coded-referral", case_code=code,
+                        sender="coordinator@network.example", recipients=list(to), raw=msg.as_bytes(),
+                        rule="members", reason="test")
+
+
+def sender_for(store, port, **kw) -> OutboxSender:
+    kw.setdefault("retry_base", 0.05)
+    return OutboxSender(store, SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout=5), **kw)
+
+
+def test_delivers_each_item_once_in_order_with_message_id(store, smtp_server):
+    handler, port = smtp_server
+    for n in range(1, 6):
+        store.enqueue(make_mail(n))
+    sender = sender_for(store, port)
+    assert asyncio.run(sender.drain()) == 5
+    assert handler.message_ids() == [f"<out-{n}@mailbot.example>" for n in range(1, 6)]
+    assert handler.messages[0][0] == "coordinator@network.example"
+    assert handler.messages[0][1] == ["member@agency.example"]
+    assert b"\n.\n" in handler.messages[0][2].replace(b"\r\n", b"\n")  # dot-stuffing undone by server
+    assert asyncio.run(sender.drain()) == 0  # nothing twice
+    assert len(handler.messages) == 5
+    assert store.outbox_counts()["sent"] == 5
+    assert all(i.sent_at and i.attempts == 1 for i in store.outbox_items("sent"))
+
+
+def test_temporary_4xx_is_retried_then_delivered_once(store, smtp_server):
+    handler, port = smtp_server
+    handler.data_replies = ["451 4.3.0 Try again later"]
+    store.enqueue(make_mail(1))
+    sender = sender_for(store, port)
+    assert asyncio.run(sender.drain()) == 0
+    (item,) = store.outbox_items("pending")
+    assert item.last_error.startswith("451") and item.next_try > time.time()
+    assert asyncio.run(sender.drain_until_empty(timeout=10)) == 1
+    assert handler.message_ids() == ["<out-1@mailbot.example>"]
+    (done,) = store.outbox_items("sent")
+    assert done.attempts == 2
+
+
+def test_server_down_then_up_delivered_once_and_outage_reported_once(store):
+    port = free_port()  # nothing listening yet
+    outages = []
+    for n in (1, 2):
+        store.enqueue(make_mail(n))
+    sender = sender_for(store, port, on_outage=outages.append)
+
+    async def scenario():
+        assert await sender.drain() == 0
+        await asyncio.sleep(0.1)
+        assert await sender.drain() == 0
+        return store.outbox_items("pending")
+
+    pending = asyncio.run(scenario())
+    assert len(pending) == 2 and all("cannot reach the mail server" in i.last_error for i in pending)
+    assert all(i.attempts == 0 for i in pending)
+    assert len(outages) == 1 and isinstance(outages[0], float)
+
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert asyncio.run(sender.drain_until_empty(timeout=10)) == 2
+        assert handler.message_ids() == ["<out-1@mailbot.example>", "<out-2@mailbot.example>"]
+        assert asyncio.run(sender.drain()) == 0
+        assert len(handler.messages) == 2
+    finally:
+        controller.stop()
+
+
+def test_permanent_5xx_fails_and_reports(store, smtp_server):
+    handler, port = smtp_server
+    handler.data_replies = ["554 5.7.1 Message rejected"]
+    store.enqueue(make_mail(1))
+    store.enqueue(make_mail(2))
+    failures = []
+    sender = sender_for(store, port, on_permanent_failure=lambda item, err: failures.append((item.message_id, err)))
+    assert asyncio.run(sender.drain()) == 1
+    assert failures == [("<out-1@mailbot.example>", "554 5.7.1 Message rejected")]
+    assert [i.message_id for i in store.outbox_items("failed")] == ["<out-1@mailbot.example>"]
+    assert handler.message_ids() == ["<out-2@mailbot.example>"]
+    assert any(r["event"] == "failed" for r in store.audit_rows())
+
+
+def test_recipient_refusals_partial_and_total(store, smtp_server):
+    handler, port = smtp_server
+    handler.rcpt_replies = {"gone@agency.example": ["550 5.1.1 No such user"],
+                            "busy@agency.example": ["450 4.2.1 Mailbox busy", "250 OK"]}
+    store.enqueue(make_mail(1, to=("ok@agency.example", "gone@agency.example")))
+    store.enqueue(make_mail(2, to=("ok@agency.example", "busy@agency.example")))
+    store.enqueue(make_mail(3, to=("gone@agency.example",)))
+    failures = []
+    sender = sender_for(store, port, on_permanent_failure=lambda item, err: failures.append((item.message_id, err)))
+    asyncio.run(sender.drain_until_empty(timeout=10))
+    by_id = {i.message_id: i for i in store.outbox_items()}
+    assert by_id["<out-1@mailbot.example>"].status == "sent"
+    assert by_id["<out-3@mailbot.example>"].status == "failed"
+    item2 = by_id["<out-2@mailbot.example>"]
+    assert item2.status == "sent" and item2.delivered == ["ok@agency.example", "busy@agency.example"]
+    # who got what: ok@ got 1 and 2 exactly once; busy@ got 2 once (after the retry)
+    got = [(rcpt, email.message_from_bytes(raw)["Message-ID"]) for _f, rcpts, raw in handler.messages for rcpt in rcpts]
+    assert sorted(got) == sorted([("ok@agency.example", "<out-1@mailbot.example>"),
+                                  ("ok@agency.example", "<out-2@mailbot.example>"),
+                                  ("busy@agency.example", "<out-2@mailbot.example>")])
+    assert {mid for mid, _e in failures} == {"<out-1@mailbot.example>", "<out-3@mailbot.example>"}
+    assert all("gone@agency.example" in e and "550" in e for _m, e in failures)
+
+
+def test_gate_holds_and_failing_gate_fails_closed(store, smtp_server):
+    handler, port = smtp_server
+    store.enqueue(make_mail(1, code="CN1"))
+    store.enqueue(make_mail(2, code="CN2"))
+    store.enqueue(make_mail(3, code="CN3"))
+
+    def gate(item):
+        if item.case_code == "CN2":
+            return "a protected name is in attachment CN2-coded-referral.docx"
+        if item.case_code == "CN3":
+            raise RuntimeError("checker crashed")
+        return None
+
+    sender = sender_for(store, port, gate=gate)
+    assert asyncio.run(sender.drain()) == 1
+    assert handler.message_ids() == ["<out-1@mailbot.example>"]
+    held = {i.case_code: i.last_error for i in store.outbox_items("held")}
+    assert held["CN2"].startswith("a protected name") and "could not run" in held["CN3"]
+
+
+def test_recovers_in_flight_item_at_start(store, smtp_server):
+    handler, port = smtp_server
+    store.enqueue(make_mail(1))
+    (item,) = store.due(time.time() + 1)
+    store.mark_sending(item.id)  # as if we crashed mid-send
+    assert asyncio.run(sender_for(store, port).drain()) == 1
+    assert handler.message_ids() == ["<out-1@mailbot.example>"]
+
+
+def test_run_loop_wakes_on_notify_from_another_thread(store, smtp_server):
+    handler, port = smtp_server
+    sender = sender_for(store, port)
+
+    async def scenario():
+        stop = asyncio.Event()
+        task = asyncio.create_task(sender.run(stop))
+        await asyncio.sleep(0.2)
+
+        def producer():
+            store.enqueue(make_mail(7))
+            sender.notify()
+
+        started = time.monotonic()
+        threading.Thread(target=producer).start()
+        while not handler.messages and time.monotonic() - started < 5:
+            await asyncio.sleep(0.02)
+        latency = time.monotonic() - started
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        return latency
+
+    latency = asyncio.run(scenario())
+    assert handler.message_ids() == ["<out-7@mailbot.example>"]
+    assert latency < 2.0
