@@ -240,3 +240,28 @@ def test_run_loop_wakes_on_notify_from_another_thread(store, smtp_server):
     latency = asyncio.run(scenario())
     assert handler.message_ids() == ["<out-7@mailbot.example>"]
     assert latency < 2.0
+
+
+class DroppingCollector(Collector):
+    """Accepts a message, then drops the connection (an idle-timeout or a restart)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        asyncio.get_running_loop().call_soon(server.transport.close)
+        return reply
+
+
+def test_reconnects_when_the_connection_drops_between_items(store):
+    handler = DroppingCollector()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        for n in range(1, 4):
+            store.enqueue(make_mail(n))
+        assert asyncio.run(sender_for(store, port).drain_until_empty(timeout=10)) == 3
+        assert handler.message_ids() == [f"<out-{n}@mailbot.example>" for n in range(1, 4)]
+        # items 2 and 3 met a dead connection, reconnected, and went out once each
+        assert [i.attempts for i in store.outbox_items("sent")] == [1, 2, 2]
+    finally:
+        controller.stop()
