@@ -230,6 +230,7 @@ _SECTIONS = [
     ("monitor", r"monitor(?:ing)?\s+(?:and|&)\s+review"),
     ("attendance", r"attendance(?:\s+sheet)?|attendance\s+list"),
     ("aob", r"aob|a\.o\.b\.?|any\s+other\s+business"),
+    ("notes", r"notes\s+for\s+the\s+lead\s+agency|guidance(?:\s+notes)?"),  # the template's own help text
 ]
 _SECTION_RE = re.compile(
     r"^\s*(?:(?:section\s+)?\d{1,2}\s*[.):]?\s*)?(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _SECTIONS) + r")\s*:?\s*$",
@@ -699,7 +700,13 @@ def parse_minutes(pkg: Package) -> Minutes:
     header_and_body = {**body, **{k: v for k, v in fields.items() if k in ("next_meeting", "exit_agreed", "new_lead")}}
     minutes.next_meeting = _parse_next_meeting(header_and_body.get("next_meeting", ""))
 
-    lines = [ln for b in blocks[first_section:] if isinstance(b, Para) for ln in b.text.split("\n")]
+    lines = []
+    section = None
+    for b in blocks[first_section:]:
+        if isinstance(b, Para):
+            section = _section_of(b) or section
+            if section != "notes":
+                lines.extend(b.text.split("\n"))
     lines += [ln for b in blocks[:first_section] if isinstance(b, Para) for ln in b.text.split("\n")[:1]
               if _MINUTES_TITLE.search(ln) and re.search(r"\bexit\b", ln, re.I)]
     title_exit = bool(re.search(r"\bexit\s+meeting\b", title_text, re.I)) and not _NEG.search(title_text)

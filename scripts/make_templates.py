@@ -93,8 +93,8 @@ MINUTES_GUIDANCE = [
     "Use the Case Number (for example CN78), never the young person's name, anywhere in the minutes.",
     "The first meeting is always an assessment meeting. Always set a date for the next meeting "
     "(write TBC only if it truly cannot be set yet).",
-    "At an exit meeting tick Yes at Exit agreed (the case then leaves the Master List). At a handover "
-    "meeting write the agency taking over at New Lead Agency; all agencies that attended meetings on "
+    "Exit meeting: tick Yes on the exit line above; the case then leaves the Master List. Handover "
+    "meeting: write the agency taking over on the line above; all agencies that attended meetings on "
     "the case must be told.",
     "Email the minutes as a Word document to the attendees, those who sent apologies and the "
     "Network Coordinator.",
