@@ -270,6 +270,14 @@ class Store:
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreError(f"The mailbot database at {self.path} is in use by another program "
+                                 "(is mailbot already running?).") from None
+            if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+                raise StoreError(f"The mailbot database at {self.path} cannot be opened ({text}).") from None
+            raise self._damaged(text) from None
         except sqlite3.DatabaseError as exc:
             raise self._damaged(str(exc)) from None
         if check != ["ok"]:
@@ -287,7 +295,11 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         self._local.conn = conn
         self._local.depth = 0
-        self.migrate()
+        try:
+            self.migrate()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"The mailbot database at {self.path} cannot be updated ({exc}); "
+                             "is mailbot already running?") from None
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Idempotent."""

@@ -291,3 +291,21 @@ def test_other_thread_sees_committed_data(store):
     t.start()
     t.join()
     assert seen == [1]
+
+
+def test_database_in_use_is_a_clear_one_liner(tmp_path, vault, monkeypatch):
+    import mailbot.store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "busy.db"
+    Store.open(path, vault).close()
+    other = sqlite3.connect(path)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError) as exc:
+            Store.open(path, vault)
+        assert "in use" in str(exc.value) and "damaged" not in str(exc.value)
+    finally:
+        other.rollback()
+        other.close()
