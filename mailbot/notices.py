@@ -307,6 +307,10 @@ def parse_notice(subject: str, body: str, *, now: datetime | None = None,
         if rest:
             raise BadField("The Case line must hold only the case code (like CN78), nothing else.")
         code = codes[0]
+        others = [c for c in _code(subject) if c != code]
+        if others:
+            raise BadField(f"The subject names case {others[0]} but the Case line says {code}; "
+                           "please send the notice again with one case code.")
     else:
         codes = _code(subject)
         if len(codes) != 1:

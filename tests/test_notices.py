@@ -291,3 +291,9 @@ def test_fallback_date_reader_agrees():
         assert _fallback_parse_date(text) == datetime(2027, 2, 15).date()
     with pytest.raises(BadField):
         _fallback_parse_date("31/02/2027")
+
+
+def test_subject_and_case_line_must_agree():
+    assert parse_notice("Meeting notice CN78", BODY).code == "CN78"
+    with pytest.raises(BadField, match="CN79 but the Case line says CN78"):
+        parse_notice("Meeting notice CN79", BODY)
