@@ -265,3 +265,74 @@ def test_reconnects_when_the_connection_drops_between_items(store):
         assert [i.attempts for i in store.outbox_items("sent")] == [1, 2, 2]
     finally:
         controller.stop()
+
+
+def _self_signed(tmp_path):
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    client_ctx = ssl.create_default_context(cafile=str(cert_file))
+    return server_ctx, client_ctx
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_tls_and_login(store, tmp_path, mode):
+    from aiosmtpd.smtp import AuthResult
+
+    server_ctx, client_ctx = _self_signed(tmp_path)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        ok = auth_data.login == b"coordinator" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok)
+
+    handler = Collector()
+    port = free_port()
+    kwargs = dict(authenticator=authenticator, auth_require_tls=True)
+    if mode == "starttls":
+        kwargs.update(tls_context=server_ctx, require_starttls=True)
+    else:
+        # aiosmtpd does not see implicit TLS as "TLS" for AUTH; the socket is TLS all the same
+        kwargs.update(ssl_context=server_ctx, auth_require_tls=False)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        store.enqueue(make_mail(1))
+        settings = SmtpSettings(host="127.0.0.1", port=port, tls=mode, username="coordinator",
+                                password="s3cret", timeout=5, tls_context=client_ctx)
+        sent = asyncio.run(OutboxSender(store, settings).drain())
+        assert sent == 1, [i.last_error for i in store.outbox_items()]
+        assert handler.message_ids() == ["<out-1@mailbot.example>"] and logins == [b"coordinator"]
+        # a wrong password is a connection-level problem: the mail waits, it is not lost
+        store.enqueue(make_mail(2))
+        bad = SmtpSettings(host="127.0.0.1", port=port, tls=mode, username="coordinator",
+                           password="wrong", timeout=5, tls_context=client_ctx)
+        outages = []
+        assert asyncio.run(OutboxSender(store, bad, on_outage=outages.append).drain()) == 0
+        assert [i.message_id for i in store.outbox_items("pending")] == ["<out-2@mailbot.example>"]
+        assert len(outages) == 1
+    finally:
+        controller.stop()
