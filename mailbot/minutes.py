@@ -187,6 +187,7 @@ _LABELS: list[tuple[str, str]] = [
 _LABEL_ALT = "|".join(f"(?P<{k}>{v})" for k, v in _LABELS)
 # a label at the start of the text, then ":" (or a tab / dash)
 _LABEL_AT_START = re.compile(rf"^\s*(?:{_LABEL_ALT})\s*(?::|\t|\s[{_DASHES}-]\s)\s*", re.I)
+_DASH_OK = {"chair", "lead_agency", "date", "apologies", "next_meeting"}
 # a further label later on the same line (one-line header), preceded by whitespace
 _LABEL_INLINE = re.compile(rf"(?:(?<=\s)|(?<=\|))(?:{_LABEL_ALT})\s*:\s*", re.I)
 
@@ -200,6 +201,8 @@ def _split_labelled(line: str) -> list[tuple[str, str]]:
     m = _LABEL_AT_START.match(line)
     if not m:
         return []
+    if ":" not in m.group(0) and "\t" not in m.group(0) and _label_kind(m) not in _DASH_OK:
+        return []  # "Minutes – Network Case Meeting" is a title, not the minutes taker
     found = [(_label_kind(m), m.start(), m.end())]
     for im in _LABEL_INLINE.finditer(line, m.end()):
         kind = _label_kind(im)
@@ -346,21 +349,20 @@ _ACTION_COLS = {
 }
 
 
-def _is_attendance_table(t: Table) -> dict[str, int] | None:
-    if not t.rows:
-        return None
-    cols = _header_map(t.rows[0], _ATTEND_COLS)
-    if "name" in cols and ("agency" in cols or "email" in cols or "phone" in cols):
-        return cols
+def _is_attendance_table(t: Table) -> tuple[dict[str, int], int] | None:
+    """(column map, index of the first data row), looking for the header in the first two rows."""
+    for i, row in enumerate(t.rows[:2]):
+        cols = _header_map(row, _ATTEND_COLS)
+        if "name" in cols and ("agency" in cols or "email" in cols or "phone" in cols):
+            return cols, i + 1
     return None
 
 
-def _is_action_table(t: Table) -> dict[str, int] | None:
-    if not t.rows:
-        return None
-    cols = _header_map(t.rows[0], _ACTION_COLS)
-    if "action" in cols and "responsible" in cols and cols["action"] != cols["responsible"]:
-        return cols
+def _is_action_table(t: Table) -> tuple[dict[str, int], int] | None:
+    for i, row in enumerate(t.rows[:2]):
+        cols = _header_map(row, _ACTION_COLS)
+        if "action" in cols and "responsible" in cols and cols["action"] != cols["responsible"]:
+            return cols, i + 1
     return None
 
 
@@ -437,8 +439,11 @@ _HANDOVER_PATTERNS = [
 _STOP_START = re.compile(r"^(?:the|of|for|&)\s+", re.I)
 
 
+_MAX_SENTENCE = 1000  # longer "sentences" are not minutes prose; bounded so regexes stay linear-ish
+
+
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if s.strip()]
+    return [s[:_MAX_SENTENCE] for s in re.split(r"(?<=[.!?])\s+|\n", text[:200_000]) if s.strip()]
 
 
 def _detect_exit(lines: list[str], labelled: dict[str, str]) -> bool:
@@ -493,7 +498,7 @@ def _detect_handover(lines: list[str], labelled: dict[str, str], known: list[str
 
 # -- the parser -------------------------------------------------------------------------------
 
-_CASE_CODE = re.compile(r"\bCN\s*-?\s*(\d{1,6})\s*([A-Z])?\b", re.I)
+_CASE_CODE = re.compile(r"\bCN\s*-?\s*(\d{1,6})([A-Z])?\b", re.I)
 _MINUTES_TITLE = re.compile(r"\bminutes\b|\bcase\s+meeting\b|\bnetwork\s+meeting\b", re.I)
 _REFERRAL_HINT = re.compile(r"referral\s+form|name\s+of\s+(?:the\s+)?(?:young\s+person|child)|young\s+person'?s\s+name",
                             re.I)
@@ -641,10 +646,11 @@ def parse_minutes(pkg: Package) -> Minutes:
     # attendees: the attendance sheet, then anyone in "In Attendance" not on it
     for b in blocks:
         if isinstance(b, Table):
-            cols = _is_attendance_table(b)
-            if not cols:
+            found = _is_attendance_table(b)
+            if not found:
                 continue
-            for row in b.rows[1:]:
+            cols, start = found
+            for row in b.rows[start:]:
                 name = _cell(row, cols.get("name"))
                 if not name:
                     continue
@@ -666,10 +672,11 @@ def parse_minutes(pkg: Package) -> Minutes:
     people = {_norm(a.name) for a in minutes.attendees} | {_norm(n) for n in minutes.apologies}
     for b in blocks:
         if isinstance(b, Table):
-            cols = _is_action_table(b)
-            if not cols:
+            found = _is_action_table(b)
+            if not found:
                 continue
-            for row in b.rows[1:]:
+            cols, start = found
+            for row in b.rows[start:]:
                 action = _cell(row, cols["action"])
                 if action:
                     minutes.actions.append(Action(action, _name_only(_cell(row, cols["responsible"]))))

@@ -258,3 +258,67 @@ def test_recipients_are_attendees_and_apologies():
     _pkg, minutes = read_minutes(MINUTES_SAMPLES[0])
     assert minutes.recipients()[-1] == "Dervla Vesey"
     assert len(minutes.recipients()) == len(minutes.attendees) + 1
+
+
+# -- hostile and odd input ---------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_texty = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=80)
+_labelish = st.sampled_from(["Case Number: ", "Lead Agency: ", "Date: ", "Chair: ", "Minutes: ", "Apologies: ",
+                             "In Attendance: ", "Date for the next meeting: ", "Exit agreed: ", "", "CN",
+                             "2. Actions Decided", "4. Attendance Sheet", " – ", "(", ")", "\t"])
+
+
+@settings(max_examples=int(__import__("os").environ.get("MINUTES_FUZZ", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_labelish, _texty), min_size=1, max_size=12))
+def test_any_text_gives_minutes_or_a_plain_refusal(lines):
+    doc = Document()
+    doc.add_paragraph("Network Case Meeting Minutes", style="Title")
+    for label, text in lines:
+        doc.add_paragraph(label + text)
+    try:
+        got = _parse(_doc_bytes(doc))
+    except MailbotError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert got["case_code"].startswith("CN")
+        json.dumps(got)
+
+
+def test_huge_paragraphs_are_read_quickly():
+    import time
+
+    run = " ".join(["Lisnavar Youth Café Family Support"] * 3000)  # ~100k characters, no full stop
+    data = _minutes_doc(extra_discussion=[run, "Handover to " + run, "x" * 100_000])
+    start = time.perf_counter()
+    got = _parse(data)
+    assert time.perf_counter() - start < 3.0
+    assert got["case_code"] == "CN31"
+
+
+def test_title_with_a_dash_is_not_the_minutes_taker():
+    doc = Document()
+    doc.add_paragraph("Minutes – Network Case Meeting CN58B", style="Title")
+    doc.add_paragraph("Chair – Nora Quill")
+    doc.add_paragraph("Apologies: None")
+    doc.add_paragraph("1. Discussion of case", style="Heading 2")
+    got = _parse(_doc_bytes(doc))
+    assert got["case_code"] == "CN58B"
+    assert got["minutes_taker"] is None and got["chair"] == "Nora Quill"
+
+
+def test_attendance_sheet_with_a_title_row():
+    doc = Document()
+    doc.add_paragraph("Network Case Meeting Minutes", style="Title")
+    doc.add_paragraph("Case Number: CN7")
+    doc.add_paragraph("Chair: Nora Quill")
+    t = doc.add_table(rows=3, cols=3)
+    t.rows[0].cells[0].merge(t.rows[0].cells[2]).text = "Attendance Sheet"
+    for cell, text in zip(t.rows[1].cells, ["Name", "Organisation", "Email"]):
+        cell.text = text
+    for cell, text in zip(t.rows[2].cells, ["Nora Quill", "Lisnavar Youth Café", "nq@cafe.example.ie"]):
+        cell.text = text
+    got = _parse(_doc_bytes(doc))
+    assert got["attendees"] == [{"name": "Nora Quill", "agency": "Lisnavar Youth Café", "phone": None,
+                                 "email": "nq@cafe.example.ie"}]
