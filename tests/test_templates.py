@@ -175,26 +175,49 @@ def test_filled_referral_form_reads_back():
     assert "Tobias Wrenfield" in text and "\u2612 Yes" in text  # the fill itself worked
     got = _parse_referral(data)
     yp = got["young_people"][0]
+    assert len(got["young_people"]) == 1  # empty sibling rows are not children
     assert yp["name"] == "Tobias Wrenfield"
-    assert yp["dob"] == "2012-05-14"
+    assert _pick(yp, "date_of_birth", "dob") == "2012-05-14"
     assert "Toby" in yp["known_as"]
     assert "Marlow" in yp["other_surnames"]
+    assert yp["gender"] in ("Male", "M", "male")
     assert yp["school"] == "Lisnavar Community School"
     assert yp["address"] == "12 Quarry Lane, Lisnavar"
-    assert got["lead_agency"] == "Lisnavar Youth Café"
-    assert got["referrer_email"] == "nora.quill@cafe.example.ie"
+    assert yp["former_address"] == "3 Mill Court, Lisnavar"
+    assert _pick(got, "referring_agency", "lead_agency") == "Lisnavar Youth Café"
+    referrer = got.get("referrer") or {}
+    assert (referrer.get("email") or got.get("referrer_email")) == "nora.quill@cafe.example.ie"
     assert got["parental_consent"] is True
     assert got["young_person_informed"] is False
     assert got["known_to_social_work"] is False
-    assert got["concerns"][:2] == ["Missed nine days of school since January",
-                                   "Out late with an older group most weekends"]
-    assert any(f.get("name") == "Irene Wrenfield" for f in got.get("family", []))
+    assert got["concerns"] == ["Missed nine days of school since January",
+                               "Out late with an older group most weekends"]
+    assert _pick(got, "suggested_agencies", "agencies_suggested") == ["Lisnavar Family Support Service"]
+    assert [f["name"] for f in got["family"]] == ["Irene Wrenfield"]
+    assert "Lisnavar Family Support Service" not in json.dumps(got["concerns"])  # sections kept apart
+
+
+def _pick(d: dict, *keys):
+    for k in keys:
+        if k in d:
+            return d[k]
+    raise AssertionError(f"none of {keys} in the parsed referral")
 
 
 def test_filled_referral_form_with_a_sibling_keeps_the_sibling_protected():
     got = _parse_referral(_fill_referral(siblings=True))
-    # the sibling's name is a name mailbot must protect: the parser must have seen it
-    assert "Lottie Wrenfield" in json.dumps(got, ensure_ascii=False)
+    # the sibling's name is a name mailbot must protect: the parser must have seen it as a person
+    people = [p["name"] for p in got["young_people"]] + [f["name"] for f in got["family"]]
+    assert "Lottie Wrenfield" in people
+    assert got["young_people"][0]["name"] == "Tobias Wrenfield"
+
+
+def test_blank_referral_form_is_refused_not_coded():
+    referral = pytest.importorskip("mailbot.referral")
+    from mailbot.errors import MailbotError
+
+    with pytest.raises(MailbotError):
+        referral.read_referral(REFERRAL_FORM)
 
 
 def test_filled_minutes_template_reads_back():
