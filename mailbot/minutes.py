@@ -454,12 +454,24 @@ def _detect_exit(lines: list[str], labelled: dict[str, str]) -> bool:
         if "☐" in v or "☒" in v or "☑" in v:
             return False  # tick boxes, Yes not ticked
         return bool(re.match(r"^(?:yes|y|agreed|true)\b", _clean(v), re.I))
+    positive = False
     for line in lines:
         for s in _sentences(line):
-            m = _EXIT_PHRASES.search(s)
-            if m and not _NEG.search(s[: m.end()]):
-                return True
-    return False
+            if _exit_negated(s):
+                return False  # any doubt about the exit: the case stays open (a person closes it)
+            if _EXIT_PHRASES.search(s):
+                positive = True
+    return positive
+
+
+_NEG_SOFT = re.compile(r"\bno\s+(?:longer|further|more)\b|\bif\s+needed\b", re.I)
+
+
+def _exit_negated(sentence: str) -> bool:
+    """A sentence that speaks of the exit with a negation ("exit was not agreed", "not ready to exit")."""
+    if not re.search(r"\bexit|\bclos(?:e|ed|ing)\b|\bmaster\s+list\b", sentence, re.I):
+        return False
+    return bool(_NEG.search(_NEG_SOFT.sub("", sentence)))
 
 
 def _canonical_agency(candidate: str, known: list[str]) -> str:
@@ -720,7 +732,8 @@ def parse_minutes(pkg: Package) -> Minutes:
     if "exit_agreed" in header_and_body:  # an explicit "Exit agreed:" answer wins
         minutes.exit_agreed = _detect_exit([], header_and_body)
     else:
-        minutes.exit_agreed = title_exit or _detect_exit(lines, header_and_body)
+        minutes.exit_agreed = (title_exit or _detect_exit(lines, header_and_body)) and not any(
+            _exit_negated(s) for ln in lines for s in _sentences(ln))
 
     known_agencies = [a.agency for a in minutes.attendees if a.agency]
     if minutes.lead_agency:

@@ -212,6 +212,13 @@ def test_exit_and_handover_detection():
     assert got["exit_agreed"] is True and got["handover_to"] is None
     got = _parse(_minutes_doc(extra_discussion=["Exit was discussed but not agreed at this stage."]))
     assert got["exit_agreed"] is False
+    got = _parse(_minutes_doc(extra_discussion=["There are no longer any concerns, so exit was agreed."]))
+    assert got["exit_agreed"] is True
+    got = _parse(_minutes_doc(title="Network Case Meeting Minutes – Exit Meeting",
+                              extra_discussion=["CN31 is not ready to exit yet; review in May."]))
+    assert got["exit_agreed"] is False
+    got = _parse(_minutes_doc(title="Network Case Meeting Minutes – Exit Meeting"))
+    assert got["exit_agreed"] is True
     got = _parse(_minutes_doc(extra_end=["Exit agreed: \u2612 Yes   \u2610 No"]))
     assert got["exit_agreed"] is True
     got = _parse(_minutes_doc(extra_end=["Exit agreed: \u2610 Yes   \u2612 No"],
