@@ -149,13 +149,16 @@ class OutboxSender:
         self._connect_failures += 1
         delay = self._backoff(self._connect_failures)
         self._not_before = now + delay
-        error = f"cannot reach the mail server: {_describe(exc)}"
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            error = f"the mail server refused mailbot's login (check the smtp username/password): {_describe(exc)}"
+        else:
+            error = f"cannot reach the mail server: {_describe(exc)}"
         # same next_try for all so the order is kept when the server is back
         for item in items:
             self.store.mark_retry(item.id, error, now + delay)
         if self._outage_since is None:
             self._outage_since = now
-            log.warning("SMTP server %s:%s unreachable (%s); %d mail(s) waiting, retrying in %.0f s",
+            log.warning("SMTP server %s:%s not usable (%s); %d mail(s) waiting, retrying in %.0f s",
                         self.smtp.host, self.smtp.port, type(exc).__name__, len(items), delay)
         if not self._outage_alerted and now - self._outage_since >= self.outage_alert_after:
             self._outage_alerted = True

@@ -307,7 +307,7 @@ def test_tls_and_login(store, tmp_path, mode):
     def authenticator(server, session, envelope, mechanism, auth_data):
         logins.append(auth_data.login)
         ok = auth_data.login == b"coordinator" and auth_data.password == b"s3cret"
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     handler = Collector()
     port = free_port()
@@ -332,7 +332,8 @@ def test_tls_and_login(store, tmp_path, mode):
                            password="wrong", timeout=5, tls_context=client_ctx)
         outages = []
         assert asyncio.run(OutboxSender(store, bad, on_outage=outages.append).drain()) == 0
-        assert [i.message_id for i in store.outbox_items("pending")] == ["<out-2@mailbot.example>"]
+        (waiting,) = store.outbox_items("pending")
+        assert waiting.message_id == "<out-2@mailbot.example>" and "refused mailbot's login" in waiting.last_error
         assert len(outages) == 1
     finally:
         controller.stop()
