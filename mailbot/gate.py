@@ -1,0 +1,544 @@
+"""The last gate on the way out: no outgoing message may carry a young person's name.
+
+:func:`build_gate` turns the protected people (young people of every open
+case, with their nicknames, other surnames and family) into a :class:`Gate`;
+:meth:`Gate.check_message` reads a whole outgoing message (raw bytes, as it
+will be sent) and returns ``None`` when it is clean, or a one-line reason
+saying WHERE a name was found (never the name itself).
+
+What is read: every header that carries text (Subject, display names,
+file names, ...), the multipart preamble/epilogue, every text part (plain and
+HTML, decoded, with HTML entities resolved), every attachment's file name and
+contents. Office files (.docx, .xlsx, ... any zip) are unzipped and every part
+is read: text, attributes, and names split across Word runs; embedded Office
+files are opened one level down; pictures are searched for readable strings.
+Text files (.txt, .csv, .ics with its folded lines, .vcf, .html, .json...)
+are read as text.
+
+Fail closed: an attachment that cannot be read (PDF, picture, legacy .doc,
+unknown binary, damaged zip, XML with a DTD) is refused as "cannot be
+checked". The only exception is the encrypted Master List: an OLE compound
+file holding EncryptionInfo and EncryptedPackage streams, named
+``master-list*.xlsx``; its bytes are opaque and allowed (when
+``encrypted_master_list_ok``).
+
+Matching (the same rules as the redaction engine, kept here on purpose so
+that a change there cannot weaken this gate): NFKD with accents stripped
+(Seán = Sean), casefold, the apostrophes ’ ‘ ` ´ ʼ folded to ', whole words
+only. First names that are ordinary English words (Will, Rose, Grace,
+Mark...) match only when written Capitalised or in CAPITALS. Tokens shorter
+than three letters are never checked alone, only within the full name.
+
+Speed: the text is normalised and tokenised once with C-level regexes and the
+tokens are intersected with a set of protected words; per-name regexes only
+run for the rare candidates (ordinary words, multi-word names).
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from email.message import Message
+
+log = logging.getLogger("mailbot.gate")
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+MIN_TOKEN = 3
+MAX_ZIP_TOTAL = 150 * 1024 * 1024
+MAX_ZIP_PARTS = 3000
+MAX_ZIP_DEPTH = 2
+CACHE_MIN_BYTES = 32 * 1024
+CACHE_MAX_ENTRIES = 4096
+
+#: first names (and a few surnames) that are also ordinary English words.
+ORDINARY_WORDS = frozenset("""
+will rose grace mark hope faith joy ruby amber jack bill pat sue dawn summer autumn holly ivy lily
+daisy jade crystal pearl violet iris poppy heather hazel sky river rob sunny frank earl guy rich don
+ray art bob miles chase hunter gene carol angel brook dale glen lee drew cliff penny ginger sandy
+dusty misty storm rocky reed rusty max harmony melody patience charity honor honour justice page
+wade colt skye star autumn june april may august dot kit sage rain robin wren jay hart grant hall
+young king green brown white black baker cook hill wood rich best long short bell lane price mason
+bishop carter archer fisher hunter miller page shepherd parker noble sterling victory mercy lucky
+""".split())
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'",
+                              "\u2032": "'", "\uff07": "'"})
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_WORD = re.compile(r"[^\W_]+")
+_B = r"(?<![^\W_])"
+_E = r"(?![^\W_])"
+
+
+def normalise(text: str) -> str:
+    """Accents stripped, apostrophes folded, case kept."""
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return text.translate(_APOSTROPHES)
+
+
+def fold(text: str) -> str:
+    return normalise(text).casefold()
+
+
+def _tokens(name: str) -> list[str]:
+    return _WORD.findall(fold(name))
+
+
+@dataclass
+class Gate:
+    singles: frozenset[str]
+    ordinary: frozenset[str]
+    sequences: tuple[tuple[str, ...], ...]
+    _seq_re: dict = field(default_factory=dict, repr=False)
+    _ord_re: dict = field(default_factory=dict, repr=False)
+    #: digests of large Office parts already found clean by this gate (styles, themes...
+    #: are the same in every coded document); a gate is rebuilt when the people change.
+    _clean_parts: dict = field(default_factory=dict, repr=False)
+
+    # -- matching ------------------------------------------------------
+    def text_has_name(self, text: str) -> bool:
+        """True when the text contains a protected name (by the rules in the module doc)."""
+        if not text:
+            return False
+        norm = normalise(text)
+        folded = norm.casefold()
+        toks = set(_WORD.findall(folded))
+        if not toks:
+            return False
+        if not self.singles.isdisjoint(toks):
+            return True
+        for word in self.ordinary.intersection(toks):
+            rx = self._ord_re.get(word)
+            if rx is None:
+                rx = self._ord_re[word] = re.compile(_B + re.escape(word) + _E, re.IGNORECASE)
+            for m in rx.finditer(norm):
+                if m.group()[0].isupper():
+                    return True
+        if not self.sequences:
+            return False
+        for seq in self.sequences:
+            if toks.issuperset(seq):
+                rx = self._seq_re.get(seq)
+                if rx is None:
+                    rx = self._seq_re[seq] = re.compile(_B + r"[\W_]+".join(map(re.escape, seq)) + _E)
+                if rx.search(folded):
+                    return True
+        return False
+
+    # -- the message ---------------------------------------------------
+    def check_message(self, raw: bytes, *, encrypted_master_list_ok: bool = True) -> str | None:
+        """None when the message is clean; else one plain line saying where (never what)."""
+        try:
+            msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+        except Exception:  # noqa: BLE001
+            return "the message cannot be checked (it cannot be parsed)"
+        try:
+            return _Check(self, encrypted_master_list_ok).message(msg)
+        except _Refuse as refusal:
+            return str(refusal)
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected
+            log.warning("gate error %s", type(exc).__name__)
+            return f"the message cannot be checked (unexpected {type(exc).__name__})"
+
+    def check_text(self, text: str, where: str) -> str | None:
+        return f"a protected name appears in the {where}" if self.text_has_name(text) else None
+
+
+class _Refuse(Exception):
+    pass
+
+
+# headers whose values are machine tokens, added in transit or signed blobs
+_SKIP_HEADERS = {"dkim-signature", "arc-seal", "arc-message-signature", "arc-authentication-results",
+                 "received", "content-transfer-encoding", "mime-version", "x-mailbot-signature"}
+_TEXT_EXT = (".txt", ".csv", ".tsv", ".ics", ".vcs", ".vcf", ".html", ".htm", ".xml", ".json", ".md",
+             ".rtf", ".log", ".eml")
+_BOUNDARY_TAGS = re.compile(
+    r"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)\b[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+_ATTR = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
+_PRINTABLE = re.compile(rb"[\x20-\x7e]{4,}")
+_PRINTABLE16 = re.compile(rb"(?:[\x20-\x7e]\x00){4,}")
+_MASTER_LIST_NAME = re.compile(r"^master[-_ ]?list.*\.xlsx$", re.IGNORECASE)
+_DTD = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# parts whose element names are a fixed Office vocabulary (elsewhere, e.g. customXml/, they are read too)
+_STANDARD_PART = re.compile(r"^(?:word|xl|ppt|docProps|_rels|\[Content_Types\]\.xml)(?:/|$)")
+_DTD_BYTES = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _decode_text(data: bytes, charset: str | None = None) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    if charset:
+        try:
+            return data.decode(charset, "replace")
+        except LookupError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def _ics_text(text: str) -> str:
+    # RFC 5545: unfold lines, then undo the text escapes
+    text = re.sub(r"\r?\n[ \t]", "", text)
+    return text.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+
+
+def markup_views(text: str) -> str:
+    """Every way the visible text of XML/HTML can read: split runs joined, tags as spaces, attributes."""
+    attrs = " ".join(a or b for a, b in _ATTR.findall(text))
+    joined = _ANY_TAG.sub("", _BOUNDARY_TAGS.sub(" ", text))
+    spaced = _ANY_TAG.sub(" ", text)
+    return html.unescape("\n".join((joined, spaced, attrs)))
+
+
+_XML_TEXT = re.compile(rb">\s*([^\s<][^<]*)<")
+_XML_ATTR = re.compile(rb"=\s*\"([^\"]*)\"")
+_XML_ATTR1 = re.compile(rb"=\s*'([^']*)'")
+_XML_TAGNAME = re.compile(rb"<([^\s<>/!?]+)")
+_XML_SPECIAL = re.compile(rb"<!--(.*?)-->|<!\[CDATA\[(.*?)\]\]>|<\?(.*?)\?>", re.DOTALL)
+_XML_BOUNDARY = re.compile(
+    rb"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)[\s/>]", re.IGNORECASE)
+
+
+def xml_views(data: bytes, *, element_names: bool = False) -> str:
+    """The text of one XML part as it may read, fast even for 400 KB style parts.
+
+    Text nodes are joined as Word shows them (runs glued, paragraphs, cells
+    and breaks apart) and also one by one; unique attribute values, element
+    names, comments, CDATA and processing instructions are added."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16", "replace").encode("utf-8")
+    joined: list[bytes] = []
+    spaced: list[bytes] = []
+    prev = 0
+    for m in _XML_TEXT.finditer(data):
+        gap = data[prev:m.start()]
+        if joined and _XML_BOUNDARY.search(gap):
+            joined.append(b" ")
+        joined.append(m.group(1))
+        spaced.append(m.group(1))
+        prev = m.end()
+    extra = set(_XML_ATTR.findall(data))
+    if b"='" in data or b"= '" in data:
+        extra.update(_XML_ATTR1.findall(data))
+    if element_names:  # custom XML: element names are free text there
+        extra.update(_XML_TAGNAME.findall(data))
+    if b"<!" in data or data.count(b"<?") > 1:
+        for m in _XML_SPECIAL.finditer(data):
+            extra.add(m.group(1) or m.group(2) or m.group(3) or b"")
+    blob = b"".join(joined) + b"\n" + b" ".join(spaced) + b"\n" + b" ".join(extra)
+    text = blob.decode("utf-8", "replace")
+    return html.unescape(text) if "&" in text else text
+
+
+def _is_encrypted_ole(data: bytes) -> bool:
+    if not data.startswith(OLE_MAGIC):
+        return False
+    try:
+        import olefile
+
+        ole = olefile.OleFileIO(io.BytesIO(data))
+        try:
+            return bool(ole.exists("EncryptionInfo") and ole.exists("EncryptedPackage"))
+        finally:
+            ole.close()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class _Check:
+    def __init__(self, gate: Gate, master_ok: bool) -> None:
+        self.gate = gate
+        self.master_ok = master_ok
+        self.n_attachment = 0
+
+    def hit(self, text: str, where: str) -> None:
+        if self.gate.text_has_name(text):
+            raise _Refuse(f"a protected name appears in the {where}")
+
+    def safe_label(self, name: str, fallback: str) -> str:
+        """A file or part name fit for a message: itself unless it holds a name."""
+        if not name:
+            return fallback
+        if self.gate.text_has_name(name):
+            return fallback
+        return " ".join(name.split())[:120]
+
+    # -- message -------------------------------------------------------
+    def message(self, msg: Message, prefix: str = "") -> None:
+        self.headers(msg, prefix)
+        for attr in ("preamble", "epilogue"):
+            value = getattr(msg, attr, None)
+            if value:
+                self.hit(value, f"{prefix}message {attr}")
+        ctype = msg.get_content_type()
+        if msg.is_multipart():
+            payload = msg.get_payload()
+            parts = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+            inner_prefix = prefix + "attached message " if ctype in ("message/rfc822", "message/global") else prefix
+            for part in parts:
+                self.message(part, inner_prefix)
+            return
+        self.leaf(msg, prefix)
+
+    def headers(self, msg: Message, prefix: str) -> None:
+        # raw values (cheap), plus RFC 2047 / RFC 2231 decoded forms where encoded
+        try:
+            items = list(msg.raw_items())  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            raise _Refuse(f"the {prefix}headers cannot be checked") from None
+        for key, value in items:
+            lkey = key.lower()
+            if lkey in _SKIP_HEADERS:
+                continue
+            value = str(value)
+            if lkey == "subject":
+                where = f"{prefix}subject"
+            elif lkey in ("content-disposition", "content-type", "content-description"):
+                where = f"{prefix}attachment file name or description"
+            else:
+                where = f"{prefix}header {key}"
+            self.hit(value, where)
+            if "=?" in value:
+                try:
+                    decoded = str(email.header.make_header(email.header.decode_header(" ".join(value.split()))))
+                except Exception:  # noqa: BLE001
+                    decoded = ""
+                self.hit(decoded, where)
+                try:
+                    self.hit(str(msg.get(key, "")), where)
+                except _Refuse:
+                    raise
+                except Exception:  # noqa: BLE001
+                    pass
+            if "*=" in value or "*0" in value:
+                try:
+                    name = msg.get_filename() or ""
+                except Exception:  # noqa: BLE001
+                    raise _Refuse(f"the {prefix}header {key} cannot be checked") from None
+                self.hit(name, f"{prefix}attachment file name")
+
+    def leaf(self, part: Message, prefix: str) -> None:
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        try:
+            filename = part.get_filename() or ""
+        except Exception:  # noqa: BLE001
+            filename = ""
+        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            text = self.part_text(part)
+            if ctype == "text/html":
+                self.hit(markup_views(text), f"{prefix}HTML body")
+            else:
+                self.hit(text, f"{prefix}body")
+            return
+        self.n_attachment += 1
+        label = f"{prefix}attachment " + self.safe_label(filename, f"#{self.n_attachment}")
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001
+            data = None
+        if data is None:
+            raise _Refuse(f"the {label} cannot be checked (it cannot be decoded)")
+        self.attachment(filename, ctype, data, label, part.get_content_charset())
+
+    def part_text(self, part: Message) -> str:
+        try:
+            content = part.get_content()
+            if isinstance(content, str):
+                return content
+        except Exception:  # noqa: BLE001
+            pass
+        data = part.get_payload(decode=True) or b""
+        return _decode_text(data, part.get_content_charset())
+
+    # -- attachments ---------------------------------------------------
+    def attachment(self, filename: str, ctype: str, data: bytes, label: str, charset: str | None = None) -> None:
+        lname = filename.lower()
+        if data.startswith(OLE_MAGIC):
+            if self.master_ok and _MASTER_LIST_NAME.match(filename.strip()) and _is_encrypted_ole(data):
+                return  # the encrypted Master List: opaque by design
+            raise _Refuse(f"the {label} cannot be checked (a protected or old-style Office file)")
+        if data.startswith(ZIP_MAGIC) or lname.endswith((".docx", ".xlsx", ".pptx", ".docm", ".xlsm", ".zip")):
+            self.zip(data, label, depth=1)
+            return
+        if data.startswith(b"%PDF") or lname.endswith(".pdf"):
+            raise _Refuse(f"the {label} cannot be checked (PDF)")
+        if ctype.startswith(("image/", "audio/", "video/")):
+            raise _Refuse(f"the {label} cannot be checked (a picture or media file)")
+        if ctype.startswith("text/") or lname.endswith(_TEXT_EXT) or ctype in (
+                "application/json", "application/xml", "application/ics", "message/rfc822"):
+            if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise _Refuse(f"the {label} cannot be checked (binary content)")
+            self.text_file(data, lname, ctype, label, charset)
+            return
+        raise _Refuse(f"the {label} cannot be checked (unknown file type)")
+
+    def text_file(self, data: bytes, lname: str, ctype: str, label: str, charset: str | None) -> None:
+        text = _decode_text(data, charset)
+        if lname.endswith((".ics", ".vcs", ".vcf")) or ctype in ("text/calendar", "text/vcard", "text/x-vcard"):
+            text = text + "\n" + _ics_text(text)
+        if lname.endswith(".eml") or ctype == "message/rfc822":
+            inner = email.message_from_bytes(data, policy=email.policy.default)
+            self.message(inner, label + " ")
+            self.hit(text, label)
+            return
+        if lname.endswith((".html", ".htm", ".xml", ".rtf")) or ctype in ("text/html", "text/xml", "application/xml"):
+            text = text + "\n" + markup_views(text)
+        self.hit(text, label)
+
+    def zip(self, data: bytes, label: str, depth: int) -> None:
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+            infos = zf.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            raise _Refuse(f"the {label} cannot be checked (damaged file)") from None
+        if len(infos) > MAX_ZIP_PARTS or sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+            raise _Refuse(f"the {label} cannot be checked (too large when unpacked)")
+        for n, info in enumerate(infos, 1):
+            if info.is_dir():
+                continue
+            part_label = f"{label} part " + self.safe_label(info.filename, f"#{n}")
+            self.hit(info.filename, f"{label} part #{n} name")
+            if info.flag_bits & 0x1:
+                raise _Refuse(f"the {part_label} cannot be checked (password protected)")
+            try:
+                with zf.open(info) as fh:
+                    body = fh.read(info.file_size + 1)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+                raise _Refuse(f"the {part_label} cannot be checked (damaged file)") from None
+            if len(body) > info.file_size:
+                raise _Refuse(f"the {part_label} cannot be checked (damaged file)")
+            self.zip_part(info.filename, body, part_label, depth)
+
+    def zip_part(self, name: str, body: bytes, label: str, depth: int) -> None:
+        lname = name.lower()
+        if body.startswith(ZIP_MAGIC):
+            if depth >= MAX_ZIP_DEPTH:
+                raise _Refuse(f"the {label} cannot be checked (files nested too deep)")
+            self.zip(body, label, depth + 1)
+            return
+        if body.startswith(OLE_MAGIC):
+            raise _Refuse(f"the {label} cannot be checked (an embedded object)")
+        head = body[:200].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
+        if lname.endswith((".xml", ".rels", ".vml", ".xhtml", ".html", ".htm")) or head.startswith(b"<"):
+            if _DTD_BYTES.search(body) or (body.startswith((b"\xff\xfe", b"\xfe\xff")) and _DTD.search(_decode_text(body))):
+                raise _Refuse(f"the {label} cannot be checked (XML with a DTD)")
+            element_names = not _STANDARD_PART.match(name)
+            digest = None
+            if len(body) >= CACHE_MIN_BYTES:
+                digest = (hashlib.sha1(body).digest(), element_names)
+                if digest in self.gate._clean_parts:
+                    return
+            self.hit(xml_views(body, element_names=element_names), label)
+            if digest is not None:
+                if len(self.gate._clean_parts) >= CACHE_MAX_ENTRIES:
+                    self.gate._clean_parts.clear()
+                self.gate._clean_parts[digest] = True
+            return
+        if lname.endswith((".txt", ".csv", ".json")):
+            self.hit(_decode_text(body), label)
+            return
+        # pictures and other binary parts: search the readable strings
+        strings = [m.decode("ascii") for m in _PRINTABLE.findall(body)]
+        strings += [m.decode("utf-16-le") for m in _PRINTABLE16.findall(body)]
+        self.hit("\n".join(strings), label)
+
+
+# --------------------------------------------------------------------------
+# building
+
+def _names(value) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    out = []
+    for v in value:
+        if isinstance(v, dict):
+            v = v.get("name") or " ".join(x for x in (v.get("first_name"), v.get("surname")) if x)
+        if v:
+            out.append(str(v))
+    return out
+
+
+def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None) -> Gate:
+    """A gate protecting these people (young people and their family).
+
+    Each person: name, first_name, surname, known_as[], other_surnames[],
+    family[] (names, or dicts with a "name"). A young person's every name
+    token is protected alone (if long enough); a family member's full name and
+    surname are protected, not their first name alone.
+    """
+    ordinary_set = frozenset(w.casefold() for w in (ordinary_words if ordinary_words is not None else ORDINARY_WORDS))
+    singles: set[str] = set()
+    ordinary: set[str] = set()
+    sequences: set[tuple[str, ...]] = set()
+
+    def add_token(tok: str) -> None:
+        if len(tok) < MIN_TOKEN:
+            return
+        (ordinary if tok in ordinary_set else singles).add(tok)
+
+    def add_name(name: str, *, alone: str) -> None:
+        """alone: "all" tokens protected alone, "last" only the surname, "none"."""
+        toks = _tokens(name)
+        if not toks:
+            return
+        if len(toks) > 1:
+            sequences.add(tuple(toks))
+        chosen = toks if alone == "all" else toks[-1:] if alone == "last" else []
+        for tok in chosen:
+            add_token(tok)
+        if alone != "none" and "'" in normalise(name):
+            # O'Neill is also written ONeill
+            for word in normalise(name).split():
+                if "'" in word:
+                    add_token("".join(_tokens(word)))
+
+    for person in people:
+        for key in ("name", "first_name", "first", "surname", "middle_names"):
+            for n in _names(person.get(key)):
+                add_name(n, alone="all")
+        first = " ".join(_names(person.get("first_name") or person.get("first")))
+        surname = " ".join(_names(person.get("surname")))
+        if first and surname:
+            add_name(f"{first} {surname}", alone="all")
+        for n in _names(person.get("known_as")):
+            add_name(n, alone="all")
+        for n in _names(person.get("other_surnames")):
+            add_name(n, alone="all")
+            if first:
+                add_name(f"{first} {n}", alone="none")
+        for n in _names(person.get("family")):
+            add_name(n, alone="last")
+    # a multi-word name holding a word protected alone is found through that word
+    needed = tuple(sorted(seq for seq in sequences if singles.isdisjoint(seq)))
+    return Gate(frozenset(singles), frozenset(ordinary), needed)
+
+
+_CACHE: dict[str, Gate] = {}
+
+
+def gate_for(people: list[dict]) -> Gate:
+    """build_gate, cached on the content of the people list (rebuilt when it changes)."""
+    key = hashlib.sha256(json.dumps(people, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    gate = _CACHE.get(key)
+    if gate is None:
+        _CACHE.clear()
+        gate = _CACHE[key] = build_gate(people)
+    return gate

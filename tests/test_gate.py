@@ -1,0 +1,239 @@
+"""The last outbound gate: real messages, real .docx/.xlsx/.ics attachments. All people are fictional."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from email.message import EmailMessage
+
+import openpyxl
+import pytest
+from msoffcrypto.format.ooxml import OOXMLFile
+
+from mailbot.gate import build_gate, fold, gate_for
+from tests.conftest import SAMPLES
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+BLANK_FORM = (SAMPLES / "blank-referral-form.docx").read_bytes()
+
+PEOPLE = [
+    {"name": "Seán Kilbride", "first_name": "Seán", "surname": "Kilbride", "known_as": ["Shay", "Jo Jo"],
+     "other_surnames": ["Rathmore"], "family": ["Úna Kilbride", "Declan Fairweather"]},
+    {"name": "Will Ashdown", "first_name": "Will", "surname": "Ashdown", "known_as": [], "other_surnames": [],
+     "family": [{"name": "Carol Ashdown", "relationship": "mother"}]},
+    {"name": "Grace Penhaligon", "first_name": "Grace", "surname": "Penhaligon", "known_as": [],
+     "other_surnames": [], "family": ["Lesley Penhaligon"]},
+]
+# words that must never appear in a refusal reason
+SECRET_WORDS = {"sean", "kilbride", "shay", "rathmore", "una", "declan", "fairweather", "ashdown",
+                "grace", "penhaligon", "lesley", "carol"}
+
+
+@pytest.fixture(scope="module")
+def gate():
+    return build_gate(PEOPLE)
+
+
+def message(subject="CN78 coded referral", body="Please find the coded referral attached.", *,
+            html=None, to="Youth Hub <hub@youthhub.example.net>", attachments=()):
+    msg = EmailMessage()
+    msg["From"] = "Network Coordinator <coordinator@network.example.org>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<20261123.cn78.1@network.example.org>"
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, ctype, data in attachments:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return bytes(msg)
+
+
+def docx_with(replace: dict[str, str] | None = None, append_to: dict[str, str] | None = None) -> bytes:
+    """The blank referral form with some parts replaced, or text inserted before a closing tag."""
+    src = zipfile.ZipFile(io.BytesIO(BLANK_FORM))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            data = src.read(info)
+            if replace and info.filename in replace:
+                data = replace[info.filename].encode("utf-8")
+            if append_to and info.filename in append_to:
+                closing, insert = append_to[info.filename].split("|", 1)
+                text = data.decode("utf-8")
+                idx = text.rindex(closing)
+                data = (text[:idx] + insert + text[idx:]).encode("utf-8")
+            zf.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def assert_refused_at(reason, *where):
+    assert reason is not None, "expected the gate to refuse"
+    for w in where:
+        assert w in reason, reason
+    assert "\n" not in reason
+    assert SECRET_WORDS.isdisjoint(fold(reason).replace("-", " ").replace(".", " ").split()), reason
+
+
+def test_clean_coded_message_with_form_passes(gate):
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, BLANK_FORM)])
+    assert gate.check_message(raw) is None
+
+
+def test_name_in_subject(gate):
+    assert_refused_at(gate.check_message(message(subject="Referral for Sean Kilbride")), "subject")
+
+
+def test_encoded_subject_with_accent_is_decoded(gate):
+    raw = message(subject="Nota: SEÁN")
+    assert b"SE\xc3\x81N" not in raw  # the header really is RFC 2047 encoded
+    assert_refused_at(gate.check_message(raw), "subject")
+
+
+def test_display_name_in_to(gate):
+    assert_refused_at(gate.check_message(message(to="Una Kilbride <una@home.example.net>")), "header To")
+
+
+def test_name_in_body_accent_folded_and_possessive(gate):
+    assert_refused_at(gate.check_message(message(body="We discussed Kilbride’s school place.")), "body")
+    assert_refused_at(gate.check_message(message(body="Seán has moved.")), "body")
+
+
+def test_name_in_html_split_by_tags_and_entities(gate):
+    raw = message(body="coded", html="<p>Young person: <b>Penha</b>ligon</p>")
+    assert_refused_at(gate.check_message(raw), "HTML body")
+    raw = message(body="coded", html="<p>Known as &#83;hay</p>")
+    assert_refused_at(gate.check_message(raw), "HTML body")
+
+
+def test_name_in_attachment_filename_not_repeated(gate):
+    raw = message(attachments=[("Kilbride-notes.txt", "text/plain", b"nothing here")])
+    reason = gate.check_message(raw)
+    assert_refused_at(reason, "file name")
+
+
+def test_name_in_docx_footer_split_across_runs(gate):
+    data = docx_with(append_to={"word/footer1.xml": "</w:ftr>|<w:p><w:r><w:t>Ash</w:t></w:r><w:r><w:t>down</w:t></w:r></w:p>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, data)])
+    assert_refused_at(gate.check_message(raw), "attachment CN78-coded-referral.docx part word/footer1.xml")
+
+
+def test_name_in_docprops_author(gate):
+    data = docx_with(append_to={"docProps/core.xml": "</cp:coreProperties>|<dc:contributor>Lesley Penhaligon</dc:contributor>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, data)])
+    assert_refused_at(gate.check_message(raw), "part docProps/core.xml")
+
+
+def test_name_in_attribute_of_document(gate):
+    data = docx_with(append_to={"word/document.xml": "</w:body>|<w:p><w:sdt><w:sdtPr><w:alias w:val=\"Rathmore\"/></w:sdtPr></w:sdt></w:p>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, data)])
+    assert_refused_at(gate.check_message(raw), "part word/document.xml")
+
+
+def test_name_in_ics_folded_line(gate):
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:cn78-1@network.example.org\r\n"
+           "SUMMARY:Network Case Meeting CN78\r\nDESCRIPTION:Meeting about Fair\r\n weather household\r\n"
+           "END:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    raw = message(attachments=[("meeting-CN78.ics", "text/calendar", ics)])
+    assert_refused_at(gate.check_message(raw), "attachment meeting-CN78.ics")
+    clean = ics.replace(b"Fair\r\n weather household", b"CN78")
+    assert gate.check_message(message(attachments=[("meeting-CN78.ics", "text/calendar", clean)])) is None
+
+
+def _master_list_xlsx() -> bytes:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Name", "Code", "Lead Agency"])
+    ws.append(["Grace Penhaligon", "CN78", "Marsden Vale Youth Hub"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def encrypted_master_list():
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(_master_list_xlsx())).encrypt("correct horse", out)
+    return out.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_encrypted_master_list_allowed_only_as_such(gate, encrypted_master_list):
+    raw = message(attachments=[("master-list-2026-11-23.xlsx", XLSX, encrypted_master_list)])
+    assert gate.check_message(raw) is None
+    refused = gate.check_message(raw, encrypted_master_list_ok=False)
+    assert_refused_at(refused, "cannot be checked")
+    other_name = message(attachments=[("notes.xlsx", XLSX, encrypted_master_list)])
+    assert_refused_at(gate.check_message(other_name), "cannot be checked")
+
+
+def test_plain_master_list_refused(gate):
+    raw = message(attachments=[("master-list.xlsx", XLSX, _master_list_xlsx())])
+    assert_refused_at(gate.check_message(raw), "attachment master-list.xlsx part xl/")
+
+
+@pytest.mark.parametrize("filename,ctype,data", [
+    ("CN78.pdf", "application/pdf", b"%PDF-1.7\n1 0 obj<<>>endobj\n"),
+    ("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64)),
+    ("data.bin", "application/octet-stream", bytes(range(256))),
+    ("old.doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)),
+    ("broken.docx", DOCX, b"PK\x03\x04 this is not really a zip"),
+])
+def test_unscannable_attachment_refused(gate, filename, ctype, data):
+    assert_refused_at(gate.check_message(message(attachments=[(filename, ctype, data)])), "cannot be checked")
+
+
+def test_ordinary_word_name(gate):
+    ok = message(body="The coordinator will send the notice; a short grace period applies.")
+    assert gate.check_message(ok) is None
+    assert_refused_at(gate.check_message(message(body="Lead agency met Will on Monday.")), "body")
+    assert_refused_at(gate.check_message(message(body="Notes: GRACE attended.")), "body")
+
+
+def test_short_tokens_only_within_full_name(gate):
+    # "Jo Jo" is a nickname: "jo" alone is too short to check, the full nickname is refused
+    assert gate.check_message(message(body="Contact Jo in the office.")) is None
+    assert_refused_at(gate.check_message(message(body="Known locally as Jo Jo.")), "body")
+
+
+def test_family_first_name_alone_is_not_protected(gate):
+    assert gate.check_message(message(body="Declan from the school will attend.")) is None
+    assert_refused_at(gate.check_message(message(body="Declan Fairweather attended.")), "body")
+
+
+def test_forwarded_message_inside_is_checked(gate):
+    inner = EmailMessage()
+    inner["Subject"] = "About Shay"
+    inner["From"] = "hub@youthhub.example.net"
+    inner.set_content("see subject")
+    outer = EmailMessage()
+    outer["Subject"] = "FW: CN78"
+    outer.set_content("forwarding")
+    outer.add_attachment(inner)
+    assert_refused_at(gate.check_message(bytes(outer)), "attached message subject")
+
+
+def test_real_sample_forms_are_refused(gate):
+    # the uncoded sample forms carry their young people's names: none may pass a gate built for them
+    from tests.conftest import REFERRAL_SAMPLES, truth_for
+
+    for path in REFERRAL_SAMPLES:
+        truth = truth_for(path)
+        people = [{"name": y["name"], "first_name": y["first"], "surname": y["surname"],
+                   "known_as": y["known_as"], "other_surnames": y["other_surnames"],
+                   "family": [f["name"] for f in truth["family"]]} for y in truth["young_people"]]
+        reason = gate_for(people).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, path.read_bytes())]))
+        assert reason is not None and "attachment CN78-coded-referral.docx part" in reason, path.name
+        assert not any(fold(t) in fold(reason) for t in truth["protected_tokens"]), reason
+
+
+def test_gate_for_rebuilds_when_people_change():
+    first = gate_for(PEOPLE[:1])
+    assert gate_for(PEOPLE[:1]) is first
+    second = gate_for(PEOPLE)
+    assert second is not first
+    assert second.check_message(message(body="Grace attended.")) is not None
+    assert first.check_message(message(body="Grace attended.")) is None
