@@ -642,6 +642,13 @@ def parse_minutes(pkg: Package) -> Minutes:
         # the code may have been typed in the title line ("Minutes – CN12")
         code = _case_code(title_text)
     if code is None:
+        # or in the page header ("CN12 – Network Case Meeting Minutes")
+        for part in docx_text.text_parts(pkg):
+            if part.startswith("word/header"):
+                code = _case_code(docx_text.text_of(docx_text.blocks(pkg, part)))
+                if code:
+                    break
+    if code is None:
         raise BadField("The minutes have no Case Number (like CN12) at the top; "
                        "please add it and send them again.")
 

@@ -329,3 +329,13 @@ def test_attendance_sheet_with_a_title_row():
     got = _parse(_doc_bytes(doc))
     assert got["attendees"] == [{"name": "Nora Quill", "agency": "Lisnavar Youth Café", "phone": None,
                                  "email": "nq@cafe.example.ie"}]
+
+
+def test_case_number_in_the_page_header():
+    doc = Document()
+    doc.sections[0].header.paragraphs[0].text = "CN72 \u2013 Network Case Meeting Minutes \u2013 Confidential"
+    doc.add_paragraph("Network Case Meeting Minutes", style="Title")
+    doc.add_paragraph("Chair: Nora Quill")
+    doc.add_paragraph("Apologies: None")
+    doc.add_paragraph("1. Discussion of case", style="Heading 2")
+    assert _parse(_doc_bytes(doc))["case_code"] == "CN72"
