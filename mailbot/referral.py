@@ -138,6 +138,7 @@ class Rules:
     section_phrases: dict
     columns: dict  # column key -> set of canon labels
     values: dict  # name -> set of canon values
+    relatives: frozenset = frozenset()  # canon labels naming a family member by relationship
 
 
 @lru_cache(maxsize=4)
@@ -162,7 +163,21 @@ def load_rules(path: str | os.PathLike = RULES) -> Rules:
     columns = {k: frozenset(canon(v) for v in vals) for k, vals in data["columns"].items()}
     values = {k: frozenset(canon(v) for v in vals) for k, vals in data["values"].items()}
     contains.sort(key=lambda kv: -len(kv[0]))
-    return Rules(exact, section_exact, tuple(contains), tags, order, phrases, columns, values)
+    relatives = frozenset(canon(x) for x in data.get("relatives", {}).get("labels", []))
+    return Rules(exact, section_exact, tuple(contains), tags, order, phrases, columns, values, relatives)
+
+
+_SIBLING_WORDS = ("sibling", "brother", "sister")
+
+
+def _relationship_of(c: str) -> str:
+    rel = re.sub(r"\b(?:s\s+)?names?$", "", c).strip()
+    rel = re.sub(r"s$", "", rel) if rel.endswith(("siblings", "parents", "grandparents", "carers")) else rel
+    if any(w in rel for w in _SIBLING_WORDS):
+        return "sibling"
+    if "household" in rel or "family member" in rel or rel.startswith("other"):
+        return "family member"
+    return rel.replace("step ", "step")
 
 
 def _canon_tag(tag: str) -> str:
@@ -177,6 +192,8 @@ def match_label(label: str, section: str | None, rules: Rules, *, loose: bool = 
     key = rules.exact.get(c)
     if key:
         return key
+    if c in rules.relatives:
+        return "relative:" + _relationship_of(c)
     for key, secs in rules.section_exact.get(c, ()):
         if (section or "start") in secs:
             return key
@@ -669,15 +686,33 @@ def _per_child(value: str, firsts: list[str], rules: Rules) -> dict[str, str] | 
     return None
 
 
+MORE_THAN_ONE = ("The young person's name box seems to hold more than one name. For brothers and sisters, "
+                 "please give one row per child (name, date of birth) and send the form again.")
+
+
 def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") -> YoungPerson:
     name = clean_value(name)
+    lines = [x for x in name.split("\n") if x.strip() and not is_empty(x, rules)]
+    if len(lines) > 1 or re.search(r"\s(?:and|&|\+)\s|;|/", name, re.I):
+        # fail closed: never code one child and leave a sibling's name behind
+        raise BadField(MORE_THAN_ONE, reason="several-names")
+    name = lines[0] if lines else ""
     known = []
+    m = re.search(r"\s+(?:a\.?k\.?a\.?|also known as|known as)\s+(.+)$", name, re.I)
+    if m:
+        known.extend(split_list(m.group(1), rules))
+        name = name[: m.start()]
+    m = re.fullmatch(r"\s*([^,\s][^,]*?)\s*,\s*([^,]+?)\s*", name)
+    if m and len(m.group(1).split()) <= 3:
+        # "QUENNELL, Wilbur": surname first
+        name = f"{m.group(2)} {m.group(1)}"
+        surname = surname or m.group(1)
     # nicknames written into the name: Wilbur "Billy" Quennell / Wilbur Quennell (Billy)
-    for m in re.finditer(r"[\"“”‘’']([^\"“”‘’']{1,30})[\"“”‘’']|\(([^)]{1,40})\)", name):
-        nick = (m.group(1) or m.group(2) or "").strip()
+    for m in re.finditer(r"[\"“”]([^\"“”]{1,30})[\"“”]|(?:^|(?<=\s))[‘']([^‘’']{1,30})[’'](?=\s|$)|\(([^)]{1,40})\)", name):
+        nick = (m.group(1) or m.group(2) or m.group(3) or "").strip()
         if nick and not re.search(r"\d", nick):
             known.extend(split_list(re.sub(r"^(?:known as|aka|nee|née)\s+", "", nick, flags=re.I), rules))
-    name = re.sub(r"[\"“”][^\"“”]{1,30}[\"“”]|\([^)]{1,40}\)", " ", name)
+    name = re.sub(r"[\"“”][^\"“”]{1,30}[\"“”]|(?:^|(?<=\s))[‘'][^‘’']{1,30}[’'](?=\s|$)|\([^)]{1,40}\)", " ", name)
     name = re.sub(r"\s+", " ", name).strip(" ,")
     if not name and (first or surname):
         name = " ".join(x for x in (first, surname) if x)
@@ -720,7 +755,7 @@ def _assemble(r: _Reader) -> Referral:
     sur = _text(hits, "yp_surname", rules)
     main_name = h_name.value if h_name and not is_empty(h_name.value, rules) else ""
     if main_name or first or sur:
-        children.append(_make_child(main_name.split("\n")[0], rules, first=first, surname=sur))
+        children.append(_make_child(main_name, rules, first=first, surname=sur))
     sibling_family: list[FamilyMember] = []
     child_rows: list[dict] = []
     for t in r.tables:
@@ -805,9 +840,15 @@ def _assemble(r: _Reader) -> Referral:
                 if fm:
                     family.append(fm)
     for h in hits:
-        if h.key in ("family_member", "mother", "father") and h.value and not is_empty(h.value, rules):
-            for line in (h.lines or [h.value]):
-                rel = "" if h.key == "family_member" else h.key
+        is_rel = h.key.startswith("relative:")
+        if (h.key in ("family_member", "mother", "father") or is_rel) and h.value and not is_empty(h.value, rules):
+            rel = h.key[len("relative:"):] if is_rel else ("" if h.key == "family_member" else h.key)
+            lines = h.lines or [h.value]
+            if is_rel:
+                # "Siblings: Ivy (8), Rory and Jack Marchbank": several people on one line
+                lines = [x for line in lines for x in re.split(r"\s*(?:[,;]|\band\b|&)\s*", line)
+                         if x.strip() and not re.fullmatch(r"[\d\s()]*(?:years?|yrs?)?[\s)]*", x.strip())]
+            for line in lines:
                 fm = parse_family_line(line, rel)
                 if fm and not is_empty(fm.name, rules):
                     family.append(fm)

@@ -292,3 +292,40 @@ def test_parsing_is_fast():
         pkg._trees.clear()
         parse_referral(pkg)
     assert (time.perf_counter() - t0) / len(pkgs) < 0.05
+
+
+@pytest.mark.parametrize("value", ["Maisie and Archie Fairweather", "Maisie Fairweather / Archie Fairweather"])
+def test_two_names_in_one_box_refused(value):
+    d = docx.Document()
+    d.add_paragraph(f"Young person's name: {value}")
+    d.add_paragraph("Date of birth: 01/01/2012")
+    with pytest.raises(BadField) as exc:
+        read_referral(_save(d))
+    assert "more than one name" in str(exc.value) and "Fairweather" not in str(exc.value)
+
+
+def test_surname_first_aka_and_relatives_by_label():
+    d = docx.Document()
+    d.add_heading("Young person", 2)
+    d.add_paragraph("Name: QUENNELL, Wilbur")
+    d.add_paragraph("Also known as: Wib")
+    d.add_heading("Family", 2)
+    d.add_paragraph("Stepfather: Kevin Aldous, 087 000 0000")
+    d.add_paragraph("Siblings: Ivy (8), Rory and Jack Quennell")
+    _pkg, ref = read_referral(_save(d))
+    data = ref.to_json()
+    yp = data["young_people"][0]
+    assert (yp["name"], yp["first_name"], yp["surname"], yp["known_as"]) == \
+        ("Wilbur QUENNELL", "Wilbur", "QUENNELL", ["Wib"])
+    assert data["family"] == [{"name": "Kevin Aldous", "relationship": "stepfather"},
+                              {"name": "Ivy", "relationship": "sibling"},
+                              {"name": "Rory", "relationship": "sibling"},
+                              {"name": "Jack Quennell", "relationship": "sibling"}]
+
+
+def test_name_with_aka_inside():
+    d = docx.Document()
+    d.add_paragraph("Full name: Wilbur Quennell aka Billy")
+    _pkg, ref = read_referral(_save(d))
+    yp = ref.to_json()["young_people"][0]
+    assert (yp["name"], yp["known_as"]) == ("Wilbur Quennell", ["Billy"])
