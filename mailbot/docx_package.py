@@ -160,6 +160,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+_DTD_MARKERS = tuple(
+    m.encode(enc) for m in ("<!DOCTYPE", "<!doctype", "<!ENTITY", "<!entity")
+    for enc in ("ascii", "utf-16-le", "utf-16-be")
+)
+
+
+def _declares_dtd(data: bytes) -> bool:
+    """True if an XML-looking part declares a DOCTYPE or ENTITY (in UTF-8 or UTF-16)."""
+    return any(m in data for m in _DTD_MARKERS)
+
+
 def _looks_encrypted_ole(data: bytes) -> bool:
     # An encrypted OOXML file is an OLE compound file holding these streams.
     probe = data[: 1024 * 1024]
@@ -273,6 +284,15 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
             "The attachment is an Office file but not a Word document. " + SEND_AS_DOCX,
             reason="not-docx",
         )
+    # A DOCTYPE or ENTITY declaration in ANY part (parsed now or later, or copied
+    # through untouched into a coded document) is refused up front.
+    for name, data in parts.items():
+        if _declares_dtd(data):
+            raise BadDocument(
+                "The document contains an XML entity declaration, which Word never writes; "
+                "it was refused for safety. " + SEND_AS_DOCX,
+                reason="xml-entity",
+            )
     pkg = Package(parts=parts, compress=compress)
     # Parse the content types now so that a hostile DTD is refused up front.
     pkg.xml("[Content_Types].xml")

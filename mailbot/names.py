@@ -200,7 +200,8 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str]) 
             for part in _parts(other):
                 add(part, code, "surname-part")
         for w in _words(full)[1:-1]:  # middle names
-            add(w, code, "child-first")
+            if fold(w).strip(".'") not in PARTICLES:
+                add(w, code, "child-first")
         for part in _parts(surname or ""):
             add(part, code, "surname-part")
         for part in _parts(full):
@@ -229,10 +230,9 @@ def _pattern(name: str) -> str:
     for chunk in re.split(r"([\s._\-]+|')", fold(name)):
         if not chunk:
             continue
-        if chunk == "'":
-            out.append("'?")
-        elif re.fullmatch(r"[\s._\-]+", chunk):
-            out.append(_SEP)
+        if chunk == "'" or re.fullmatch(r"[\s._\-]+", chunk):
+            if not out or out[-1] != _SEP:
+                out.append(_SEP)
         else:
             out.append(re.escape(chunk))
     return "".join(out)
