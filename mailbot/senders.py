@@ -1,0 +1,159 @@
+"""Who may write to the coordinator mailbox, and whether to believe the From line.
+
+Pure: works on an :class:`~mailbot.mailreader.IncomingEmail` and the network
+:class:`Directory`. The verdict's ``reason`` is one plain line, never a name.
+
+Rules, in order:
+
+1. mail from one of our own addresses -> role "ourselves", not allowed
+   (never answered: no mail loops);
+2. auto-replies, out-of-office, bounces -> role "auto", not allowed, never answered
+   (the shell may still file a bounce against the message it refers to);
+3. a sender that is neither a coordinator nor a member -> "stranger", refused;
+4. sender authentication: only Authentication-Results headers written by a
+   trusted authserv-id are read (anyone can write such a header into the mail
+   they send). With no trusted ids configured, only the topmost header (the
+   one our own receiving server added last) counts. dmarc=fail, or spf/dkim
+   fail for the From domain, is refused. Without any trusted result the mail
+   is allowed unless ``require_auth_pass``.
+
+A member's ``may_submit`` flag is not checked here: it says whether the
+member may submit referrals, which the intake decides (``Verdict.may_submit``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .mailreader import AuthResult, IncomingEmail
+
+
+def _norm(address: str) -> str:
+    return (address or "").strip().strip("<>").strip().lower()
+
+
+@dataclass
+class Member:
+    agency: str
+    emails: list[str] = field(default_factory=list)
+    social_work: bool = False
+    may_submit: bool = True
+
+
+@dataclass
+class Directory:
+    members: list[Member] = field(default_factory=list)
+    coordinators: list[str] = field(default_factory=list)
+    our_addresses: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._index: dict[str, Member] = {}
+        for m in self.members:
+            for e in m.emails:
+                self._index.setdefault(_norm(e), m)
+        self._coordinators = {_norm(a) for a in self.coordinators}
+        self._ours = {_norm(a) for a in self.our_addresses}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Directory":
+        """From config data: {members: [{agency, emails, social_work, may_submit}], coordinators, our_addresses}."""
+        members = [
+            Member(
+                agency=str(m.get("agency", "")),
+                emails=[str(e) for e in m.get("emails", [])],
+                social_work=bool(m.get("social_work", False)),
+                may_submit=bool(m.get("may_submit", True)),
+            )
+            for m in data.get("members", [])
+        ]
+        return cls(members=members, coordinators=list(data.get("coordinators", [])),
+                   our_addresses=list(data.get("our_addresses", [])))
+
+    def member_for(self, address: str) -> Member | None:
+        """The member whose email is exactly this addr-spec (case-insensitive), or None."""
+        return self._index.get(_norm(address))
+
+    def is_coordinator(self, address: str) -> bool:
+        return _norm(address) in self._coordinators
+
+    def is_ours(self, address: str) -> bool:
+        return _norm(address) in self._ours
+
+
+@dataclass
+class Verdict:
+    allowed: bool
+    role: str  # "coordinator" | "member" | "stranger" | "ourselves" | "auto"
+    member: Member | None
+    reason: str
+
+    @property
+    def may_submit(self) -> bool:
+        """May this sender submit a referral form?"""
+        if not self.allowed:
+            return False
+        return self.role == "coordinator" or bool(self.member and self.member.may_submit)
+
+
+def _aligned(result_domain: str, from_domain: str) -> bool:
+    """Relaxed alignment: the same domain, or one is a subdomain of the other."""
+    if not result_domain or not from_domain:
+        return False
+    return (result_domain == from_domain or from_domain.endswith("." + result_domain)
+            or result_domain.endswith("." + from_domain))
+
+
+def trusted_results(results: list[AuthResult], trusted_authserv_ids: list[str]) -> list[AuthResult]:
+    """Only the results a receiving server we trust wrote (see module doc)."""
+    if trusted_authserv_ids:
+        trusted = {t.strip().lower() for t in trusted_authserv_ids}
+        return [r for r in results if r.authserv_id in trusted]
+    return [r for r in results if r.index == 0]
+
+
+def authentication_verdict(results: list[AuthResult], from_domain: str) -> tuple[str, str]:
+    """("fail", reason) | ("pass", "") | ("unknown", "") from trusted results."""
+    from_domain = (from_domain or "").lower()
+    for r in results:
+        if r.method == "dmarc" and r.result == "fail":
+            return "fail", "failed sender authentication (DMARC)"
+    dkim_pass = any(r.method == "dkim" and r.result == "pass" and _aligned(r.domain, from_domain) for r in results)
+    for r in results:
+        # a result without a domain is taken to be about the From domain (fail closed)
+        about_from = not r.domain or _aligned(r.domain, from_domain)
+        if r.method == "spf" and r.result == "fail" and about_from and not dkim_pass:
+            return "fail", "failed sender authentication (SPF)"
+        if r.method == "dkim" and r.result == "fail" and about_from and not dkim_pass:
+            return "fail", "failed sender authentication (DKIM)"
+    if any(r.method == "dmarc" and r.result == "pass" for r in results) or dkim_pass or any(
+        r.method == "spf" and r.result == "pass" and _aligned(r.domain, from_domain) for r in results
+    ):
+        return "pass", ""
+    return "unknown", ""
+
+
+def authorise(email: IncomingEmail, directory: Directory, *, require_auth_pass: bool = False,
+              trusted_authserv_ids: list[str] | None = None) -> Verdict:
+    """Decide whether to act on this email, and in which role."""
+    address = _norm(email.from_address)
+    if not address:
+        return Verdict(False, "stranger", None, "the email has no readable sender address")
+    if directory.is_ours(address):
+        return Verdict(False, "ourselves", None, "mail from our own address is never answered (no mail loops)")
+    if email.is_bounce:
+        return Verdict(False, "auto", None, "a delivery failure report (bounce), filed without reply")
+    if email.auto_submitted:
+        return Verdict(False, "auto", None, "an automatic reply, filed without reply")
+    coordinator = directory.is_coordinator(address)
+    member = directory.member_for(address)
+    if not coordinator and member is None:
+        return Verdict(False, "stranger", None, "the sender is not a member of the network")
+    role = "coordinator" if coordinator else "member"
+    results = trusted_results(email.auth_results, list(trusted_authserv_ids or []))
+    status, reason = authentication_verdict(results, email.from_domain)
+    if status == "fail":
+        return Verdict(False, role, member, reason)
+    if status != "pass" and require_auth_pass:
+        return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)")
+    return Verdict(True, role, member, "coordinator" if coordinator else "network member")
