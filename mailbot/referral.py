@@ -536,10 +536,39 @@ class _Reader:
                 if kind == "children":
                     self.yp_evidence += 2
                 return
-        if self._options_table(rows):
+        if self._options_table(rows) or self._children_in_columns(rows):
             return
         for r in rows:
             self.row(r)
+
+    _YP_COLUMN = {"yp_name": "name", "yp_first_name": "first_name", "yp_surname": "surname", "dob": "dob",
+                  "known_as": "known_as", "other_surnames": "other_surnames", "gender": "gender",
+                  "school": "school", "address": "address"}
+
+    def _children_in_columns(self, rows) -> bool:
+        """| Name of young person | Maisie Dunmore | Archie Dunmore |: one column per child."""
+        labels = [match_label(r[0].text, self.section, self.rules) if r else None for r in rows]
+        name_rows = [i for i, k in enumerate(labels) if k == "yp_name"]
+        if not name_rows or not set(labels) & {"dob", "known_as", "gender", "school", "other_surnames"}:
+            return False
+        nr = rows[name_rows[0]]
+        if sum(1 for c in nr[1:] if clean_value(c.text) and not is_empty(c.text, self.rules)) < 2:
+            return False
+        width = max(len(r) for r in rows)
+        records = [dict() for _ in range(1, width)]
+        for r, key in zip(rows, labels):
+            col = self._YP_COLUMN.get(key or "")
+            if col not in (None, "name") and not any(clean_value(c.text) for c in r[2:]):
+                col = None  # written once for all the children
+            if col is None:
+                if key:
+                    self.row(r[:2])  # a shared field (address...) written once
+                continue
+            for j in range(1, len(r)):
+                records[j - 1][col] = clean_value(r[j].text)
+        self.tables.append(PeopleTable("children", [rec for rec in records if any(rec.values())]))
+        self.yp_evidence += 2
+        return True
 
     def _columns(self, header: list[str]) -> dict[str, int]:
         cols: dict[str, int] = {}
@@ -722,10 +751,23 @@ def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") 
     return yp
 
 
+_DATE_WORDS = re.compile(
+    r"(?:\d+(?:st|nd|rd|th)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|of|[/.,\-\s])*", re.I)
+
+
 def _dob(value: str, rules: Rules) -> _dt.date | None:
     if is_empty(value, rules):
         return None
-    d = parse_date(value, what="date of birth")
+    try:
+        d = parse_date(value, what="date of birth")
+    except BadField:
+        if _DATE_WORDS.fullmatch(value.strip()):
+            raise
+        # the box holds other words (perhaps a name): say so without quoting it
+        raise BadField("The date of birth on the form cannot be read as a date. Please write it as "
+                       "day/month/year (for example 31/01/2012) and send the form again.",
+                       reason="bad-date") from None
     today = _dt.date.today()
     if d > today:
         raise BadField(f"The date of birth '{value.strip()}' is in the future. Please correct it and send the "
@@ -789,9 +831,16 @@ def _assemble(r: _Reader) -> Referral:
             continue
         children.append(yp)
 
+    keys = {h.key for h in hits if h.key != "ignore"}
+    looks_like_form = bool(
+        keys & {"dob", "known_as", "other_surnames", "former_address", "parental_consent",
+                "young_person_informed", "known_to_social_work"}
+        or any(t.kind in ("children", "siblings") for t in r.tables)
+        or len(keys) >= 3
+    )
+    if not looks_like_form:
+        raise NotAReferral(NOT_A_FORM, reason="not-a-referral")
     if not children:
-        if r.yp_evidence == 0:
-            raise NotAReferral(NOT_A_FORM, reason="not-a-referral")
         raise NotAReferral(NO_NAME, reason="no-name")
     ref.young_people = children
     firsts = [c.first_name for c in children]

@@ -326,6 +326,38 @@ def test_surname_first_aka_and_relatives_by_label():
 def test_name_with_aka_inside():
     d = docx.Document()
     d.add_paragraph("Full name: Wilbur Quennell aka Billy")
+    d.add_paragraph("DOB: 2 Feb 2012")
     _pkg, ref = read_referral(_save(d))
     yp = ref.to_json()["young_people"][0]
     assert (yp["name"], yp["known_as"]) == ("Wilbur Quennell", ["Billy"])
+
+
+def test_children_one_column_each():
+    d = docx.Document()
+    _table(d, [["Name of young person", "Maisie Fairweather", "Archie Fairweather"],
+               ["Date of birth", "08/03/2013", "07/08/2014"],
+               ["Known as", "", "Arch"],
+               ["Current address", "5 Loom Street, Harrowgate", ""]])
+    _pkg, ref = read_referral(_save(d))
+    kids = ref.to_json()["young_people"]
+    assert [(k["name"], k["date_of_birth"], k["known_as"]) for k in kids] == [
+        ("Maisie Fairweather", "2013-03-08", []), ("Archie Fairweather", "2014-08-07", ["Arch"])]
+    assert {k["address"] for k in kids} == {"5 Loom Street, Harrowgate"}
+
+
+def test_a_name_alone_is_not_a_form():
+    d = docx.Document()
+    d.add_paragraph("Name: Ada Kestrel")
+    d.add_paragraph("Re: the meeting next week")
+    with pytest.raises(NotAReferral) as exc:
+        read_referral(_save(d))
+    assert exc.value.reason == "not-a-referral" and "Kestrel" not in str(exc.value)
+
+
+def test_dob_box_with_words_is_not_quoted():
+    d = docx.Document()
+    d.add_paragraph("Young person's name: Petra Vantongeren")
+    d.add_paragraph("Date of birth: Petra is about 12")
+    with pytest.raises(BadField) as exc:
+        read_referral(_save(d))
+    assert "Petra" not in str(exc.value) and "day/month/year" in str(exc.value)
