@@ -72,6 +72,31 @@ def _describe(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
+async def open_smtp(s: SmtpSettings) -> aiosmtplib.SMTP:
+    """A connected (and logged-in, if configured) aiosmtplib client."""
+    client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
+                             use_tls=s.tls == "ssl", start_tls=(s.tls == "starttls"),
+                             validate_certs=s.validate_certs, tls_context=s.tls_context)
+    try:
+        await client.connect()
+        if s.username:
+            await client.login(s.username, s.password or "")
+    except BaseException:
+        await close_smtp(client)
+        raise
+    return client
+
+
+async def close_smtp(client: aiosmtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    try:
+        if client.is_connected:
+            await asyncio.wait_for(client.quit(), timeout=2)
+    except Exception:
+        client.close()
+
+
 class OutboxSender:
     def __init__(self, store: Store, smtp: SmtpSettings, *,
                  gate: Callable[[OutboxItem], str | None] | None = None,
@@ -121,28 +146,11 @@ class OutboxSender:
             log.error("outbox callback %s failed: %s", getattr(callback, "__name__", "?"), type(exc).__name__)
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        s = self.smtp
-        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
-                                 use_tls=s.tls == "ssl", start_tls=(s.tls == "starttls"),
-                                 validate_certs=s.validate_certs, tls_context=s.tls_context)
-        try:
-            await client.connect()
-            if s.username:
-                await client.login(s.username, s.password or "")
-        except BaseException:
-            await self._close(client)
-            raise
-        return client
+        return await open_smtp(self.smtp)
 
     @staticmethod
     async def _close(client: aiosmtplib.SMTP | None) -> None:
-        if client is None:
-            return
-        try:
-            if client.is_connected:
-                await asyncio.wait_for(client.quit(), timeout=2)
-        except Exception:
-            client.close()
+        await close_smtp(client)
 
     async def _connection_failed(self, exc: BaseException, items: list[OutboxItem]) -> None:
         now = self.clock()
@@ -338,3 +346,24 @@ class OutboxSender:
             if left <= 0:
                 raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
             await asyncio.sleep(min(self._seconds_until_next(), left))
+
+
+async def probe_smtp(cfg) -> None:
+    """Connect, log in, NOOP, quit: for `mailbot check-config`. ``cfg`` is a
+    Config (with ``.smtp``) or SmtpSettings. Raises a one-line MailbotError."""
+    from .errors import MailbotError
+
+    raw = getattr(cfg, "smtp", cfg)
+    settings = raw if isinstance(raw, SmtpSettings) else SmtpSettings(
+        host=raw.host, port=raw.port, tls=getattr(raw, "tls", "none"), username=getattr(raw, "username", None),
+        password=getattr(raw, "password", None), timeout=getattr(raw, "timeout", 10))
+    try:
+        client = await open_smtp(settings)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise MailbotError(f"the mail server refused the login ({_describe(exc)})", reason="smtp") from None
+    except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
+        raise MailbotError(f"cannot reach the mail server ({_describe(exc)})", reason="smtp") from None
+    try:
+        await client.noop()
+    finally:
+        await close_smtp(client)

@@ -225,7 +225,7 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self.uid_state = _UidState(self)
+        self._uid_state = _UidState(self)
 
     # -- opening -----------------------------------------------------------
 
@@ -403,6 +403,23 @@ class Store:
         out = dict(zip(names, row))
         out["case_codes"] = json.loads(out["case_codes"] or "[]")
         return out
+
+    def messages_after(self, rowid: int = 0, outcomes=None) -> list[dict]:
+        """Recorded messages with a row number above ``rowid`` (optionally only these outcomes), oldest first.
+
+        Read-only; used by the digest ("quarantined since the last digest"). Each dict has a ``rowid``."""
+        names = ("rowid", "key", "received_at", "sender", "kind", "outcome", "reason", "processed_at")
+        sql = f"SELECT {', '.join(names)} FROM messages WHERE rowid > ?"
+        params: list = [int(rowid)]
+        if outcomes is not None:
+            outcomes = list(outcomes)
+            sql += f" AND outcome IN ({', '.join('?' * len(outcomes))})"
+            params += outcomes
+        return [dict(zip(names, row)) for row in self._conn().execute(sql + " ORDER BY rowid", params)]
+
+    def last_message_rowid(self) -> int:
+        row = self._conn().execute("SELECT MAX(rowid) FROM messages").fetchone()
+        return int(row[0] or 0)
 
     def record_message(self, key: str, *, uidvalidity, uid, sender, kind, outcome, reason: str = "",
                        detail: str = "", case_codes=(), received_at=None) -> None:
@@ -688,6 +705,27 @@ class Store:
             return self._items("")
         return self._items("WHERE status = ?", (status,))
 
+    def outbox_items_of_kind(self, kind: str, case_code: str | None = None) -> list[OutboxItem]:
+        """Read-only: every outbox item of one kind (optionally for one case), oldest first."""
+        if case_code is None:
+            return self._items("WHERE kind = ?", (kind,))
+        return self._items("WHERE kind = ? AND case_code = ?", (kind, case_code))
+
+    def outbox_heads(self, kind: str, head_bytes: int = 4096) -> list[dict]:
+        """Read-only: id, message_id, case_code, recipients, status and the first ``head_bytes`` of the raw
+        message (its headers) of every outbox item of one kind, oldest first. Cheap: no attachments read."""
+        names = ("id", "message_id", "case_code", "recipients", "status", "head")
+        rows = self._conn().execute(
+            "SELECT id, message_id, case_code, recipients, status, substr(raw, 1, ?) FROM outbox "
+            "WHERE kind = ? ORDER BY id", (int(head_bytes), kind)).fetchall()
+        out = []
+        for row in rows:
+            d = dict(zip(names, row))
+            d["recipients"] = json.loads(d["recipients"])
+            d["head"] = bytes(d["head"])
+            out.append(d)
+        return out
+
     # -- audit -------------------------------------------------------------
 
     def audit(self, kind, message_id, case_code, recipients, rule, reason, *, event: str = "note",
@@ -714,7 +752,31 @@ class Store:
             rows.append(d)
         return rows
 
+    def audit_rows_after(self, after_id: int = 0, events=None) -> list[dict]:
+        """Read-only: audit rows with id above ``after_id`` (optionally only these events), oldest first."""
+        names = ("id", "at", "event", "kind", "message_id", "case_code", "recipients", "rule", "reason")
+        sql = f"SELECT {', '.join(names)} FROM audit WHERE id > ?"
+        params: list = [int(after_id)]
+        if events is not None:
+            events = list(events)
+            sql += f" AND event IN ({', '.join('?' * len(events))})"
+            params += events
+        rows = []
+        for row in self._conn().execute(sql + " ORDER BY id", params):
+            d = dict(zip(names, row))
+            d["recipients"] = json.loads(d["recipients"])
+            rows.append(d)
+        return rows
+
+    def last_audit_id(self) -> int:
+        row = self._conn().execute("SELECT MAX(id) FROM audit").fetchone()
+        return int(row[0] or 0)
+
     # -- imap state (UidState protocol) --------------------------------------
+
+    def uid_state(self) -> _UidState:
+        """The inbox watcher's UidState (get/set), backed by this store."""
+        return self._uid_state
 
     def get(self, uidvalidity: int) -> int:
         row = self._conn().execute("SELECT last_uid FROM imap_state WHERE uidvalidity = ?",

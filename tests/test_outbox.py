@@ -337,3 +337,14 @@ def test_tls_and_login(store, tmp_path, mode):
         assert len(outages) == 1
     finally:
         controller.stop()
+
+
+def test_probe_smtp(smtp_server):
+    from mailbot.errors import MailbotError
+    from mailbot.outbox import probe_smtp
+
+    _handler, port = smtp_server
+    asyncio.run(probe_smtp(SmtpSettings(host="127.0.0.1", port=port)))
+    with pytest.raises(MailbotError) as exc:
+        asyncio.run(probe_smtp(SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2)))
+    assert "cannot reach the mail server" in str(exc.value) and "\n" not in str(exc.value)

@@ -267,8 +267,8 @@ def test_messages_imap_state_kv_master_list(store):
     assert store.get(7) == 0
     store.set(7, 5)
     store.set(7, 4)  # never goes backwards
-    store.uid_state.set(8, 1)
-    assert (store.get(7), store.uid_state.get(8)) == (5, 1)
+    store.uid_state().set(8, 1)
+    assert (store.get(7), store.uid_state().get(8)) == (5, 1)
 
     assert store.master_list_dirty() is False
     store.mark_master_list_dirty()
