@@ -46,6 +46,7 @@ import json
 import logging
 import re
 import unicodedata
+import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
 from email.message import Message
@@ -202,7 +203,7 @@ def markup_views(text: str) -> str:
     attrs = " ".join(a or b for a, b in _ATTR.findall(text))
     joined = _ANY_TAG.sub("", _BOUNDARY_TAGS.sub(" ", text))
     spaced = _ANY_TAG.sub(" ", text)
-    return html.unescape("\n".join((joined, spaced, attrs)))
+    return _with_url_decoded(html.unescape("\n".join((joined, spaced, attrs))))
 
 
 _XML_TEXT = re.compile(rb">\s*([^\s<][^<]*)<")
@@ -242,7 +243,16 @@ def xml_views(data: bytes, *, element_names: bool = False) -> str:
             extra.add(m.group(1) or m.group(2) or m.group(3) or b"")
     blob = b"".join(joined) + b"\n" + b" ".join(spaced) + b"\n" + b" ".join(extra)
     text = blob.decode("utf-8", "replace")
-    return html.unescape(text) if "&" in text else text
+    if "&" in text:
+        text = html.unescape(text)
+    return _with_url_decoded(text)
+
+
+def _with_url_decoded(text: str) -> str:
+    """Add the %-decoded form (hyperlink targets: mailto:Grace%20Penhaligon@...)."""
+    if "%" not in text:
+        return text
+    return text + "\n" + urllib.parse.unquote(text)
 
 
 def _is_encrypted_ole(data: bytes) -> bool:
@@ -434,6 +444,8 @@ class _Check:
             return
         if body.startswith(OLE_MAGIC):
             raise _Refuse(f"the {label} cannot be checked (an embedded object)")
+        if lname.startswith("docprops/thumbnail"):
+            raise _Refuse(f"the {label} cannot be checked (a picture of the first page)")
         head = body[:200].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
         if lname.endswith((".xml", ".rels", ".vml", ".xhtml", ".html", ".htm")) or head.startswith(b"<"):
             if _DTD_BYTES.search(body) or (body.startswith((b"\xff\xfe", b"\xfe\xff")) and _DTD.search(_decode_text(body))):

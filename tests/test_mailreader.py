@@ -251,3 +251,24 @@ def test_kind_of_attachment():
     assert kind_of_attachment(Attachment("x.docm", "", DOCX_BYTES)) == "docm"
     assert kind_of_attachment(Attachment("a.eml", "", b"From: x")) == "eml"
     assert kind_of_attachment(Attachment("photo.jpg", "image/jpeg", b"\xff\xd8\xff")) == "other"
+
+
+# -- never raises on damaged input (property) -------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SEED_MAIL = bytes(with_form(base()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_SEED_MAIL) - 1), st.binary(min_size=0, max_size=8)), max_size=12),
+       st.integers(0, len(_SEED_MAIL)))
+def test_damaged_mail_never_raises(edits, cut):
+    raw = bytearray(_SEED_MAIL[:cut] if cut > 200 else _SEED_MAIL)
+    for pos, junk in edits:
+        pos = min(pos, len(raw))
+        raw[pos:pos + len(junk)] = junk
+    mail = read_email(bytes(raw))
+    assert isinstance(mail.attachments, list) and len(mail.key) == 64
+    assert all(isinstance(a.data, bytes) for a in mail.attachments)
