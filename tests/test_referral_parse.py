@@ -361,3 +361,43 @@ def test_dob_box_with_words_is_not_quoted():
     with pytest.raises(BadField) as exc:
         read_referral(_save(d))
     assert "Petra" not in str(exc.value) and "day/month/year" in str(exc.value)
+
+
+# -- any input: a Referral or a plain MailbotError, never a traceback ---------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_LABELS = ["Name", "Young person's name", "DOB", "Date of birth", "Known as", "Other surnames", "Gender",
+           "School", "Address", "Parent/carer 1", "Siblings", "Referring agency", "Email", "Concerns",
+           "Has parental consent been obtained?", "Known to Social Work", "Section B – Family", "Signed"]
+_VALUES = st.one_of(
+    st.sampled_from(["Wilbur Quennell", "31/02/2012", "1/2/2012", "N/A", "\u2612 Yes \u2610 No", "X",
+                     "Ivy and Rory Quennell", "QUENNELL, Wilbur", "a@b.example", "", "()", "((", "’", "\t"]),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_LABELS), st.sampled_from([": ", "\t", "? ", " "]), _VALUES),
+                min_size=0, max_size=10),
+       st.booleans())
+def test_any_form_gives_a_referral_or_a_plain_error(lines, as_table):
+    d = docx.Document()
+    if as_table and lines:
+        _table(d, [[lab, _clean_xml(val)] for lab, _sep, val in lines])
+    else:
+        for lab, sep, val in lines:
+            d.add_paragraph(_clean_xml(f"{lab}{sep}{val}"))
+    try:
+        _pkg, ref = read_referral(_save(d))
+    except MailbotError as exc:
+        assert "\n" not in str(exc)
+        assert "Quennell" not in str(exc) and "Wilbur" not in str(exc)
+        return
+    data = ref.to_json()
+    assert data["young_people"] and all(c["name"] for c in data["young_people"])
+
+
+def _clean_xml(s: str) -> str:
+    return "".join(ch for ch in s if ch in "\t\n" or (ord(ch) >= 32 and not 0xD800 <= ord(ch) <= 0xDFFF
+                                                      and ch not in "\ufffe\uffff"))
