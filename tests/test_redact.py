@@ -50,7 +50,8 @@ def leaked(data: bytes, tokens: list[str], case_sensitive_ok: list[str] = ()) ->
     """
     found = []
     for name, raw in parts_of(data).items():
-        joined_raw = raw + "\n" + re.sub(r"<[^>]+>", "", raw)  # also names split over runs
+        # also names split over runs: the text with tags removed, paragraph ends as newlines
+        joined_raw = raw + "\n" + re.sub(r"<[^>]+>", "", re.sub(r"</w:p>|</w:tc>|<w:tab/>|<w:br/>", "\n", raw))
         folded = plain(joined_raw)
         for tok in tokens:
             t = plain(tok)
