@@ -19,6 +19,7 @@ The glyphs used are :data:`CHECKED` (☒) and :data:`UNCHECKED` (☐).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Union
 
@@ -147,6 +148,27 @@ def _list_styles(pkg) -> frozenset[str]:
     name = "word/styles.xml"
     if name not in pkg.parts:
         return frozenset()
+    cached = getattr(pkg, "_mailbot_list_styles", None)
+    if cached is not None:
+        return cached
+    raw = pkg.parts[name]
+    if b"<w:style " in raw and b"<!ENTITY" not in raw.upper():
+        # fast path (styles.xml is large): a byte scan, no tree needed
+        ids = set()
+        for chunk in raw.split(b"<w:style ")[1:]:
+            chunk = chunk.split(b"</w:style>", 1)[0]
+            m = re.search(rb'w:styleId="([^"]*)"', chunk)
+            if not m:
+                continue
+            sid = m.group(1).decode("utf-8", "replace")
+            if b"<w:numPr" in chunk or "list" in sid.lower():
+                ids.add(sid)
+        result = frozenset(ids)
+        try:
+            pkg._mailbot_list_styles = result
+        except AttributeError:
+            pass
+        return result
     try:
         root = pkg.xml(name)
     except Exception:  # a damaged styles part must not stop us reading text
