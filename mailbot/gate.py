@@ -45,6 +45,7 @@ import io
 import json
 import logging
 import re
+import struct
 import unicodedata
 import urllib.parse
 import zipfile
@@ -152,6 +153,11 @@ class Gate:
             log.warning("gate error %s", type(exc).__name__)
             return f"the message cannot be checked (unexpected {type(exc).__name__})"
 
+    def remember_clean(self, key) -> None:
+        if len(self._clean_parts) >= CACHE_MAX_ENTRIES:
+            self._clean_parts.clear()
+        self._clean_parts[key] = True
+
     def check_text(self, text: str, where: str) -> str | None:
         return f"a protected name appears in the {where}" if self.text_has_name(text) else None
 
@@ -253,6 +259,18 @@ def _with_url_decoded(text: str) -> str:
     if "%" not in text:
         return text
     return text + "\n" + urllib.parse.unquote(text)
+
+
+def _compressed_member(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The stored (compressed) bytes of one zip member, or None if the local header is odd."""
+    off = info.header_offset
+    head = data[off:off + 30]
+    if len(head) < 30 or head[:4] != ZIP_MAGIC:
+        return None
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    start = off + 30 + name_len + extra_len
+    raw = data[start:start + info.compress_size]
+    return raw if len(raw) == info.compress_size else None
 
 
 def _is_encrypted_ole(data: bytes) -> bool:
@@ -379,6 +397,16 @@ class _Check:
     # -- attachments ---------------------------------------------------
     def attachment(self, filename: str, ctype: str, data: bytes, label: str, charset: str | None = None) -> None:
         lname = filename.lower()
+        # an attachment already found clean by this gate (the same coded referral goes to
+        # every member) is not unpacked again; the key holds everything the verdict depends on
+        digest = ("attachment", hashlib.sha1(data).digest(), lname, ctype, charset, self.master_ok)
+        if digest in self.gate._clean_parts:
+            return
+        self._attachment(lname, filename, ctype, data, label, charset)
+        self.gate.remember_clean(digest)
+
+    def _attachment(self, lname: str, filename: str, ctype: str, data: bytes, label: str,
+                    charset: str | None) -> None:
         if data.startswith(OLE_MAGIC):
             if self.master_ok and _MASTER_LIST_NAME.match(filename.strip()) and _is_encrypted_ole(data):
                 return  # the encrypted Master List: opaque by design
@@ -426,6 +454,16 @@ class _Check:
             self.hit(info.filename, f"{label} part #{n} name")
             if info.flag_bits & 0x1:
                 raise _Refuse(f"the {part_label} cannot be checked (password protected)")
+            # large parts (Word's style sheets are 300-400 KB each) found clean before are
+            # recognised by their compressed bytes: the same bytes inflate to the same part
+            key = None
+            if info.file_size >= CACHE_MIN_BYTES:
+                raw = _compressed_member(data, info)
+                if raw is not None:
+                    key = ("zip-part", hashlib.sha1(raw).digest(), info.compress_type, info.file_size,
+                           info.filename, depth)
+                    if key in self.gate._clean_parts:
+                        continue
             try:
                 with zf.open(info) as fh:
                     body = fh.read(info.file_size + 1)
@@ -434,6 +472,8 @@ class _Check:
             if len(body) > info.file_size:
                 raise _Refuse(f"the {part_label} cannot be checked (damaged file)")
             self.zip_part(info.filename, body, part_label, depth)
+            if key is not None:
+                self.gate.remember_clean(key)
 
     def zip_part(self, name: str, body: bytes, label: str, depth: int) -> None:
         lname = name.lower()
@@ -448,19 +488,10 @@ class _Check:
             raise _Refuse(f"the {label} cannot be checked (a picture of the first page)")
         head = body[:200].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
         if lname.endswith((".xml", ".rels", ".vml", ".xhtml", ".html", ".htm")) or head.startswith(b"<"):
-            if _DTD_BYTES.search(body) or (body.startswith((b"\xff\xfe", b"\xfe\xff")) and _DTD.search(_decode_text(body))):
+            if (b"<!" in body and _DTD_BYTES.search(body)) or (
+                    body.startswith((b"\xff\xfe", b"\xfe\xff")) and _DTD.search(_decode_text(body))):
                 raise _Refuse(f"the {label} cannot be checked (XML with a DTD)")
-            element_names = not _STANDARD_PART.match(name)
-            digest = None
-            if len(body) >= CACHE_MIN_BYTES:
-                digest = (hashlib.sha1(body).digest(), element_names)
-                if digest in self.gate._clean_parts:
-                    return
-            self.hit(xml_views(body, element_names=element_names), label)
-            if digest is not None:
-                if len(self.gate._clean_parts) >= CACHE_MAX_ENTRIES:
-                    self.gate._clean_parts.clear()
-                self.gate._clean_parts[digest] = True
+            self.hit(xml_views(body, element_names=not _STANDARD_PART.match(name)), label)
             return
         if lname.endswith((".txt", ".csv", ".json")):
             self.hit(_decode_text(body), label)

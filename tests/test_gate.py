@@ -296,3 +296,14 @@ def test_damaged_message_gives_an_answer_never_a_traceback(gate, edits):
         raw[pos:pos + len(junk)] = junk
     reason = gate.check_message(bytes(raw))
     assert reason is None or (isinstance(reason, str) and "\n" not in reason)
+
+
+def test_cache_of_clean_parts_does_not_hide_a_changed_part():
+    gate = build_gate(PEOPLE)
+    clean = message(attachments=[("CN78-coded-referral.docx", DOCX, docx_with())])
+    assert gate.check_message(clean) is None
+    assert gate.check_message(clean) is None  # served from the cache of clean parts
+    styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X1\">"
+                                                     "<w:name w:val=\"Penhaligon notes\"/></w:style>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
+    assert_refused_at(gate.check_message(raw), "part word/styles.xml")
