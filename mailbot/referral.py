@@ -689,7 +689,7 @@ def parse_family_line(text: str, relationship: str = "") -> FamilyMember | None:
             rel = rel or inner
         s = s[: m.start()] + " " + s[m.end():]
     s = re.split(r",|;|\s[-–—]\s|\btel\b|\bphone\b|\bmob(?:ile)?\b|\bt:|\bm:|\d", s, maxsplit=1, flags=re.I)[0]
-    name = clean_value(s).strip(" ,.")
+    name = _TITLE.sub("", clean_value(s).strip(" ,."))
     if not rel:
         rest = text[len(name):].lower()
         for w in _REL_WORDS:
@@ -719,6 +719,11 @@ MORE_THAN_ONE = ("The young person's name box seems to hold more than one name. 
                  "please give one row per child (name, date of birth) and send the form again.")
 
 
+NOT_JUST_A_NAME = ("The young person's name box holds more than a name (numbers or other details). Please "
+                   "give only the name there, put other details in their own boxes, and send the form again.")
+_TITLE = re.compile(r"^(?:mr|mrs|ms|miss|mx|dr|master)\.?\s+", re.I)
+
+
 def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") -> YoungPerson:
     name = clean_value(name)
     lines = [x for x in name.split("\n") if x.strip() and not is_empty(x, rules)]
@@ -743,6 +748,10 @@ def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") 
             known.extend(split_list(re.sub(r"^(?:known as|aka|nee|née)\s+", "", nick, flags=re.I), rules))
     name = re.sub(r"[\"“”][^\"“”]{1,30}[\"“”]|(?:^|(?<=\s))[‘'][^‘’']{1,30}[’'](?=\s|$)|\([^)]{1,40}\)", " ", name)
     name = re.sub(r"\s+", " ", name).strip(" ,")
+    name = _TITLE.sub("", name)
+    if re.search(r"[\d@:<>{}\[\]=]", name) or len(name.split()) > 6:
+        # fail closed: something other than a name is in the box, so the surname cannot be trusted
+        raise BadField(NOT_JUST_A_NAME, reason="bad-name")
     if not name and (first or surname):
         name = " ".join(x for x in (first, surname) if x)
     f, s = split_name(name)

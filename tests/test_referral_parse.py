@@ -401,3 +401,22 @@ def test_any_form_gives_a_referral_or_a_plain_error(lines, as_table):
 def _clean_xml(s: str) -> str:
     return "".join(ch for ch in s if ch in "\t\n" or (ord(ch) >= 32 and not 0xD800 <= ord(ch) <= 0xDFFF
                                                       and ch not in "\ufffe\uffff"))
+
+
+@pytest.mark.parametrize("value", ["Wilbur Quennell DOB 01/02/2012", "Wilbur Quennell, wq@example.org"])
+def test_more_than_a_name_in_the_name_box_refused(value):
+    d = docx.Document()
+    d.add_paragraph(f"Young person's name: {value}")
+    d.add_paragraph("Date of birth: 01/02/2012")
+    with pytest.raises(BadField) as exc:
+        read_referral(_save(d))
+    assert "Wilbur" not in str(exc.value) and "Quennell" not in str(exc.value)
+
+
+def test_titles_dropped_from_family_names():
+    d = docx.Document()
+    d.add_paragraph("Young person's name: Wilbur Quennell")
+    d.add_paragraph("Date of birth: 01/02/2012")
+    d.add_paragraph("Parent/carer 1: Mrs Orla Quennell (mother)")
+    _pkg, ref = read_referral(_save(d))
+    assert ref.to_json()["family"] == [{"name": "Orla Quennell", "relationship": "mother"}]
