@@ -150,16 +150,28 @@ def normalize_message_id(text: str) -> str:
 
 
 def _from(msg: Message, defects: list[str]) -> tuple[str, str]:
+    """The sender's (addr-spec, display name). Two From headers or two addresses in one
+    are ambiguous (a known spoofing trick): the address is then left empty, so that
+    the sender is not recognised as anyone."""
+    if len(_raw_header_values(msg, "From")) > 1:
+        defects.append("several From headers")
+        return "", ""
     try:
         header = msg.get("From")
         if header is not None and getattr(header, "addresses", None):
+            if len(header.addresses) > 1:
+                defects.append("several From addresses")
+                return "", header.addresses[0].display_name or ""
             addr = header.addresses[0]
             return (addr.addr_spec or "").strip().lower(), addr.display_name or ""
     except Exception as exc:  # noqa: BLE001
         defects.append(f"header From: {type(exc).__name__}")
     raw = _raw_header_values(msg, "From")
     if raw:
-        name, addr = email.utils.parseaddr(" ".join(raw[0].split()))
+        addrs = [a for a in email.utils.getaddresses([" ".join(raw[0].split())]) if a[1]]
+        if len(addrs) != 1:
+            return "", ""
+        name, addr = addrs[0]
         return addr.strip().lower(), name
     return "", ""
 

@@ -272,3 +272,13 @@ def test_damaged_mail_never_raises(edits, cut):
     mail = read_email(bytes(raw))
     assert isinstance(mail.attachments, list) and len(mail.key) == 64
     assert all(isinstance(a.data, bytes) for a in mail.attachments)
+
+
+@pytest.mark.parametrize("from_lines", [
+    b"From: marcus.okonjo@mvyouthhub.example.net\r\nFrom: someone@evil.example\r\n",
+    b"From: marcus.okonjo@mvyouthhub.example.net, someone@evil.example\r\n",
+])
+def test_ambiguous_sender_is_nobody(from_lines):
+    mail = read_email(from_lines + b"Subject: Referral\r\nMessage-ID: <x@y>\r\n\r\nhello\r\n")
+    assert mail.from_address == ""
+    assert any("From" in d for d in mail.defects)
