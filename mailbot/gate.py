@@ -108,12 +108,23 @@ class Gate:
     #: are the same in every coded document); a gate is rebuilt when the people change.
     _clean_parts: dict = field(default_factory=dict, repr=False)
 
+    #: full names and addresses of network people (member staff, coordinator) that are
+    #: not protected: their exact occurrences are masked before a hit is confirmed
+    allowed: re.Pattern | None = None
+
     # -- matching ------------------------------------------------------
     def text_has_name(self, text: str) -> bool:
         """True when the text contains a protected name (by the rules in the module doc)."""
         if not text:
             return False
         norm = normalise(text)
+        if not self._hit(norm):
+            return False
+        if self.allowed is None:
+            return True
+        return self._hit(self.allowed.sub(" ", norm))
+
+    def _hit(self, norm: str) -> bool:
         folded = norm.casefold()
         toks = set(_WORD.findall(folded))
         if not toks:
@@ -519,8 +530,15 @@ def _names(value) -> list[str]:
     return out
 
 
-def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None) -> Gate:
+def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None,
+               allowed_names: list[str] | tuple[str, ...] = ()) -> Gate:
     """A gate protecting these people (young people and their family).
+
+    ``allowed_names``: full names (two words or more) and email addresses of network
+    people, e.g. member staff who share a first name with a young person ("Harvey
+    Smith <harvey.smith@school.example>" while a Harvey is protected). Only their
+    exact full occurrence is allowed; the protected word alone is still refused. An
+    allowed name that is itself a protected full name is ignored.
 
     Each person: name, first_name, surname, known_as[], other_surnames[],
     family[] (names, or dicts with a "name"). A young person's every name
@@ -571,17 +589,37 @@ def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] 
             add_name(n, alone="last")
     # a multi-word name holding a word protected alone is found through that word
     needed = tuple(sorted(seq for seq in sequences if singles.isdisjoint(seq)))
-    return Gate(frozenset(singles), frozenset(ordinary), needed)
+    return Gate(frozenset(singles), frozenset(ordinary), needed,
+                allowed=_allowed_pattern(allowed_names, sequences))
+
+
+def _allowed_pattern(allowed_names, protected: set[tuple[str, ...]]) -> re.Pattern | None:
+    phrases = []
+    for name in allowed_names or ():
+        name = normalise(str(name)).strip()
+        toks = _tokens(name)
+        if "@" in name:
+            if len(toks) >= 2:
+                phrases.append(re.escape(name))
+            continue
+        if len(toks) < 2 or tuple(toks) in protected:
+            continue  # a single word is never allowed; a protected full name neither
+        phrases.append(r"[\W_]+".join(map(re.escape, toks)))
+    if not phrases:
+        return None
+    phrases.sort(key=len, reverse=True)
+    return re.compile(_B + "(?:" + "|".join(phrases) + ")" + _E, re.IGNORECASE)
 
 
 _CACHE: dict[str, Gate] = {}
 
 
-def gate_for(people: list[dict]) -> Gate:
-    """build_gate, cached on the content of the people list (rebuilt when it changes)."""
-    key = hashlib.sha256(json.dumps(people, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+def gate_for(people: list[dict], *, allowed_names: list[str] | tuple[str, ...] = ()) -> Gate:
+    """build_gate, cached on the content of the people list (rebuilt when anything in it changes)."""
+    key = hashlib.sha256(json.dumps([people, list(allowed_names)], sort_keys=True, ensure_ascii=False,
+                                    default=str).encode()).hexdigest()
     gate = _CACHE.get(key)
     if gate is None:
         _CACHE.clear()
-        gate = _CACHE[key] = build_gate(people)
+        gate = _CACHE[key] = build_gate(people, allowed_names=allowed_names)
     return gate

@@ -307,3 +307,19 @@ def test_cache_of_clean_parts_does_not_hide_a_changed_part():
                                                      "<w:name w:val=\"Penhaligon notes\"/></w:style>"})
     raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
     assert_refused_at(gate.check_message(raw), "part word/styles.xml")
+
+
+def test_allowed_full_names_of_network_staff():
+    # a member's staff member shares a first name with a protected young person
+    gate = build_gate(PEOPLE, allowed_names=["Carol Ashdown Byrne", "Shay Mulcahy", "shay.mulcahy@youthhub.example.net",
+                                              "Will", "Grace Penhaligon"])
+    notice = message(to="Shay Mulcahy <shay.mulcahy@youthhub.example.net>",
+                     body="Organiser: Shay Mulcahy, Youth Hub, shay.mulcahy@youthhub.example.net")
+    assert gate.check_message(notice) is None
+    # the protected word alone is still refused, and so is the young person's full name
+    assert_refused_at(gate.check_message(message(body="Shay Mulcahy met Shay today.")), "body")
+    assert_refused_at(gate.check_message(message(body="About Grace Penhaligon")), "body")
+    # single words are never allowed
+    assert_refused_at(gate.check_message(message(body="Will attended")), "body")
+    # without the allowance the staff member's name is refused (fail closed)
+    assert build_gate(PEOPLE).check_message(notice) is not None
