@@ -168,7 +168,11 @@ _DTD_MARKERS = tuple(
 
 def _declares_dtd(data: bytes) -> bool:
     """True if an XML-looking part declares a DOCTYPE or ENTITY (in UTF-8 or UTF-16)."""
-    return any(m in data for m in _DTD_MARKERS)
+    head = data[:4]
+    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16
+        return any(m in data for m in _DTD_MARKERS)
+    # UTF-8 / ASCII: one search for "<!" first (CDATA and comments also start so)
+    return b"<!" in data and any(m in data for m in _DTD_MARKERS[:: 3])
 
 
 def _looks_encrypted_ole(data: bytes) -> bool:

@@ -67,8 +67,14 @@ class _FoldTable(dict):
 _FOLD = _FoldTable()
 
 
+_ASCII_FIX = str.maketrans({"`": "'", "\t": " "})
+
+
 def fold(text: str) -> str:
     """Lower case, accents off, one apostrophe/dash/space style. Same length as ``text``."""
+    if text.isascii():  # fast path: ASCII lower() keeps the length
+        text = text.lower()
+        return text.translate(_ASCII_FIX) if ("`" in text or "\t" in text) else text
     return text.translate(_FOLD)
 
 

@@ -96,6 +96,15 @@ def _decoded_for_test(data: bytes) -> str | bytes | None:
         return None
 
 
+def _clean_memo(matcher: Matcher) -> dict:
+    """Large XML parts (name -> bytes) this matcher's cheap test found free of any name."""
+    memo = getattr(matcher, "_clean_parts", None)
+    if memo is None:
+        memo = {}
+        matcher._clean_parts = memo
+    return memo
+
+
 def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     """Sound superset test: False only if no name can be in this XML part.
 
@@ -255,7 +264,11 @@ def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict 
     total, changed = 0, []
     for name in list(pkg.parts):
         data = pkg.parts[name]
-        if not _looks_xml(name, data) or not _may_hold_name(data, matcher):
+        if not _looks_xml(name, data):
+            continue
+        if not _may_hold_name(data, matcher):
+            if len(data) > 65536:
+                _clean_memo(matcher)[name] = data
             continue
         root = pkg.xml(name)
         n = _strip_tree(root, matcher)
@@ -358,6 +371,10 @@ def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename:
                 reason="unscannable",
             )
         if _looks_xml(part, raw):
+            # the same cheap test on the same bytes gives the same answer: a large part
+            # the stripper found clean and that was written unchanged is not tested twice
+            if len(raw) > 65536 and _clean_memo(matcher).get(part) == raw:
+                continue
             if not _may_hold_name(raw, matcher):
                 continue
             try:
