@@ -23,10 +23,12 @@ name. It fails closed: what it cannot scan, it refuses.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 import urllib.parse
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 from lxml import etree
@@ -334,14 +336,56 @@ def _binary_texts(data: bytes):
             yield m.group().decode("utf-16-le", "replace")
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_INFLATED_TEXT = 1024 * 1024
+
+
+def _unscannable(part: str) -> LeakDetected:
+    return LeakDetected(
+        f"The coded document holds an embedded file ({part}) that cannot be checked for names; "
+        "nothing was sent. Please remove embedded objects from the form and send it again.",
+        reason="unscannable",
+    )
+
+
+def _png_compressed_texts(data: bytes, part: str):
+    """The inflated text of a PNG's compressed text chunks (zTXt, compressed iTXt)."""
+    pos = len(PNG_MAGIC)
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        compressed = None
+        if kind == b"zTXt":
+            _kw, _, rest = body.partition(b"\x00")
+            compressed = rest[1:]
+        elif kind == b"iTXt":
+            _kw, _, rest = body.partition(b"\x00")
+            if rest[:1] == b"\x01":
+                rest = rest[2:]
+                _lang, _, rest = rest.partition(b"\x00")
+                _tkw, _, compressed = rest.partition(b"\x00")
+        if compressed is not None:
+            try:
+                d = zlib.decompressobj()
+                text = d.decompress(compressed, MAX_INFLATED_TEXT)
+            except zlib.error:
+                raise _unscannable(part) from None
+            if d.unconsumed_tail:
+                raise _unscannable(part)
+            yield text.decode("utf-8", "replace")
+        if kind == b"IEND":
+            break
+
+
 def _scan_binary(data: bytes, matcher: Matcher, part: str) -> None:
     if data.startswith(ZIP_MAGIC) or data.startswith(OLE_MAGIC):
-        raise LeakDetected(
-            f"The coded document holds an embedded file ({part}) that cannot be checked for names; "
-            "nothing was sent. Please remove embedded objects from the form and send it again.",
-            reason="unscannable",
-        )
-    for text in _binary_texts(data):
+        raise _unscannable(part)
+    texts = _binary_texts(data)
+    if data.startswith(PNG_MAGIC):
+        texts = itertools.chain(texts, _png_compressed_texts(data, part))
+    for text in texts:
         if matcher.maybe_in(text):
             m = matcher.search(text)
             if m:

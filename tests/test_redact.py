@@ -345,6 +345,29 @@ def test_verifier_checks_binary_parts_and_file_name():
         verify_no_names(clean, names, filename="/tmp/Jack-Fennimore.docx")
 
 
+def png_with_text(kind: bytes, text: bytes) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(k, body):
+        return struct.pack(">I", len(body)) + k + body + struct.pack(">I", zlib.crc32(k + body))
+
+    if kind == b"zTXt":
+        body = b"Comment\x00\x00" + zlib.compress(text)
+    else:  # compressed iTXt
+        body = b"Comment\x00\x01\x00en\x00\x00" + zlib.compress(text)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", bytes(13)) + chunk(kind, body) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iTXt"])
+def test_verifier_reads_compressed_png_text(kind):
+    names = protected_names([CHILD], FAMILY, ["CN12"])
+    leaky = make_docx(para("x"), parts={"word/media/image1.png": png_with_text(kind, b"Photo of Jack at home")})
+    with pytest.raises(LeakDetected, match="image1.png"):
+        verify_no_names(leaky, names)
+    verify_no_names(make_docx(para("x"), parts={"word/media/image1.png": png_with_text(kind, b"Photo")}), names)
+
+
 def test_verifier_refuses_embedded_documents():
     names = protected_names([CHILD], FAMILY, ["CN12"])
     inner = make_docx(para("nothing to see"))
