@@ -16,7 +16,7 @@ import string
 from pathlib import Path
 
 from .docx_package import Package, open_package, write_atomic
-from .errors import BadField, LeakDetected, NotAReferral
+from .errors import BadField, LeakDetected, MailbotError, NotAReferral
 from .names import build_matcher, protected_names
 from .redact import strip_names, verify_no_names
 
@@ -133,7 +133,12 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     codes = codes_for(code, len(children))
     stats: dict = {}
     coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats)
-    write_atomic(out_path, coded)
+    try:
+        write_atomic(out_path, coded)
+    except OSError as exc:
+        raise MailbotError(f"The coded referral could not be written to {out_path} "
+                           f"({exc.strerror or type(exc).__name__}); nothing was written.",
+                           reason="write-failed") from None
     log.info("coded referral %s written (%d names replaced)", ",".join(codes), stats.get("replaced", 0))
     people = (f"{len(codes)} young people: {', '.join(codes)}" if len(codes) > 1 else "1 young person")
     return (f"Coded referral {format_code(*parse_code(code))} written to {out_path} "

@@ -244,6 +244,16 @@ def _pattern(name: str) -> str:
     return "".join(out)
 
 
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+_DAY_BEFORE = re.compile(r"\d{1,2}(?:st|nd|rd|th)?(?: of)? $")
+_DAY_OR_YEAR_AFTER = re.compile(r"^,? \d{1,4}(?!\d)")
+
+
+def _in_date(folded: str, start: int, end: int) -> bool:
+    return bool(_DAY_BEFORE.search(folded[max(0, start - 12):start])
+                or _DAY_OR_YEAR_AFTER.match(folded[end:end + 8]))
+
+
 @dataclass(frozen=True)
 class Match:
     start: int
@@ -290,6 +300,8 @@ class Matcher:
                 original = text[m.start():m.end()]
                 if not original[:1].isupper():
                     continue
+                if m.group() in MONTHS and _in_date(folded, m.start(), m.end()):
+                    continue  # "10 May 2012", "May 10th": a date, not a person
             yield Match(m.start(), m.end(), name)
 
     def search(self, text: str) -> Match | None:

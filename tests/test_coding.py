@@ -83,6 +83,16 @@ def test_matcher_variants(text, expected):
     assert build_matcher(names).sub(text)[0] == expected
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("Born 10 May 2012; May said on 3rd of May, May 2024 and May 5", "Born 10 May 2012; CN4 said on 3rd of May, May 2024 and May 5"),
+    ("May Quinlan and MAY", "CN4 and CN4"),
+])
+def test_month_names_in_dates_are_kept(text, expected):
+    names = protected_names([{"name": "May Quinlan"}], [], ["CN4"])
+    assert build_matcher(names).sub(text)[0] == expected
+
+
+
 def test_code_document_siblings_from_truth():
     path = next(p for p in REFERRAL_SAMPLES if p.stem.startswith("S04"))
     truth = truth_for(path)
@@ -134,3 +144,13 @@ def test_cli_codes_every_sample(path, tmp_path):
     for sentinel in truth["sentinels"]:
         assert sentinel.replace("'", "&apos;") in body or sentinel in body, sentinel
     assert list(tmp_path.iterdir()) == [out]  # no temp files left behind
+
+
+def test_cli_unwritable_output_is_one_plain_line(tmp_path):
+    pytest.importorskip("mailbot.referral")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = run_cli("referral", "code", REFERRAL_SAMPLES[0], "--code", "CN78", "--out", blocker / "CN78.docx")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("mailbot: The coded referral could not be written")
+    assert "Traceback" not in r.stderr
