@@ -23,8 +23,10 @@ What goes in:
 * delivery failures: outgoing mail still held (the leak gate or a person
   must decide), and mail that failed since the last digest (audit, by id).
 
-If the digest would contain a protected name (build_digest raises
-LeakDetected) it is not sent; the coordinator gets a short alert instead.
+Before it is queued the digest passes the same leak gate as every outgoing
+message (mailbot.gate, with its ordinary-word rules for first names); if a
+protected name would appear it is not sent and the coordinator gets a short
+alert instead (which names nobody).
 Only case codes, agencies, addresses and reasons appear.
 """
 
@@ -69,17 +71,6 @@ def _when(text, tz) -> datetime:
         return dt.astimezone(tz).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError, OSError):
         return datetime(1970, 1, 1)
-
-
-def _protected_words(people: list[dict]) -> list[str]:
-    words: list[str] = []
-    for p in people:
-        for key in ("name", "first_name", "surname"):
-            if p.get(key):
-                words.append(str(p[key]))
-        for key in ("known_as", "other_surnames", "family"):
-            words += [str(x) for x in (p.get(key) or []) if x]
-    return words
 
 
 def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
@@ -171,9 +162,23 @@ def send_digest(ctx, now: datetime) -> int:
     if not to:
         log.warning("digest: no coordinator address is configured; nothing sent")
         return 0
+    people = store.protected_names()
     try:
-        subject, text, page = build_digest(snap, local.replace(tzinfo=None), templates_dir=cfg.templates_dir,
-                                           protected_names=_protected_words(store.protected_names()))
+        subject, text, page = build_digest(snap, local.replace(tzinfo=None), templates_dir=cfg.templates_dir)
+        rendered = Rendered(subject=subject, text=text, html=page)
+        raws = {}
+        for addr in to:
+            mid = message_id(DIGEST_KIND, source, addr, domain=cfg.domain)
+            raws[addr] = mid, build_message(sender=cfg.mailbox_address, sender_name=cfg.mailbox_display_name,
+                                            to=[addr], rendered=rendered, msg_id=mid, kind=DIGEST_KIND, date=now)
+        if people:
+            from .gate import build_gate
+
+            gate = build_gate(people)
+            for _mid, raw in raws.values():
+                reason = gate.check_message(raw)
+                if reason:
+                    raise LeakDetected(f"The digest failed the name check ({reason}).")
     except LeakDetected:
         log.error("digest for %s withheld: it would have contained a protected name", day)
         with store.transaction():
@@ -184,16 +189,12 @@ def send_digest(ctx, now: datetime) -> int:
             store.set_value(LAST_DATE, day)
         ctx.notify_outbox()
         return 0
-    rendered = Rendered(subject=subject, text=text, html=page)
     rule = ctx.rules["coordinator_notice"]
     queued = 0
     with store.transaction():
         if store.get_value(LAST_DATE) == day:
             return 0
-        for addr in to:
-            mid = message_id(DIGEST_KIND, source, addr, domain=cfg.domain)
-            raw = build_message(sender=cfg.mailbox_address, sender_name=cfg.mailbox_display_name, to=[addr],
-                                rendered=rendered, msg_id=mid, kind=DIGEST_KIND, date=now)
+        for addr, (mid, raw) in raws.items():
             if store.enqueue(OutgoingMail(message_id=mid, kind=DIGEST_KIND, case_code=None,
                                           sender=cfg.mailbox_address, recipients=[addr], raw=raw,
                                           rule=rule.kind, reason="Daily digest for the network coordinator")):

@@ -40,7 +40,7 @@ with a fake clock. Logs carry codes and keys, never names.
 from __future__ import annotations
 
 import email
-import email.policy
+import email.header
 import json
 import logging
 import re
@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 
+from .errors import MailbotError
 from .reminders import CaseFacts, MeetingFacts, Reminder, ReminderRules, due_reminders, load_reminder_rules
 
 log = logging.getLogger("mailbot.scheduler")
@@ -151,7 +152,7 @@ def _read_notice(message_id: str, raw: bytes, tz) -> _Notice:
         return hit
     start, venue, sent_at = None, "", None
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(raw)  # compat32: several times faster, and enough here
         try:
             sent_at = _to_local_naive(parsedate_to_datetime(str(msg["Date"])), tz) if msg["Date"] else None
         except (TypeError, ValueError):
@@ -159,7 +160,8 @@ def _read_notice(message_id: str, raw: bytes, tz) -> _Notice:
         for part in msg.walk():
             if part.get_content_type() != "text/calendar":
                 continue
-            ics = _UNFOLD.sub("", part.get_content())
+            payload = part.get_payload(decode=True) or b""
+            ics = _UNFOLD.sub("", payload.decode(part.get_content_charset() or "utf-8", "replace"))
             m = _DTSTART.search(ics.split("BEGIN:VEVENT", 1)[-1])
             if m:
                 stamp = m.group(2)
@@ -173,7 +175,8 @@ def _read_notice(message_id: str, raw: bytes, tz) -> _Notice:
                 venue = _ics_unescape(loc.group(1))
             break
         if start is None:  # no invitation: the subject says when
-            m = _SUBJECT_WHEN.search(str(msg["Subject"] or ""))
+            subject = str(email.header.make_header(email.header.decode_header(str(msg["Subject"] or ""))))
+            m = _SUBJECT_WHEN.search(" ".join(subject.split()))
             if m:
                 try:
                     start = datetime.strptime(m.group(1).strip(), "%A %d %B %Y at %H:%M")
@@ -369,25 +372,33 @@ def reminders_tick(ctx) -> int:
     views = case_views(ctx, now_local)
     by_code = {v.case.code: v for v in views}
     due = due_reminders([v.facts for v in views], now_local, rules, sent_reminder_keys(ctx.store))
-    queued = 0
+    queued = failed = 0
     for reminder in due:
         view = by_code[reminder.code]
         to = _addresses(ctx, reminder, view)
-        with ctx.store.transaction():
-            sent = sent_reminder_keys(ctx.store)
-            if reminder.key in sent:
-                continue
-            if to:
-                queued += ctx.queue(
-                    kind=reminder.template,
-                    rule_kind="meeting_notice" if reminder.kind == "meeting-reminder" else "reminder",
-                    template=reminder.template, to=to, values=_values(reminder, view, now_local),
-                    source=reminder.key, case_code=reminder.code, reason=_REASONS.get(reminder.kind))
-            else:
-                log.warning("scheduler: reminder %s has nobody to go to; skipped", reminder.key)
-            sent.add(reminder.key)
-            ctx.store.set_value(SENT_KEY, json.dumps(sorted(sent)))
-        log.info("scheduler: reminder %s queued for %d address(es)", reminder.key, len(to))
+        try:
+            with ctx.store.transaction():  # the email(s) and the record that it was sent: both or neither
+                sent = sent_reminder_keys(ctx.store)
+                if reminder.key in sent:
+                    continue
+                if to:
+                    n = ctx.queue(
+                        kind=reminder.template,
+                        rule_kind="meeting_notice" if reminder.kind == "meeting-reminder" else "reminder",
+                        template=reminder.template, to=to, values=_values(reminder, view, now_local),
+                        source=reminder.key, case_code=reminder.code, reason=_REASONS.get(reminder.kind))
+                else:
+                    n = 0
+                    log.warning("scheduler: reminder %s has nobody to go to; skipped", reminder.key)
+                sent.add(reminder.key)
+                ctx.store.set_value(SENT_KEY, json.dumps(sorted(sent)))
+        except Exception as exc:  # this one is retried next minute; the others still go
+            failed += 1
+            log.error("scheduler: reminder %s not queued (%s: %s); tried again at the next tick",
+                      reminder.key, type(exc).__name__, exc if isinstance(exc, MailbotError) else "")
+            continue
+        queued += n
+        log.info("scheduler: reminder %s queued for %d address(es)", reminder.key, n)
     if queued:
         ctx.notify_outbox()
     return queued

@@ -326,3 +326,53 @@ def test_digest_catch_up_at_start_after_missed_digest_time(bot, clock):
     finally:
         scheduler.shutdown(wait=True)
     assert len(items(bot, "digest")) == 1
+
+
+def test_a_reminder_that_cannot_be_rendered_is_neither_lost_nor_recorded(tmp_path, config, clock):
+    import dataclasses
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(config.templates_dir, templates)
+    (templates / "email" / "reminder-no-meeting.txt").unlink()
+    cfg = dataclasses.replace(config, templates_dir=templates)
+    b = Bot(cfg, clock=clock)
+    try:
+        add_case(b, person={**PERSON, "date_of_birth": "2008-03-15"})
+        clock.set(2027, 1, 14, 9, 0)          # no-meeting is due (template missing)
+        assert reminders_tick(b.ctx) == 0
+        assert items(b) == []
+        assert "no-meeting" not in (b.store.get_value(SENT_KEY) or "")
+        clock.set(2027, 1, 18, 9, 0)          # now overdue + turns-19-soon too: those still go
+        assert reminders_tick(b.ctx) == 4
+        assert sorted({i.kind for i in items(b)}) == ["reminder-follow-up-overdue", "reminder-turns-19-soon"]
+        shutil.copy(config.templates_dir / "email" / "reminder-no-meeting.txt", templates / "email")
+        assert reminders_tick(b.ctx) == 1     # the missed one goes out once the template is back
+        assert reminders_tick(b.ctx) == 0
+        assert len(items(b, "reminder-no-meeting")) == 1
+    finally:
+        b.close()
+
+
+def test_tick_is_fast_with_a_busy_store(bot, clock):
+    """300 open cases, each with a meeting notice to 5 members and minutes: one tick well under a second."""
+    for n in range(1, 301):
+        add_case(bot, f"CN{n}", n, person={"name": f"Fictional Person{n}", "date_of_birth": "2012-01-01"})
+    clock.set(2027, 1, 5, 10, 0)
+    for n in range(1, 301):
+        _queue_notice(bot, f"CN{n}", datetime(2027, 1, 8, 10, 0), [LEAD, OTHER, THIRD, COORD])
+    clock.set(2027, 1, 8, 15, 0)
+    with bot.store.transaction():
+        for n in range(1, 301):
+            bot.ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=[LEAD, OTHER, COORD],
+                          values={"code": f"CN{n}", "lead_agency": "Hebble Youth Service", "date": "2027-01-08",
+                                  "next_meeting": "not set"}, source=f"m:{n}", case_code=f"CN{n}")
+    clock.set(2027, 1, 20, 9, 0)
+    started = time.perf_counter()
+    reminders_tick(bot.ctx)                   # first tick parses every notice once
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    assert reminders_tick(bot.ctx) == 0
+    again = time.perf_counter() - started
+    assert again < 1.0, again
+    print(f"tick with 300 cases: first {first * 1000:.0f} ms, then {again * 1000:.0f} ms")
