@@ -13,8 +13,8 @@ What goes in:
 * new cases: referred yesterday or today;
 * Social Work checks pending: open cases whose Social Work status is unknown;
 * follow-ups: open cases with no meeting; overdue when referred
-  ``follow_up_overdue_days`` (14) or more days ago, due soon when the two
-  weeks end within 7 days;
+  ``follow_up_overdue_days`` (14) or more days ago, due soon from
+  ``no_meeting_called_days`` (10) days after the referral;
 * meetings in the next 7 days; minutes missing ``minutes_missing_days`` (7)
   after a meeting; young people turning 19 within
   ``nineteenth_birthday_weeks_before`` (8) weeks;
@@ -32,9 +32,8 @@ Only case codes, agencies, addresses and reasons appear.
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from .compose import Rendered, build_message, message_id
 from .digest import (BirthdayItem, DeliveryFailure, DigestSnapshot, FollowUp, MeetingItem, MinutesMissing,
@@ -87,6 +86,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
     views = case_views(ctx, now_local)
 
     overdue_days = rules.follow_up_overdue_days or 14
+    due_days = min(rules.no_meeting_called_days or 10, overdue_days)
     minutes_days = rules.minutes_missing_days or 7
     birthday_weeks = rules.nineteenth_birthday_weeks_before or 8
     for v in views:
@@ -99,7 +99,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
             due_on = facts.referred_on + timedelta(days=overdue_days)
             if due_on <= today:
                 snap.follow_ups_overdue.append(FollowUp(case.code, case.lead_agency, due_on))
-            elif due_on - today <= timedelta(days=7):
+            elif facts.referred_on + timedelta(days=due_days) <= today:
                 snap.follow_ups_due.append(FollowUp(case.code, case.lead_agency, due_on))
         for m in v.meetings:
             if now_local <= m.start < now_local + timedelta(days=7):
