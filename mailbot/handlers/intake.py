@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..coding import code_document, coded_filename, sibling_codes
+from ..coding import code_document, sibling_codes
+from ..redact import coded_filename
 from ..compose import DOCX_TYPE, Attachment
 from ..errors import LeakDetected, MailbotError
 from ..referral import parse_referral

@@ -33,6 +33,7 @@ MASTER_LIST_PASSWORD = "correct-horse-battery"
 
 
 class TestNetwork:
+    __test__ = False  # not a pytest test class
     """Users on the mail server plus a Config pointing at it. `suffix` keeps tests apart."""
 
     def __init__(self, server, work_dir: Path, *, suffix: str | None = None, extra: dict | None = None):
