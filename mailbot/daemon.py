@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Config, load_config
+from .errors import ConfigError
 from .pipeline import Context, after_batch, process_message
 
 log = logging.getLogger("mailbot.daemon")
@@ -42,14 +43,18 @@ def smtp_settings(cfg: Config):
 class Bot:
     """One running mailbot: store, pipeline context, inbox watcher, outbox sender."""
 
-    def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None):
+    def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None, lock: bool = True):
         from .store import Store
         from .vault import Vault
 
         self.cfg = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _take_lock(cfg.data_dir / "mailbot.lock") if lock else None
         self.vault = Vault.load_or_create(cfg.key_file)
         self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
+        from .handlers.commands import apply_member_overrides
+
+        apply_member_overrides(cfg, self.store)  # MEMBER commands recorded in the store
         self.loop: asyncio.AbstractEventLoop | None = None
         self.outbox = None
         self.ctx = Context.build(cfg, self.store, clock=clock or (lambda: datetime.now(timezone.utc)),
@@ -130,6 +135,22 @@ class Bot:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _take_lock(path: Path):
+    """One mailbot per data folder: two would both send the same pending mail."""
+    import fcntl
+
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ConfigError(f"another mailbot is already running with the data folder {path.parent}.") from None
+    return fh
 
 
 def run_daemon(config_path: Path) -> int:
@@ -157,7 +178,7 @@ def run_coordinator_commands(config_path: Path, text: str) -> int:
     from .handlers.commands import execute_commands
 
     cfg = load_config(config_path)
-    bot = Bot(cfg)
+    bot = Bot(cfg, lock=False)  # only queues mail; the running daemon sends it
     try:
         with bot.store.transaction():
             reply, ok = execute_commands(bot.ctx, text, source=f"cli:{datetime.now(timezone.utc).isoformat()}",

@@ -305,12 +305,15 @@ class OutboxSender:
         except RuntimeError:  # loop closed
             pass
 
+    #: look at the store at least this often, for mail queued by another process (`mailbot command`)
+    poll_seconds = 15.0
+
     def _seconds_until_next(self) -> float:
         now = self.clock()
         next_due = self.store.next_due_time()
         if next_due is None:
-            return self.retry_max
-        return min(self.retry_max, max(0.01, next_due - now, self._not_before - now))
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.01, next_due - now, self._not_before - now))
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
