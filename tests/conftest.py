@@ -20,3 +20,64 @@ def truth_for(docx: Path) -> dict:
 @pytest.fixture
 def samples_dir() -> Path:
     return SAMPLES
+
+
+# -- real mail server (Dovecot IMAP/LMTP + SMTP relay), see mailbot/testing/mailserver.py
+
+def _new_mailserver_dir() -> Path:
+    import os
+    import tempfile
+
+    # Not under pytest's tmp_path: that is mode 0700 and Dovecot's own users must traverse it.
+    d = Path(tempfile.mkdtemp(prefix="mailbot-test-mail-"))
+    os.chmod(d, 0o755)
+    return d
+
+
+def _start_mailserver():
+    from mailbot.testing.mailserver import MailServer, dovecot_available
+
+    if not dovecot_available():
+        pytest.skip("Dovecot is not installed here (scripts/setup installs it; CI has it)")
+    d = _new_mailserver_dir()
+    return MailServer(d).start(), d
+
+
+@pytest.fixture(scope="session")
+def mailserver():
+    """One real mail server for the test session. Use ``mail_user`` for mailboxes."""
+    import shutil
+
+    ms, d = _start_mailserver()
+    try:
+        yield ms
+    finally:
+        ms.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def private_mailserver():
+    """A mail server of the test's own, for fault tests that stop/restart Dovecot."""
+    import shutil
+
+    ms, d = _start_mailserver()
+    try:
+        yield ms
+    finally:
+        ms.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def mail_user(mailserver):
+    """Factory for fresh, unique mailbox addresses, so tests never see each other's mail.
+
+    ``addr = mail_user("coordinator")`` -> "coordinator-1a2b3c4d5e@net.test" (password "secret").
+    """
+    import uuid
+
+    def make(prefix: str = "user", password: str = "secret", server=None) -> str:
+        return (server or mailserver).add_user(f"{prefix}-{uuid.uuid4().hex[:10]}@net.test", password)
+
+    return make
