@@ -1,0 +1,347 @@
+"""The IMAP inbox watcher: a thin I/O edge around the coordinator's mailbox.
+
+It hands every message in the watched folder to ``on_message`` (in UID
+order) and then files it according to the answer:
+
+* ``"processed"``   -> MOVE to ``processed_folder``
+* ``"quarantined"`` -> MOVE to ``quarantine_folder``
+* ``"keep"``        -> left where it is (not offered again this connection)
+
+Nothing is ever deleted except as the second half of a move on servers
+without MOVE (COPY, then \\Deleted + UID EXPUNGE of that one UID).
+
+Crash safety: a message still in the folder is by definition unfinished, so
+on every (re)connect the whole folder is processed again. The handler must
+therefore be idempotent (the caller dedups by message key). If
+``on_message`` raises, the message stays in the folder and is retried on the
+next full pass (every reconnect, and every ``full_pass_seconds``).
+
+Between passes the watcher IDLEs; IDLE is re-issued every
+``idle_renew_seconds``. A watchdog ends IDLE every ``liveness_seconds`` and
+round-trips a NOOP under a socket timeout, so a silently dead connection is
+noticed; reconnects back off exponentially (0.5 s .. 30 s, with jitter),
+forever, logging one WARNING per outage. Logs name UIDs, never content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .errors import MailbotError
+
+log = logging.getLogger("mailbot.inbox")
+
+OUTCOMES = ("processed", "quarantined", "keep")
+
+
+class InboxUnavailable(MailbotError):
+    """The mailbox could not be reached or used (network, login, server)."""
+
+    reason = "inbox-unavailable"
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    tls: str = "ssl"  # "none" | "ssl" | "starttls"
+    username: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    idle_renew_seconds: float = 540.0  # well before the 29/30 min server limit
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0  # any single command/reply
+    liveness_seconds: float = 60.0  # watchdog: prove the connection is alive this often
+    full_pass_seconds: float = 300.0  # re-offer everything still in the folder (retries)
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+
+    def __post_init__(self):
+        if self.tls not in ("none", "ssl", "starttls"):
+            raise ValueError("imap tls must be one of: none, ssl, starttls")
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    uid: int
+    uidvalidity: int
+    raw: bytes
+    internaldate: datetime | None
+
+
+class UidState(Protocol):
+    """Where the watcher remembers the highest UID it has handled (per UIDVALIDITY)."""
+
+    def get(self, uidvalidity: int) -> int: ...
+
+    def set(self, uidvalidity: int, uid: int) -> None: ...
+
+
+class MemoryUidState:
+    def __init__(self):
+        self._d: dict[int, int] = {}
+
+    def get(self, uidvalidity: int) -> int:
+        return self._d.get(int(uidvalidity), 0)
+
+    def set(self, uidvalidity: int, uid: int) -> None:
+        self._d[int(uidvalidity)] = int(uid)
+
+
+class JsonFileUidState:
+    """A small JSON file {"uidvalidity": N, "last_uid": M}; a new UIDVALIDITY starts over."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, uidvalidity: int) -> int:
+        d = self._load()
+        return int(d.get("last_uid", 0)) if d.get("uidvalidity") == int(uidvalidity) else 0
+
+    def set(self, uidvalidity: int, uid: int) -> None:
+        from .docx_package import write_atomic
+
+        write_atomic(self.path, json.dumps({"uidvalidity": int(uidvalidity), "last_uid": int(uid)}).encode())
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+class InboxWatcher:
+    def __init__(self, config: ImapSettings, on_message: Callable[[InboxMessage], str], state: UidState):
+        self.config = config
+        self.on_message = on_message
+        self.state = state
+        self.client = None
+        self.uidvalidity = 0
+        self._kept: set[int] = set()  # "keep" answers: not offered again on this connection
+        self._has_move = False
+        self.force_copy_delete = False  # tests: exercise the no-MOVE path on a MOVE server
+        self.connects = 0
+        self.handled = 0
+        self.in_idle = False  # True while waiting in IDLE (tests and health checks read it)
+
+    # -- connection -------------------------------------------------------
+
+    def _connect(self) -> None:
+        from imapclient import IMAPClient, SocketTimeout
+
+        c = self.config
+        timeout = SocketTimeout(connect=c.connect_timeout, read=c.read_timeout)
+        ctx = ssl.create_default_context() if c.tls != "none" else None
+        client = IMAPClient(c.host, c.port, ssl=(c.tls == "ssl"), ssl_context=ctx, timeout=timeout)
+        try:
+            if c.tls == "starttls":
+                client.starttls(ctx)
+            client.login(c.username, c.password)
+            caps = client.capabilities()
+            self._has_move = b"MOVE" in caps and not self.force_copy_delete
+            self._has_uidplus = b"UIDPLUS" in caps
+            for folder in (c.processed_folder, c.quarantine_folder):
+                if not client.folder_exists(folder):
+                    try:
+                        client.create_folder(folder)
+                    except client.Error:
+                        if not client.folder_exists(folder):
+                            raise
+            info = client.select_folder(c.folder)
+        except BaseException:
+            self._close(client)
+            raise
+        self.client = client
+        self.uidvalidity = int(info.get(b"UIDVALIDITY", 0))
+        self._kept = set()
+        self.connects += 1
+
+    @staticmethod
+    def _close(client) -> None:
+        if client is None:
+            return
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:
+                self._close(client)
+
+    # -- processing -------------------------------------------------------
+
+    def _search(self, criteria) -> list[int]:
+        return sorted(int(u) for u in self.client.search(criteria))
+
+    def _full_pass(self) -> int:
+        """Offer every undeleted message in the folder (except ones kept this connection)."""
+        uids = [u for u in self._search(["UNDELETED"]) if u not in self._kept]
+        return self._process(uids)
+
+    def _new_pass(self) -> int:
+        last = self.state.get(self.uidvalidity)
+        # "UID n:*" always matches the highest UID, even if below n: filter.
+        uids = [u for u in self._search(["UNDELETED", "UID", f"{last + 1}:*"]) if u > last]
+        return self._process([u for u in uids if u not in self._kept])
+
+    def _process(self, uids: list[int]) -> int:
+        done = 0
+        for uid in uids:
+            data = self.client.fetch([uid], [b"BODY.PEEK[]", b"INTERNALDATE"]).get(uid)
+            if not data or b"BODY[]" not in data:  # expunged meanwhile
+                continue
+            msg = InboxMessage(uid=uid, uidvalidity=self.uidvalidity, raw=bytes(data[b"BODY[]"]),
+                               internaldate=data.get(b"INTERNALDATE"))
+            if uid > self.state.get(self.uidvalidity):
+                self.state.set(self.uidvalidity, uid)
+            try:
+                outcome = self.on_message(msg)
+            except Exception as exc:  # the handler failed: leave it, retry on the next full pass
+                detail = str(exc) if isinstance(exc, MailbotError) else type(exc).__name__
+                log.error("message uid=%s left in %s: handler failed (%s)", uid, self.config.folder, detail)
+                continue
+            if outcome == "processed":
+                self._move(uid, self.config.processed_folder)
+            elif outcome == "quarantined":
+                self._move(uid, self.config.quarantine_folder)
+            elif outcome == "keep":
+                self._kept.add(uid)
+            else:
+                log.error("message uid=%s left in %s: handler answered %r", uid, self.config.folder, outcome)
+                continue
+            done += 1
+            self.handled += 1
+            log.info("message uid=%s %s", uid, outcome)
+        return done
+
+    def _move(self, uid: int, folder: str) -> None:
+        if self._has_move:
+            self.client.move([uid], folder)
+            return
+        self.client.copy([uid], folder)
+        self.client.add_flags([uid], [b"\\Deleted"])
+        if self._has_uidplus:
+            self.client.uid_expunge([uid])
+        # Without UIDPLUS a plain EXPUNGE could remove other people's \Deleted
+        # mail: leave it flagged (searches skip \Deleted), never expunge all.
+
+    # -- public -----------------------------------------------------------
+
+    def run_until_empty(self) -> int:
+        """Process everything currently in the folder, then return how many were handled.
+
+        Raises InboxUnavailable when the server cannot be reached or used.
+        """
+        try:
+            if self.client is None:
+                self._connect()
+            n = self._full_pass()
+            n += self._new_pass()  # anything that arrived meanwhile
+            return n
+        except Exception as exc:
+            if isinstance(exc, MailbotError):
+                raise
+            self._drop()
+            raise InboxUnavailable(f"The mailbox at {self.config.host}:{self.config.port} could not be read "
+                                   f"({_describe(exc)}); check the IMAP settings and that the server is up.") from None
+
+    def _drop(self) -> None:
+        client, self.client = self.client, None
+        self._close(client)
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Watch the folder until ``stop_event`` is set; reconnect forever on failures."""
+        failures = 0
+        outage_start = None
+        while not stop_event.is_set():
+            try:
+                self._connect()
+                if outage_start is not None:
+                    log.warning("IMAP connection restored after %.1fs (%d attempts)",
+                                time.monotonic() - outage_start, failures)
+                failures, outage_start = 0, None
+                self._session(stop_event)
+            except Exception as exc:
+                self.in_idle = False
+                self._drop()
+                if stop_event.is_set():
+                    break
+                failures += 1
+                if outage_start is None:
+                    outage_start = time.monotonic()
+                    log.warning("IMAP connection to %s:%s lost or refused (%s); reconnecting with backoff",
+                                self.config.host, self.config.port, _describe(exc))
+                else:
+                    log.debug("IMAP reconnect attempt %d failed (%s)", failures, _describe(exc))
+                delay = min(self.config.backoff_max, self.config.backoff_min * (2 ** (failures - 1)))
+                stop_event.wait(random.uniform(delay / 2, delay))
+        self.close()
+
+    def _session(self, stop_event: threading.Event) -> None:
+        c = self.config
+        self._full_pass()
+        last_full = time.monotonic()
+        while not stop_event.is_set():
+            self._new_pass()
+            if time.monotonic() - last_full >= c.full_pass_seconds:
+                self._full_pass()
+                last_full = time.monotonic()
+            self.client.idle()
+            self.in_idle = True
+            started = time.monotonic()
+            renew_at = started + min(c.idle_renew_seconds, c.liveness_seconds, c.full_pass_seconds)
+            new_mail = False
+            while not stop_event.is_set() and time.monotonic() < renew_at:
+                wait = min(1.0, max(0.05, renew_at - time.monotonic()))
+                t0 = time.monotonic()
+                responses = self.client.idle_check(timeout=wait)
+                if not responses and time.monotonic() - t0 < wait / 2:
+                    # readable but nothing parsed: imapclient swallows EOF here
+                    raise _ConnectionLost("connection closed by the server")
+                for resp in responses:
+                    if len(resp) >= 2 and resp[1] == b"EXISTS":
+                        new_mail = True
+                    elif resp and resp[0] == b"BYE":
+                        raise _ConnectionLost("server said BYE")
+                if new_mail:
+                    break
+            self.in_idle = False
+            # DONE + its tagged reply is a round trip under the socket read
+            # timeout: the watchdog's proof that the connection is alive.
+            self.client.idle_done()
+            if not new_mail:
+                self.client.noop()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    name = type(exc).__name__
+    if name == "LoginError":
+        return "login refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return name
