@@ -162,3 +162,27 @@ def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
     assert stop.returncode == 0
     assert not _port_open(info["imap"]) and not _port_open(info["smtp"])
+
+
+def test_works_in_a_directory_dovecot_users_cannot_traverse(tmp_path):
+    """pytest's tmp_path (and a 0700 home) is closed to Dovecot's users: data goes to a 0755 temp dir."""
+    import os
+
+    from mailbot.testing.mailserver import MailServer, dovecot_available
+
+    if not dovecot_available():
+        pytest.skip("Dovecot is not installed")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    ms = MailServer(closed / "ms")
+    with ms:
+        root = ms.root
+        if os.geteuid() == 0:
+            assert root != ms.dir
+        a = ms.add_user("x@net.test")
+        ms.deliver_to_inbox(a, _msg("closed dir", a))
+        ms.stop_imap()
+        ms.start_imap()
+        assert [m["Subject"] for m in ms.wait_for(a, 1, timeout=5)] == ["closed dir"]
+    if os.geteuid() == 0:
+        assert not root.exists()

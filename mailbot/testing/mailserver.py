@@ -192,8 +192,9 @@ class MailServer:
         self._proc: subprocess.Popen | None = None
         self.relayed = 0
         self.conf = self.dir / "dovecot.conf"
-        self.users_dir = self.dir / "users"
-        self.maildir_root = self.dir / "mail"
+        self.root = self.dir  # see _choose_root()
+        self._own_root = False
+        self._set_paths()
         self.uid = self.gid = None
 
     # -- life cycle -------------------------------------------------------
@@ -209,15 +210,11 @@ class MailServer:
         if not dovecot_available():
             raise MailServerError("Dovecot is not installed (run scripts/setup)")
         self.uid, self.gid, mail_user_name = ensure_mail_user()
-        for sub in ("", "run", "state"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-            os.chmod(self.dir / sub, 0o755)
-        if os.geteuid() == 0:
-            for parent in self.dir.parents:
-                if not os.stat(parent).st_mode & 0o001:
-                    raise MailServerError(
-                        f"{parent} is not traversable by Dovecot's users (needs o+x, e.g. mode 0755); "
-                        "put the mail server directory elsewhere")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._choose_root()
+        for sub in ("run", "state"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root / sub, 0o755)
         self.maildir_root.mkdir(exist_ok=True)
         os.chmod(self.maildir_root, 0o755)
         if os.geteuid() == 0:
@@ -239,8 +236,46 @@ class MailServer:
     def stop(self) -> None:
         self.stop_smtp()
         self.stop_imap()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            try:
+                (self.dir / "dovecot-root").unlink()
+            except OSError:
+                pass
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _choose_root(self) -> None:
+        """Where Dovecot's own users find sockets, users and mail.
+
+        Dovecot's login, auth and mail processes do not run as root: every
+        directory above their files needs o+x. When ``self.dir`` is not
+        reachable that way (a 0700 home or pytest tmp_path) they live in a
+        0755 temporary directory instead, removed again by stop().
+        """
+        self.root = self.dir
+        self._own_root = False
+        if os.geteuid() != 0 or all(os.stat(p).st_mode & 0o001 for p in self.dir.parents):
+            if os.geteuid() == 0:
+                os.chmod(self.dir, 0o755)
+            self._set_paths()
+            return
+        pointer = self.dir / "dovecot-root"
+        try:
+            root = Path(pointer.read_text(encoding="utf-8").strip())
+        except OSError:
+            root = None
+        if root is None or not root.is_dir():
+            root = Path(tempfile.mkdtemp(prefix="mailbot-mailserver-data-"))
+            os.chmod(root, 0o755)
+            pointer.write_text(str(root), encoding="utf-8")
+        self.root = root
+        self._own_root = True
+        self._set_paths()
+
+    def _set_paths(self) -> None:
+        self.users_dir = self.root / "users"
+        self.maildir_root = self.root / "mail"
 
     @property
     def ports(self) -> dict:
@@ -249,7 +284,7 @@ class MailServer:
     # -- dovecot ----------------------------------------------------------
 
     def _write_conf(self, mail_user_name: str) -> None:
-        d = self.dir
+        d = self.root
         extra = ""
         if os.geteuid() != 0:  # unprivileged: everything runs as the current user
             extra = (f"default_login_user = {mail_user_name}\n"
@@ -259,8 +294,8 @@ class MailServer:
 base_dir = {d}/run
 state_dir = {d}/state
 instance_name = mailbot-{d.name}
-log_path = {d}/dovecot.log
-info_log_path = {d}/dovecot.log
+log_path = {self.dir}/dovecot.log
+info_log_path = {self.dir}/dovecot.log
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -281,11 +316,11 @@ lmtp_save_to_detail_mailbox = no
 {extra}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {self.dir}/users/%Lu
+  args = scheme=PLAIN username_format=%Lu {d}/users/%Lu
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%Lu {self.dir}/users/%Lu
+  args = username_format=%Lu {d}/users/%Lu
   default_fields = uid={self.uid} gid={self.gid} home={d}/mail/%Lu
 }}
 service imap-login {{
@@ -317,7 +352,7 @@ service lmtp {{
 
     def _master_pid(self) -> int | None:
         try:
-            return int((self.dir / "run" / "master.pid").read_text().strip())
+            return int((self.root / "run" / "master.pid").read_text().strip())
         except (OSError, ValueError):
             return None
 
