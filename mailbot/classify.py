@@ -49,6 +49,8 @@ def classify(ctx, email):
         return "too-large", verdict
     if verdict.role == "coordinator":
         return "command", verdict
+    if not getattr(verdict, "may_submit", True):
+        return "refused", verdict
     if any(kind_of_attachment(a) in ("docx", "doc", "docm") for a in email.attachments):
         return "document", verdict
     if looks_like_notice(email.subject or "", email.text_body or ""):

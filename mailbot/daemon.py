@@ -80,17 +80,12 @@ class Bot:
                             on_batch_done=self._after_batch)
 
     def make_outbox(self):
-        from .gate import build_gate
+        from .gate import gate_for
         from .outbox import OutboxSender
 
-        gate_cache: dict = {}
-
         def gate(item):
-            people = self.store.protected_names()
-            key = len(people), hash(repr(people[-1:]))
-            if gate_cache.get("key") != key:
-                gate_cache["key"], gate_cache["gate"] = key, build_gate(people)
-            reason = gate_cache["gate"].check_message(item.raw)
+            # gate_for caches on the whole list of people: any change to any case rebuilds it
+            reason = gate_for(self.store.protected_names()).check_message(item.raw)
             if reason:
                 log.error("outbox: message %s (%s) held by the leak gate: %s", item.message_id,
                           item.case_code or "-", reason)
