@@ -127,10 +127,13 @@ class _ConnectionLost(Exception):
 
 
 class InboxWatcher:
-    def __init__(self, config: ImapSettings, on_message: Callable[[InboxMessage], str], state: UidState):
+    def __init__(self, config: ImapSettings, on_message: Callable[[InboxMessage], str], state: UidState,
+                 on_batch_done: Callable[[], None] | None = None):
         self.config = config
         self.on_message = on_message
         self.state = state
+        #: called after a pass that handled at least one message (the Master List is sent once per batch)
+        self.on_batch_done = on_batch_done
         self.client = None
         self.uidvalidity = 0
         self._kept: set[int] = set()  # "keep" answers: not offered again on this connection
@@ -233,6 +236,11 @@ class InboxWatcher:
             done += 1
             self.handled += 1
             log.info("message uid=%s %s", uid, outcome)
+        if done and self.on_batch_done is not None:
+            try:
+                self.on_batch_done()
+            except Exception as exc:  # its work is marked in the store and retried after the next batch
+                log.error("work after a batch failed (%s); it is retried after the next batch", type(exc).__name__)
         return done
 
     def _move(self, uid: int, folder: str) -> None:
