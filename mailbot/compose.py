@@ -143,7 +143,9 @@ def build_message(
     for att in attachments:
         maintype, _, subtype = att.content_type.partition("/")
         if maintype == "text":
-            params = {"method": "REQUEST"} if subtype == "calendar" else {}
+            params = {}
+            if subtype == "calendar":  # the part's method must match the METHOD line of the .ics
+                params = {"method": "CANCEL" if b"\r\nMETHOD:CANCEL\r\n" in att.data else "REQUEST"}
             msg.add_attachment(att.data.decode("utf-8"), subtype=subtype, filename=att.filename, params=params)
         else:
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)

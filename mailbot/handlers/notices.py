@@ -2,57 +2,161 @@
 
 Social Work receives a notice only where the young person is known to it,
 the case is open and a social worker is allocated (rules/recipients.toml
-[meeting_notice]). The notice carries the case code only.
+[meeting_notice]). The notice carries the case code only: a notice that
+holds a name on the Master List is refused (fail closed).
+
+The case code may be on a "Case:" line, in the subject, or on a heading line
+of the body ("Meeting notice CN78"). A sibling code (CN58A) names one young
+person; the bare family number (CN58) is refused when it is ambiguous.
+
+Calendar: one UID per meeting (mailbot.calendar_invite.meeting_uid). A new
+notice for a case whose announced meeting has not yet taken place is an
+update of that meeting (same UID, SEQUENCE + 1); a notice marked cancelled
+sends METHOD:CANCEL for it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from datetime import datetime
 
-from ..calendar_invite import build_ics
+from ..calendar_invite import build_ics, meeting_uid
 from ..compose import ICS_TYPE, Attachment
-from ..errors import BadField, MailbotError
+from ..errors import BadField, LeakDetected, MailbotError
 from ..notices import parse_notice
 from ..pipeline import Outcome, social_work_status
 
 log = logging.getLogger("mailbot.notices")
 
+_CODE_RE = re.compile(r"(?<![A-Za-z0-9])cn[ \t-]?0*([1-9]\d{0,5})([a-z])?(?![A-Za-z0-9])", re.I)
+_HEADING_RE = re.compile(r"meeting\s+notice|notice\s+of\s+(?:a\s+)?(?:network\s+)?(?:case\s+)?meeting|"
+                         r"network\s+case\s+meeting|case\s+meeting", re.I)
+_MAX_HEADING_LINES = 15
+
+
+def _codes(text: str) -> set[str]:
+    return {f"CN{int(m.group(1))}{(m.group(2) or '').upper()}" for m in _CODE_RE.finditer(text or "")}
+
+
+def _subject_with_heading(subject: str, body: str) -> str:
+    """The subject, plus the body's heading line ("Meeting notice CN78") when the subject holds no code."""
+    if _codes(subject):
+        return subject
+    seen = 0
+    for raw in (body or "").replace("\r\n", "\n").split("\n"):
+        line = raw.strip()
+        if not line or line.startswith(">"):
+            continue
+        seen += 1
+        if seen > _MAX_HEADING_LINES:
+            break
+        if _HEADING_RE.search(line) and len(_codes(line)) == 1:
+            return f"{subject} {line}".strip()
+    return subject
+
+
+def protected_name_strings(store) -> list[str]:
+    """Every name held for any case (young people, known-as, other surnames, family): a notice must hold none."""
+    out: list[str] = []
+    for person in store.protected_names():
+        for key in ("name", "first_name", "surname"):
+            if person.get(key):
+                out.append(str(person[key]))
+        for key in ("known_as", "other_surnames", "family"):
+            out += [str(x) for x in (person.get(key) or []) if x]
+    return sorted(set(out))
+
+
+def _find_case(store, code: str):
+    """The case for ``code``; CN58 matches a single sibling CN58A; an ambiguous family number is refused."""
+    case = store.get_case(code)
+    if case is not None:
+        return case
+    if code[-1].isdigit():
+        family = [c for c in store.all_cases() if f"CN{c.number}" == code and c.status == "open"]
+        if len(family) == 1:
+            return family[0]
+        if len(family) > 1:
+            codes = " or ".join(c.code for c in family)
+            raise BadField(f"Case {code} is a family of siblings: please give the young person's own code "
+                           f"({codes}) on the Case line.", reason="ambiguous-case")
+    raise BadField(f"The notice is for case {code}, which is not on the Master List. "
+                   f"Please check the case code.", reason="unknown-case")
+
+
+def _meeting_key(code: str) -> str:
+    return f"meeting_notice:{code}"
+
+
+def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[int, int]:
+    """(meeting number, SEQUENCE) for this notice; recorded in the store (inside the caller's transaction)."""
+    now_local = ctx.local_now().replace(tzinfo=None)
+    state = json.loads(ctx.store.get_value(_meeting_key(code)) or "null") or {}
+    prev_start = datetime.fromisoformat(state["start"]) if state.get("start") else None
+    if state and prev_start is not None and prev_start > now_local and not state.get("cancelled"):
+        number, sequence = int(state["no"]), int(state["seq"]) + 1  # the announced meeting moves / is cancelled
+    elif cancelled and state and not state.get("cancelled"):
+        number, sequence = int(state["no"]), int(state["seq"]) + 1
+    else:
+        number, sequence = int(state.get("no", 0)) + 1, 0
+    ctx.store.set_value(_meeting_key(code), json.dumps(
+        {"no": number, "seq": sequence, "start": start.isoformat(timespec="minutes"), "cancelled": cancelled}))
+    return number, sequence
+
 
 def handle_notice(ctx, email, verdict) -> Outcome:
     from . import _reply_problem
 
+    subject = _subject_with_heading(email.subject or "", email.text_body or "")
     try:
-        notice = parse_notice(email.subject or "", email.text_body or "",
-                              now=ctx.local_now().replace(tzinfo=None))
-        case = ctx.store.get_case(notice.code)
-        if case is None:
-            raise BadField(f"The notice is for case {notice.code}, which is not on the Master List. "
-                           f"Please check the case code.", reason="unknown-case")
+        notice = parse_notice(subject, email.text_body or "", now=ctx.local_now().replace(tzinfo=None),
+                              protected_names=protected_name_strings(ctx.store))
+        case = _find_case(ctx.store, notice.code)
         if case.status != "open":
-            raise BadField(f"Case {notice.code} is closed, so no meeting notice was sent.", reason="closed-case")
+            raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
     except MailbotError as exc:
         _reply_problem(ctx, email, filename="(meeting notice)", problem=str(exc), source=email.key)
+        if isinstance(exc, LeakDetected):
+            ctx.tell_coordinator(title="a meeting notice held a young person's name",
+                                 details=f"From {email.from_address}: the notice was not sent on; the sender was "
+                                         f"asked to use the case code only.", source=email.key)
         return Outcome(kind="notice", outcome="quarantined", reason=exc.reason)
 
+    code = case.code
     to = ctx.recipients("meeting_notice", social_work=social_work_status(case), sender=email.from_address)
     when = notice.start.strftime("%A %d %B %Y at %H:%M")
     organiser = ", ".join(x for x in (notice.organiser_name, notice.organiser_phone, notice.organiser_email) if x)
-    uid = f"{notice.code}-{notice.start:%Y%m%dT%H%M}@{ctx.cfg.domain}"
-    ics = build_ics(uid, notice.start, notice.end, ctx.cfg.timezone, summary=notice.summary(),
-                    location=notice.venue, description=notice.description(),
+    number, sequence = _calendar_slot(ctx, code, notice.start, notice.cancelled)
+    summary = notice.summary().replace(notice.code, code)
+    description = notice.description().replace(notice.code, code)
+    ics = build_ics(meeting_uid(code, number, ctx.cfg.domain), notice.start, notice.end, ctx.cfg.timezone,
+                    summary=summary, location=notice.venue, description=description,
                     organizer_email=notice.organiser_email or email.from_address,
                     organizer_name=notice.organiser_name or "", attendee_emails=to,
-                    now=ctx.now())
-    ctx.queue(kind="meeting-notice", rule_kind="meeting_notice", template="meeting-notice", to=to,
-              values={"code": notice.code, "when": when, "venue": notice.venue, "organiser": organiser,
-                      "lead_agency": case.lead_agency,
-                      "meeting_type_line": f"Meeting type: {notice.meeting_type}\n" if notice.meeting_type else ""},
-              source=email.key, case_code=notice.code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
-    ctx.store.update_case(case.code, next_meeting=notice.start.isoformat(timespec="minutes"))
+                    sequence=sequence, method="CANCEL" if notice.cancelled else "REQUEST", now=ctx.now())
+    type_line = f"Meeting type: {notice.meeting_type}\n" if notice.meeting_type else ""
+    if notice.cancelled:
+        type_line = "THIS MEETING IS CANCELLED: please remove it from your calendar.\n" + type_line
+    ctx.queue(kind="meeting-cancelled" if notice.cancelled else "meeting-notice",
+              rule_kind="meeting_notice", template="meeting-notice", to=to,
+              values={"code": code, "when": when + (" (cancelled)" if notice.cancelled else ""),
+                      "venue": notice.venue, "organiser": organiser, "lead_agency": case.lead_agency,
+                      "meeting_type_line": type_line},
+              source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
+    start_iso = notice.start.isoformat(timespec="minutes")
+    if notice.cancelled:
+        if case.next_meeting and case.next_meeting.startswith(start_iso):
+            ctx.store.update_case(code, next_meeting=None)
+    else:
+        ctx.store.update_case(code, next_meeting=start_iso)
     ctx.store.mark_master_list_dirty()
     ctx.queue(kind="notice-received", rule_kind="acknowledgement", template="notice-received",
               to=ctx.recipients("acknowledgement", sender=email.from_address),
-              values={"code": notice.code, "when": when, "count": len(to)},
-              source=email.key, case_code=notice.code, in_reply_to=email.message_id)
-    log.info("meeting notice %s queued for %d addresses", notice.code, len(to))
-    return Outcome(kind="notice", outcome="accepted", case_codes=(notice.code,))
+              values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
+                      "count": len(to)},
+              source=email.key, case_code=code, in_reply_to=email.message_id)
+    log.info("meeting notice %s (meeting %d, sequence %d%s) queued for %d addresses", code, number, sequence,
+             ", cancelled" if notice.cancelled else "", len(to))
+    return Outcome(kind="notice", outcome="accepted", case_codes=(code,))
