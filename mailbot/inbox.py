@@ -342,6 +342,26 @@ class InboxWatcher:
                 self.client.noop()
 
 
+def probe_imap(cfg) -> None:
+    """Log in, check the folders can be used, log out (``mailbot check-config``).
+
+    ``cfg`` is an ImapSettings or a Config (with ``.imap``). Raises
+    InboxUnavailable with one plain line.
+    """
+    settings = cfg if isinstance(cfg, ImapSettings) else ImapSettings(
+        host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
+        password=cfg.imap.password, folder=getattr(cfg, "imap_folder", "INBOX"),
+        processed_folder=getattr(cfg, "processed_folder", "Processed"),
+        quarantine_folder=getattr(cfg, "quarantine_folder", "Quarantine"))
+    w = InboxWatcher(settings, lambda m: "keep", MemoryUidState())
+    try:
+        w._connect()
+    except Exception as exc:
+        w._drop()
+        raise InboxUnavailable(f"could not log in and open {settings.folder} ({_describe(exc)})") from None
+    w.close()
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"

@@ -304,3 +304,37 @@ def test_json_uid_state_survives_restart_and_resets_on_new_uidvalidity(tmp_path)
 def test_settings_reject_unknown_tls_mode():
     with pytest.raises(ValueError):
         ImapSettings(host="h", port=1, tls="maybe")
+
+
+def test_batch_hook_runs_once_per_pass_and_its_failure_loses_nothing(mailserver, mail_user):
+    addr = mail_user("coord")
+    for s in ("referral a", "referral b"):
+        mailserver.deliver_to_inbox(addr, _msg(s, addr))
+    calls = []
+
+    def hook():
+        calls.append(1)
+        raise RuntimeError("after-batch broke")
+
+    w = InboxWatcher(_settings(mailserver, addr), Recorder(), MemoryUidState(), on_batch_done=hook)
+    assert w.run_until_empty() == 2
+    w.close()
+    assert calls == [1]
+    assert _subjects(mailserver, addr, "Processed") == ["referral a", "referral b"]
+
+
+def test_probe_imap_creates_folders_and_refuses_bad_login_in_one_line(private_mailserver):
+    from mailbot.inbox import probe_imap
+
+    ms = private_mailserver
+    addr = ms.add_user("probe@net.test", "pw")
+    probe_imap(_settings(ms, addr))
+    client = ms.imap(addr)
+    try:
+        assert client.folder_exists("Processed") and client.folder_exists("Quarantine")
+    finally:
+        client.logout()
+    bad = ImapSettings(host=ms.host, port=ms.imap_port, tls="none", username=addr, password="nope")
+    with pytest.raises(InboxUnavailable) as exc:
+        probe_imap(bad)
+    assert "login refused" in str(exc.value) and "\n" not in str(exc.value)
