@@ -141,6 +141,8 @@ class InboxWatcher:
         self.force_copy_delete = False  # tests: exercise the no-MOVE path on a MOVE server
         self.connects = 0
         self.handled = 0
+        self._failures = 0
+        self._outage_start: float | None = None
         self.in_idle = False  # True while waiting in IDLE (tests and health checks read it)
 
     # -- connection -------------------------------------------------------
@@ -256,55 +258,66 @@ class InboxWatcher:
 
     # -- public -----------------------------------------------------------
 
-    def run_until_empty(self) -> int:
+    def run_until_empty(self, *, close: bool = True) -> int:
         """Process everything currently in the folder, then return how many were handled.
 
-        Raises InboxUnavailable when the server cannot be reached or used.
+        Logs out afterwards unless ``close=False``. Raises InboxUnavailable
+        (one plain line) when the server cannot be reached or used.
         """
         try:
             if self.client is None:
                 self._connect()
             n = self._full_pass()
             n += self._new_pass()  # anything that arrived meanwhile
-            return n
         except Exception as exc:
+            self._drop()
             if isinstance(exc, MailbotError):
                 raise
-            self._drop()
             raise InboxUnavailable(f"The mailbox at {self.config.host}:{self.config.port} could not be read "
                                    f"({_describe(exc)}); check the IMAP settings and that the server is up.") from None
+        if close:
+            self.close()
+        return n
 
     def _drop(self) -> None:
         client, self.client = self.client, None
         self._close(client)
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        """Watch the folder until ``stop_event`` is set; reconnect forever on failures."""
-        failures = 0
-        outage_start = None
+        """Watch the folder until ``stop_event`` is set; reconnect forever on failures.
+
+        The backoff only resets once a connection has got as far as IDLE, so
+        a server that accepts connections and then fails is not hammered.
+        """
+        self._failures = 0
+        self._outage_start = None
         while not stop_event.is_set():
             try:
+                self._drop()
                 self._connect()
-                if outage_start is not None:
-                    log.warning("IMAP connection restored after %.1fs (%d attempts)",
-                                time.monotonic() - outage_start, failures)
-                failures, outage_start = 0, None
                 self._session(stop_event)
             except Exception as exc:
                 self.in_idle = False
                 self._drop()
                 if stop_event.is_set():
                     break
-                failures += 1
-                if outage_start is None:
-                    outage_start = time.monotonic()
+                self._failures += 1
+                if self._outage_start is None:
+                    self._outage_start = time.monotonic()
                     log.warning("IMAP connection to %s:%s lost or refused (%s); reconnecting with backoff",
                                 self.config.host, self.config.port, _describe(exc))
                 else:
-                    log.debug("IMAP reconnect attempt %d failed (%s)", failures, _describe(exc))
-                delay = min(self.config.backoff_max, self.config.backoff_min * (2 ** (failures - 1)))
+                    log.debug("IMAP reconnect attempt %d failed (%s)", self._failures, _describe(exc))
+                delay = min(self.config.backoff_max, self.config.backoff_min * (2 ** (self._failures - 1)))
                 stop_event.wait(random.uniform(delay / 2, delay))
+        self.in_idle = False
         self.close()
+
+    def _healthy(self) -> None:
+        if self._outage_start is not None:
+            log.warning("IMAP connection restored after %.1fs (%d failed attempts)",
+                        time.monotonic() - self._outage_start, self._failures)
+        self._failures, self._outage_start = 0, None
 
     def _session(self, stop_event: threading.Event) -> None:
         c = self.config
@@ -317,6 +330,7 @@ class InboxWatcher:
                 last_full = time.monotonic()
             self.client.idle()
             self.in_idle = True
+            self._healthy()
             started = time.monotonic()
             renew_at = started + min(c.idle_renew_seconds, c.liveness_seconds, c.full_pass_seconds)
             new_mail = False
