@@ -325,9 +325,124 @@ def test_handover_by_command_changes_the_lead_agency(network, bot, mailserver, c
     lists = of_kind(mailserver, network.members[2][1], "master-list")
     assert len(lists) == 2
     assert new_agency in master_list_cells(lists[-1])
-    # an unknown agency is refused, nothing changes
-    command(network, "HANDOVER CN1 TO Nowhere Agency")
+    # an unknown agency, or a name that fits several agencies, is refused: nothing changes
+    command(network, "HANDOVER CN1 TO Nowhere Agency\nHANDOVER CN1 TO Lisnavar")
     run_bot(bot)
     assert bot.store.get_case("CN1").lead_agency == new_agency
     replies = of_kind(mailserver, network.coordinator, "command-reply")
-    assert "not done" in body(replies[-1]).lower()
+    assert body(replies[-1]).lower().count("not done") == 2
+    assert len(of_kind(mailserver, network.members[2][1], "case-handover")) == 1
+
+
+# -- 3. minutes -----------------------------------------------------------------------------------------
+
+YOUTHREACH = ("Lisnavar Youthreach", ("clodagh.taaffe@lisnavaryouthreach.ie", "helen.ventry@lisnavaryouthreach.ie"))
+
+
+@pytest.fixture
+def sample_network(private_mailserver, tmp_path):
+    """The samples' own addresses (no suffix), on a mail server of this test's own, plus Lisnavar Youthreach."""
+    from mailbot.config import MemberConfig
+
+    net = TestNetwork(private_mailserver, tmp_path, suffix="")
+    for address in YOUTHREACH[1]:
+        private_mailserver.add_user(address)
+    net.config.members = list(net.config.members) + [MemberConfig(YOUTHREACH[0], YOUTHREACH[1], False, True)]
+    return net
+
+
+@pytest.fixture
+def sample_bot(sample_network):
+    from mailbot.daemon import Bot
+    from mailbot.store import Case
+
+    b = Bot(sample_network.config, clock=lambda: NOW)
+    b.store.add_case(Case(
+        code="CN15", number=15, lead_agency="Lisnavar Community School", lead_contact="svarian@lisnavarcs.ie",
+        referred_on="2027-01-04", sw_known=True, sw_open=True,
+        person={"name": "Jayden Tansey", "first_name": "Jayden", "surname": "Tansey", "known_as": [],
+                "other_surnames": [], "date_of_birth": "2012-05-03", "family": []}))
+    b.store.add_case(Case(
+        code="CN19", number=19, lead_agency="Lisnavar Family Support Service",
+        lead_contact="joanne.weldon@lisnavarfss.ie", referred_on="2026-12-01",
+        person={"name": "Kealan Morrissey", "first_name": "Kealan", "surname": "Morrissey", "known_as": [],
+                "other_surnames": [], "date_of_birth": "2011-09-14", "family": []}))
+    yield b
+    b.close()
+
+
+def _send_minutes(network, sender: str, name: str) -> bytes:
+    raw = network.email_with(sender, "Minutes", attachments=[(name, (SAMPLES / name).read_bytes())])
+    network.server.deliver_to_inbox(network.mailbox, raw, mail_from=sender)
+    return raw
+
+
+def test_minutes_are_coded_and_go_to_attendees_then_handover_minutes_change_the_lead(sample_network, sample_bot):
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    truth = truth_for(SAMPLES / "minutes-2.docx")
+    lead = "svarian@lisnavarcs.ie"
+    _send_minutes(net, lead, "minutes-2.docx")
+    run_bot(bot)
+
+    attendees_in_directory = ["svarian@lisnavarcs.ie", "eamony@lisnavaroutreach.ie", "joanne.weldon@lisnavarfss.ie",
+                              "fionnuala.webb@lisnavar-sw.ie"]
+    for address in attendees_in_directory + [net.coordinator]:
+        got, = of_kind(server, address, "minutes", "CN15")
+        (name, data), = attachments(got)
+        assert name == "CN15-minutes-2027-02-15.docx"
+        xml = docx_xml(data)
+        everything = email_everything(got).lower()
+        for token in truth["protected_tokens"]:
+            assert token.lower() not in xml.lower() and token.lower() not in everything, (address, token)
+        for sentinel in truth["sentinels"]:
+            assert sentinel in xml
+        assert "CN15" in xml
+        assert "2027" in body(got)
+    # members who did not attend get nothing; nor does the bot reply "please set a date"
+    assert not of_kind(server, "priya.lal@mv-childrens.example.net", "minutes")
+    assert not of_kind(server, lead, "minutes-no-next-meeting")
+    assert bot.store.get_case("CN15").next_meeting == "2027-03-01T15:30"
+    assert bot.store.get_case("CN15").lead_agency == "Lisnavar Community School"
+
+    # minutes-3: a handover to Lisnavar Youthreach, next meeting TBC
+    fss = "joanne.weldon@lisnavarfss.ie"
+    raw3 = _send_minutes(net, fss, "minutes-3.docx")
+    run_bot(bot)
+    case = bot.store.get_case("CN19")
+    assert case.lead_agency == "Lisnavar Youthreach"
+    assert case.lead_contact == "clodagh.taaffe@lisnavaryouthreach.ie"
+    assert case.status == "open" and case.next_meeting is None
+    for address in ["priya.lal@mv-childrens.example.net", "clodagh.taaffe@lisnavaryouthreach.ie", net.coordinator]:
+        told, = of_kind(server, address, "case-handover", "CN19")
+        assert "Lisnavar Youthreach" in body(told) and "Lisnavar Family Support Service" in body(told)
+    # Social Work does not know CN19: no handover notice, no minutes
+    assert not of_kind(server, "fionnuala.webb@lisnavar-sw.ie", "case-handover")
+    assert not of_kind(server, "fionnuala.webb@lisnavar-sw.ie", "minutes", "CN19")
+    for address in ["clodagh.taaffe@lisnavaryouthreach.ie", "helen.ventry@lisnavaryouthreach.ie",
+                    "eamony@lisnavaroutreach.ie", fss, net.coordinator]:
+        got, = of_kind(server, address, "minutes", "CN19")
+        assert "kealan" not in email_everything(got).lower()
+    ask, = of_kind(server, fss, "minutes-no-next-meeting", "CN19")
+    assert "next meeting" in body(ask).lower() and "CN19" in ask["Subject"]
+    # the Master List names the new lead agency
+    lists = of_kind(server, "priya.lal@mv-childrens.example.net", "master-list")
+    cells = master_list_cells(lists[-1])
+    assert "Lisnavar Youthreach" in cells
+    # the same email delivered again (same Message-ID): nothing is sent twice
+    before = {a: len(server.fetch_all(a)) for a in ("eamony@lisnavaroutreach.ie", fss, net.coordinator)}
+    server.deliver_to_inbox(net.mailbox, raw3, mail_from=fss)
+    run_bot(bot)
+    assert {a: len(server.fetch_all(a)) for a in before} == before
+    assert server.count(net.mailbox, "INBOX") == 0
+
+
+def test_minutes_for_an_unknown_case_are_refused_plainly(sample_network, sample_bot):
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    sender = "joanne.weldon@lisnavarfss.ie"
+    _send_minutes(net, sender, "minutes-1.docx")  # CN12 is not on record here
+    run_bot(bot)
+    problem, = of_kind(server, sender, "form-problem")
+    text = body(problem)
+    assert "CN12" in text and "not a case on the Master List" in text and "Traceback" not in text
+    assert not of_kind(server, "eamony@lisnavaroutreach.ie", "minutes")
+    assert server.count(net.mailbox, "Quarantine") == 1

@@ -66,10 +66,16 @@ def _record_member_op(ctx, op: dict) -> None:
 
 # -- helpers ------------------------------------------------------------------
 
-def _case_or_error(ctx, code: str):
+def _case_or_error(ctx, code: str, *, must_be_open: bool = False):
     case = ctx.store.get_case(code)
     if case is None:
+        family = [c.code for c in ctx.store.all_cases() if f"CN{c.number}" == code] if code[-1:].isdigit() else []
+        if family:
+            raise _Refused(f"{code} is a family of siblings: give the young person's own code "
+                           f"({' or '.join(family)}).")
         raise _Refused(f"{code} is not a case code on record.")
+    if must_be_open and case.status != "open":
+        raise _Refused(f"{case.code} is closed; nothing changed.")
     return case
 
 
@@ -91,7 +97,7 @@ def _coded_referral_attachment(ctx, case) -> Attachment | None:
 # -- each command ---------------------------------------------------------------
 
 def _sw(ctx, cmd: C.SocialWorkCheck, source: str) -> str:
-    case = _case_or_error(ctx, cmd.code)
+    case = _case_or_error(ctx, cmd.code, must_be_open=True)
     worker = None
     if cmd.worker_name or cmd.worker_email or cmd.worker_phone:
         worker = {"name": cmd.worker_name or "", "phone": cmd.worker_phone or "", "email": cmd.worker_email or ""}
@@ -115,7 +121,7 @@ def _sw(ctx, cmd: C.SocialWorkCheck, source: str) -> str:
             ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=to,
                       values={"code": case.code, "lead_agency": case.lead_agency,
                               "referred_on": case.referred_on or ""},
-                      source=f"sw:{case.code}", case_code=case.code, attachments=[att])
+                      source=f"sw:CN{case.number}", case_code=case.code, attachments=[att])
             done.append("the Coded Referral was sent to Social Work")
         elif to:
             done.append("no Coded Referral is on record to send to Social Work (please send it by hand)")
@@ -135,26 +141,32 @@ def _exit(ctx, cmd: C.ExitCase, source: str) -> str:
 
 
 def _find_member(ctx, to: str) -> tuple[str, str] | None:
-    t = to.strip().lower()
+    """(agency, contact) for a member address or agency name; None when nothing or more than one agency matches."""
+    t = " ".join(to.strip().lower().split())
+    if not t:
+        return None
     for m in ctx.cfg.members:
-        if t in m.contacts:
+        if t in (c.lower() for c in m.contacts):
             return m.agency, t
     for m in ctx.cfg.members:
         if m.agency.lower() == t:
             return m.agency, m.contacts[0]
-    for m in ctx.cfg.members:
-        if t and t in m.agency.lower():
-            return m.agency, m.contacts[0]
-    return None
+    partial = [m for m in ctx.cfg.members if t in m.agency.lower()]
+    if len({m.agency for m in partial}) == 1:
+        return partial[0].agency, partial[0].contacts[0]
+    return None  # unknown, or ambiguous ("Lisnavar" matches several agencies): fail closed
 
 
 def _handover(ctx, cmd: C.Handover, source: str) -> str:
-    case = _case_or_error(ctx, cmd.code)
+    case = _case_or_error(ctx, cmd.code, must_be_open=True)
     found = _find_member(ctx, cmd.to)
     if not found:
-        raise _Refused(f"no member agency matches '{cmd.to}'. Use the agency's name or a member address.")
+        raise _Refused(f"no single member agency matches '{cmd.to[:80]}'. Use the agency's full name or a "
+                       f"member address.")
     agency, contact = found
     old = case.lead_agency
+    if agency == old and contact == case.lead_contact:
+        return f"{agency} is already the lead agency of {case.code}; nothing changed."
     ctx.store.update_case(case.code, lead_agency=agency, lead_contact=contact)
     ctx.store.mark_master_list_dirty()
     ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
@@ -164,7 +176,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
 
 
 def _detained(ctx, cmd, source: str, detained: bool) -> str:
-    case = _case_or_error(ctx, cmd.code)
+    case = _case_or_error(ctx, cmd.code, must_be_open=True)
     ctx.store.update_case(case.code, detained=detained)
     ctx.store.mark_master_list_dirty()
     if detained:

@@ -17,12 +17,14 @@ import re
 from ..coding import code_document
 from ..compose import DOCX_TYPE, Attachment
 from ..docx_text import all_text
+from ..commands import normalise_code
 from ..errors import BadField, LeakDetected
 from ..pipeline import social_work_status
 
 log = logging.getLogger("mailbot.minutes")
 
 _CODE = re.compile(r"\bCN\s?-?\d{1,6}[A-Z]?\b", re.I)
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def looks_like_minutes(pkg) -> bool:
@@ -48,71 +50,108 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
 
     store = ctx.store
     minutes = parse_minutes(pkg).to_json()
-    code = (minutes.get("case_code") or "").upper().replace(" ", "").replace("-", "")
+    raw_code = minutes.get("case_code") or ""
+    code = normalise_code(raw_code) or ""
     case = store.get_case(code) if code else None
-    if case is None and code:
-        siblings = [c for c in store.all_cases() if f"CN{c.number}" == code]
-        case = siblings[0] if siblings else None
+    family = [case] if case is not None else []
+    if case is None and code and code[-1].isdigit():
+        # minutes of a family meeting (CN58) cover every open sibling (CN58A, CN58B)
+        family = [c for c in store.all_cases() if f"CN{c.number}" == code]
+        family = [c for c in family if c.status == "open"] or family
+        case = family[0] if family else None
     if case is None:
-        raise BadField(f"The minutes give the case number '{code or 'none'}', which is not a case on the Master "
+        shown = code or ("none" if not raw_code.strip() else "not a case code")
+        raise BadField(f"The minutes give the case number '{shown}', which is not a case on the Master "
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
-    children, family, codes = _people_on_record(store)
+    cases = family
+    label = code if len(cases) > 1 else case.code
+    codes_done = tuple(c.code for c in cases)
+    children, relatives, codes = _people_on_record(store)
     try:
-        coded = code_document(pkg, children, family, codes) if children else pkg.to_bytes()
+        coded = code_document(pkg, children, relatives, codes) if children else pkg.to_bytes()
     except LeakDetected as exc:
-        ctx.tell_coordinator(title=f"[{case.code}] minutes held: names could not be removed safely",
-                             details=f"Minutes from {member.agency} for {case.code} failed the name check ({exc}). "
+        ctx.tell_coordinator(title=f"[{label}] minutes held: names could not be removed safely",
+                             details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
                                      f"Nothing was sent. The original is in \"{ctx.cfg.quarantine_folder}\".",
                              source=source, case_code=case.code)
-        return "held", (case.code,), "leak-check-failed"
+        return "held", codes_done, "leak-check-failed"
 
-    member_addresses = {c for m in ctx.cfg.members for c in m.contacts}
+    member_addresses = {c.lower() for m in ctx.cfg.members for c in m.contacts}
     attendees = [a["email"].lower() for a in minutes.get("attendees", []) if a.get("email")]
     known_attendees = [a for a in attendees if a in member_addresses]
-    to = ctx.recipients("minutes", attendees=known_attendees, social_work=social_work_status(case),
-                        sender=email.from_address)
+    # apologies are names; one written with an address ("Mark Toner, mt@agency.ie") is matched to the directory
+    apologies = [e.lower() for a in minutes.get("apologies", []) for e in _EMAIL.findall(a or "")]
+    known_apologies = [a for a in apologies if a in member_addresses]
+    to = _recipients(ctx, "minutes", cases, attendees=known_attendees, apologies=known_apologies,
+                     sender=email.from_address)
     date = minutes.get("date") or "undated"
-    att = Attachment(f"{case.code}-minutes-{date}.docx", DOCX_TYPE, coded)
+    lead_agency = case.lead_agency
+    att = Attachment(f"{label}-minutes-{date}.docx", DOCX_TYPE, coded)
     ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=to,
-              values={"code": case.code, "lead_agency": case.lead_agency, "date": date,
-                      "next_meeting": minutes.get("next_meeting") or "not set"},
+              values={"code": label, "lead_agency": lead_agency, "date": date,
+                      "next_meeting": _when(minutes.get("next_meeting")) or "not set"},
               source=source, case_code=case.code, attachments=[att])
 
-    updates = {}
+    updates: dict = {}
     if minutes.get("next_meeting"):
         updates["next_meeting"] = minutes["next_meeting"]
     if minutes.get("exit_agreed"):
         updates.update(status="closed", closed_on=ctx.local_now().date().isoformat())
         store.mark_master_list_dirty()
         ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
-                  to=ctx.recipients("case_update", social_work=social_work_status(case)),
-                  values={"code": case.code, "lead_agency": case.lead_agency}, source=source, case_code=case.code)
+                  to=_recipients(ctx, "case_update", cases),
+                  values={"code": label, "lead_agency": lead_agency}, source=source, case_code=case.code)
     elif minutes.get("handover_to"):
         from .commands import _find_member
 
         found = _find_member(ctx, minutes["handover_to"])
-        if found and found[0] != case.lead_agency:
+        if found and found[0] != lead_agency:
             updates.update(lead_agency=found[0], lead_contact=found[1])
             store.mark_master_list_dirty()
             ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
-                      to=ctx.recipients("case_update", social_work=social_work_status(case)),
-                      values={"code": case.code, "old_lead": case.lead_agency, "new_lead": found[0]},
+                      to=_recipients(ctx, "case_update", cases),
+                      values={"code": label, "old_lead": lead_agency, "new_lead": found[0]},
                       source=source, case_code=case.code)
         elif not found:
-            ctx.tell_coordinator(title=f"[{case.code}] handover to an agency that is not a member",
-                                 details=f"The minutes for {case.code} record a handover to an agency that is "
-                                         f"not in the member directory. The lead agency was not changed.",
+            ctx.tell_coordinator(title=f"[{label}] handover to an agency that is not a member",
+                                 details=f"The minutes for {label} record a handover to an agency that is not "
+                                         f"(or not clearly) in the member directory. The lead agency was not "
+                                         f"changed; use HANDOVER {label} TO <agency> if it should be.",
                                  source=source, case_code=case.code)
-    if updates:
-        store.update_case(case.code, **updates)
-    if "next_meeting" in updates and store.get_case(case.code).next_meeting:
-        store.mark_master_list_dirty()
+    for c in cases:
+        if c.status != "open":
+            continue  # minutes of a closed case are passed on; the case stays as it is
+        if updates:
+            store.update_case(c.code, **updates)
+        if "next_meeting" in updates:
+            store.mark_master_list_dirty()
     if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
         ctx.queue(kind="minutes-no-next-meeting", rule_kind="acknowledgement", template="minutes-no-next-meeting",
-                  to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": case.code},
+                  to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": label},
                   source=source, case_code=case.code, in_reply_to=email.message_id)
     unknown = len(attendees) - len(known_attendees)
     if unknown:
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
-                 case.code, unknown)
-    return "accepted", (case.code,), ""
+                 label, unknown)
+    return "accepted", codes_done, ""
+
+
+def _recipients(ctx, rule_kind: str, cases, **kw) -> list[str]:
+    """The rule's addresses; for a family, Social Work only when every sibling allows it (fail closed)."""
+    lists = [ctx.recipients(rule_kind, social_work=social_work_status(c), **kw) for c in cases]
+    allowed = set(lists[0]).intersection(*map(set, lists[1:]))
+    return [a for a in lists[0] if a in allowed]
+
+
+def _when(value: str | None) -> str | None:
+    """'2027-03-01T15:30' -> 'Monday 01 March 2027 at 15:30' (the store keeps ISO)."""
+    from datetime import date, datetime
+
+    if not value:
+        return None
+    try:
+        if "T" in value:
+            return datetime.fromisoformat(value).strftime("%A %d %B %Y at %H:%M")
+        return date.fromisoformat(value).strftime("%A %d %B %Y")
+    except ValueError:
+        return value
