@@ -446,3 +446,39 @@ def test_minutes_for_an_unknown_case_are_refused_plainly(sample_network, sample_
     assert "CN12" in text and "not a case on the Master List" in text and "Traceback" not in text
     assert not of_kind(server, "eamony@lisnavaroutreach.ie", "minutes")
     assert server.count(net.mailbox, "Quarantine") == 1
+
+
+def test_cancelled_notice_sends_a_calendar_cancel_for_the_same_meeting(network, bot, mailserver, coded_case):
+    lead = coded_case
+    member = network.members[4][1]
+    notice_email(network, lead, "Meeting notice CN1", date="20/01/2027")
+    run_bot(bot)
+    text = ("Meeting notice CN1\nStatus: cancelled\nDate: 20/01/2027\nTime: 10:30\n"
+            f"Venue: Marsden Vale Family Centre, Room 2\nOrganiser: Priya Lal, 01 555 0101, {lead}\n")
+    mailserver.deliver_to_inbox(network.mailbox, network.email_with(lead, "Meeting cancelled", body=text),
+                                mail_from=lead)
+    run_bot(bot)
+    invite, = of_kind(mailserver, member, "meeting-notice", "CN1")
+    cancel, = of_kind(mailserver, member, "meeting-cancelled", "CN1")
+    ics = ics_of(cancel)
+    assert "METHOD:CANCEL" in ics and "STATUS:CANCELLED" in ics and "SEQUENCE:1" in ics
+    uid = re.search(r"^UID:(.*)$", ics, re.M).group(1).strip()
+    assert uid == re.search(r"^UID:(.*)$", ics_of(invite), re.M).group(1).strip()
+    part, = [p for p in cancel.iter_attachments() if p.get_filename() == "invite.ics"]
+    assert part.get_param("method") == "CANCEL"
+    assert "cancelled" in cancel["Subject"].lower()
+    assert bot.store.get_case("CN1").next_meeting is None
+
+
+def test_detained_then_released_asks_the_lead_agency_for_a_meeting(network, bot, mailserver, coded_case):
+    lead = coded_case
+    command(network, "DETAINED CN1")
+    run_bot(bot)
+    assert bot.store.get_case("CN1").detained is True
+    assert not of_kind(mailserver, lead, "released-reminder")
+    command(network, "RELEASED CN1")
+    run_bot(bot)
+    assert bot.store.get_case("CN1").detained is False
+    asked, = of_kind(mailserver, lead, "released-reminder", "CN1")
+    assert "call a Network Case Meeting" in " ".join(body(asked).split())
+    assert not of_kind(mailserver, network.members[1][1], "released-reminder")
