@@ -108,6 +108,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _die_with_parent():
+    """preexec_fn: Dovecot gets SIGTERM if we are killed (even by SIGKILL), so no
+    instance outlives a killed test run. Only from the main thread: the
+    signal fires when the *thread* that started it ends."""
+    if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    parent = os.getpid()
+
+    def preexec():
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # parent already gone
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 # -- SMTP relay ------------------------------------------------------------
 
 class _RelayHandler:
@@ -375,7 +397,8 @@ service lmtp {{
         out = self.dir / "dovecot-start.out"
         with open(out, "wb") as fh:
             self._proc = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-                                          stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                          stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=_die_with_parent())
         self._dovecot_running = True
         deadline = time.monotonic() + 10
         while not (_port_open(self.imap_port) and _port_open(self.lmtp_port)):
