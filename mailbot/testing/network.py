@@ -67,6 +67,12 @@ class TestNetwork:
         self.raw_config = raw
         self.config: Config = parse_config(raw, base=self.dir)
 
+    def write_config(self, path: Path | None = None) -> Path:
+        """Write this network's configuration as a TOML file, for `mailbot run -c FILE` in a subprocess."""
+        path = Path(path or self.dir / "config.toml")
+        path.write_text(_to_toml(self.raw_config), encoding="utf-8")
+        return path
+
     def _addr(self, address: str) -> str:
         if not self.suffix:
             return address
@@ -100,3 +106,29 @@ class TestNetwork:
         raw = self.email_with(sender, "Referral", attachments=[(filename, data)])
         self.server.deliver_to_inbox(self.mailbox, raw, mail_from=sender)
         return raw
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _to_toml(data: dict) -> str:
+    """The small TOML subset our configuration uses: tables of scalars/lists, and arrays of tables."""
+    out = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.append(f"[{key}]")
+            out += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+            out.append("")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                out.append(f"[[{key}]]")
+                out += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+                out.append("")
+    return "\n".join(out)
