@@ -23,6 +23,7 @@ import io
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,7 +267,8 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
             compress[info.filename] = info.compress_type
     except BadDocument:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError,
+            zlib.error) as exc:  # zlib.error: a damaged deflate stream
         raise BadDocument(
             "The document is damaged or incomplete and cannot be opened. "
             "Please check it opens in Word and send it again.",

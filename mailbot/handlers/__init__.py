@@ -52,9 +52,7 @@ def handle_documents(ctx, email, verdict) -> Outcome:
         source = f"{email.key}:{index}"
         safe_name = f"attachment {index + 1}"
         try:
-            if kind_of_attachment(att) == "doc":
-                raise BadDocument("This is an old-style Word file (.doc). Please save it as a Word document "
-                                  "(.docx) and send it again.", reason="legacy-doc")
+            # An OLE file (old .doc, or a password-protected .docx) is told apart by open_package.
             pkg = open_package(att.data, max_file_bytes=ctx.cfg.max_email_bytes)
             if looks_like_minutes(pkg):
                 kinds.add("minutes")
@@ -111,6 +109,13 @@ def handle_too_large(ctx, email, verdict) -> Outcome:
 
 
 def handle_other(ctx, email, verdict) -> Outcome:
+    problems = list(getattr(email, "problems", None) or [])
+    if problems:  # e.g. an unreadable winmail.dat: say what went wrong, not "no form found"
+        _reply_problem(ctx, email, filename="(the whole email)", problem=" ".join(problems), source=email.key)
+        ctx.tell_coordinator(title="an email that could not be read was quarantined",
+                             details=f"From {email.from_address}: {' '.join(problems)} The sender has been told.",
+                             source=email.key)
+        return Outcome(kind="other", outcome="quarantined", reason="unreadable")
     ctx.queue(kind="no-form", rule_kind="acknowledgement", template="no-form",
               to=ctx.recipients("acknowledgement", sender=email.from_address), values={},
               source=email.key, in_reply_to=email.message_id)
