@@ -154,6 +154,7 @@ class InboxWatcher:
         timeout = SocketTimeout(connect=c.connect_timeout, read=c.read_timeout)
         ctx = ssl.create_default_context() if c.tls != "none" else None
         client = IMAPClient(c.host, c.port, ssl=(c.tls == "ssl"), ssl_context=ctx, timeout=timeout)
+        client.normalise_times = False  # INTERNALDATE as timezone-aware datetimes
         try:
             if c.tls == "starttls":
                 client.starttls(ctx)
@@ -384,6 +385,12 @@ def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "LoginError":
         return "login refused"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "the server's TLS certificate could not be verified"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed: check the port and the tls setting"
+    if name == "CapabilityError":
+        return f"the server lacks a needed capability ({' '.join(str(a) for a in exc.args)[:80]})"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return name
