@@ -1,0 +1,136 @@
+"""The last gate, end to end: an outgoing message that carries a young person's name is held in
+the outbox and never reaches the recipient's mailbox (real Dovecot); no log line repeats the name;
+the encrypted Master List (which holds the names, encrypted) goes through.
+
+Every person here is fictional.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+import pytest
+
+from mailbot.compose import DOCX_TYPE, Attachment
+from mailbot.testing.network import TestNetwork
+
+pytestmark = pytest.mark.mailserver
+
+FIRST, SURNAME, NICK = "Tobias", "Quennell", "Tobster"
+NAME_TOKENS = (FIRST, SURNAME, NICK)
+
+
+@pytest.fixture
+def network(mailserver, tmp_path):
+    return TestNetwork(mailserver, tmp_path)
+
+
+@pytest.fixture
+def bot(network):
+    from mailbot.daemon import Bot
+
+    b = Bot(network.config)
+    yield b
+    b.close()
+
+
+def add_case(bot, network):
+    from mailbot.store import Case
+
+    store = bot.store
+    with store.transaction():
+        store.add_case(Case(
+            code="CN1", number=store.allocate_case_number(), lead_agency=network.members[0][0],
+            lead_contact=network.members[0][1], referred_on="2026-11-20",
+            identity=store.vault.identity(f"{FIRST} {SURNAME}", "2012-03-04"),
+            person={"name": f"{FIRST} {SURNAME}", "first_name": FIRST, "surname": SURNAME,
+                    "known_as": [NICK], "other_surnames": [], "date_of_birth": "2012-03-04", "family": []}))
+        store.mark_master_list_dirty()
+
+
+def docx_with(text: str) -> bytes:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Coded referral CN1")
+    d.add_paragraph(text)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def drain(bot) -> None:
+    asyncio.run(bot.make_outbox().drain_until_empty(30))
+
+
+def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailserver, caplog):
+    caplog.set_level(logging.DEBUG)
+    add_case(bot, network)
+    ctx = bot.ctx
+    member = network.members[2][1]
+    with bot.store.transaction():
+        # the name in the body (a nickname, lower case inside a sentence: still caught)
+        ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                  to=[member], values={"title": "[CN1] update", "details": f"Spoke to {SURNAME.upper()} today."},
+                  source="gate-test-body", case_code="CN1")
+        # the name only inside the attached Word file, split over a sentence
+        ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coordinator-alert",
+                  to=[member], values={"title": "[CN1] Coded referral", "details": "Attached."},
+                  source="gate-test-attachment", case_code="CN1",
+                  attachments=[Attachment("CN1-coded-referral.docx", DOCX_TYPE,
+                                          docx_with(f"Also known as {NICK}; lives with an aunt."))])
+        # a clean message to the same member: goes through
+        ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                  to=[member], values={"title": "[CN1] meeting", "details": "The meeting is on Friday."},
+                  source="gate-test-clean", case_code="CN1")
+    from mailbot.pipeline import after_batch
+
+    after_batch(ctx)  # the Master List: holds the name, encrypted
+    drain(bot)
+
+    items = {it.message_id: it for it in bot.store.outbox_items()}
+    held = [it for it in items.values() if it.status == "held"]
+    assert sorted(it.kind for it in held) == ["coded-referral", "coordinator-alert"]
+    for it in held:
+        assert it.last_error and all(t.lower() not in it.last_error.lower() for t in NAME_TOKENS)
+
+    # in the member's mailbox: the clean message and the Master List, nothing else
+    got = mailserver.fetch_all(member)
+    assert sorted(m["X-Mailbot-Kind"] for m in got) == ["coordinator-alert", "master-list"]
+    assert [m["Subject"] for m in got if m["X-Mailbot-Kind"] == "coordinator-alert"] == ["mailbot: [CN1] meeting"]
+    held_ids = {it.message_id for it in held}
+    assert not held_ids & {m["Message-ID"] for m in got}
+    # the Master List went to every member and is opaque (encrypted)
+    for address in network.all_member_addresses:
+        lists = [m for m in mailserver.fetch_all(address) if m["X-Mailbot-Kind"] == "master-list"]
+        assert len(lists) == 1, address
+        (att,) = list(lists[0].iter_attachments())
+        data = att.get_content()
+        assert SURNAME.encode() not in data and SURNAME.encode("utf-16-le") not in data
+
+    # no log line names the young person
+    for record in caplog.records:
+        text = record.getMessage() + (record.exc_text or "")
+        for token in NAME_TOKENS:
+            assert token.lower() not in text.lower(), (record.name, text)
+    assert any("held" in r.getMessage() for r in caplog.records), "the hold is logged (without the name)"
+
+
+def test_gate_failure_fails_closed(network, bot, mailserver, monkeypatch):
+    """If the check itself cannot run, the message is held, not sent."""
+    add_case(bot, network)
+    member = network.members[3][1]
+    with bot.store.transaction():
+        bot.ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                      to=[member], values={"title": "[CN1] meeting", "details": "Friday."}, source="gate-broken")
+    import mailbot.gate as gate_module
+
+    def broken(_people):
+        raise RuntimeError("the gate is broken")
+
+    monkeypatch.setattr(gate_module, "gate_for", broken)
+    drain(bot)
+    assert [it.status for it in bot.store.outbox_items()] == ["held"]
+    assert mailserver.count(member) == 0
