@@ -343,3 +343,22 @@ def test_probe_imap_creates_folders_and_refuses_bad_login_in_one_line(private_ma
     with pytest.raises(InboxUnavailable) as exc:
         probe_imap(bad)
     assert "login refused" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_new_uidvalidity_means_everything_is_new(mailserver, mail_user, tmp_path):
+    addr = mail_user("coord")
+    state = JsonFileUidState(tmp_path / "uid.json")
+    state.set(1, 999_999)  # remembered from a mailbox that has since been rebuilt
+    mailserver.deliver_to_inbox(addr, _msg("referral old", addr))
+    rec = Recorder()
+    w = InboxWatcher(_settings(mailserver, addr), rec, state)
+    stop, t = _run_in_thread(w)
+    try:
+        _wait(lambda: len(rec.seen) == 1 and w.in_idle, 5, "first pass and IDLE")
+        mailserver.deliver_to_inbox(addr, _msg("referral new", addr))
+        _wait(lambda: len(rec.seen) == 2, 5, "the new message")
+    finally:
+        stop.set()
+        t.join(5)
+    assert [s for _u, s, _t in rec.seen] == ["referral old", "referral new"]
+    assert w.uidvalidity != 1 and state.get(w.uidvalidity) == rec.seen[-1][0]
