@@ -150,3 +150,16 @@ def build_message(
         else:
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
     return msg.as_bytes()
+
+
+#: stand-ins written once into a shared message, replaced per recipient (fast: one MIME build per mailing)
+TO_PLACEHOLDER = "recipient.placeholder@mailbot.invalid"
+ID_PLACEHOLDER = "<message-id.placeholder@mailbot.invalid>"
+
+
+def personalise(shared: bytes, *, to: str, msg_id: str) -> bytes:
+    """The shared message with this recipient's To and Message-ID (both ASCII, both header-only)."""
+    head, sep, body = shared.partition(b"\n\n")
+    head = head.replace(TO_PLACEHOLDER.encode("ascii"), to.encode("ascii"), 1)
+    head = head.replace(ID_PLACEHOLDER.encode("ascii"), msg_id.encode("ascii"), 1)
+    return head + sep + body

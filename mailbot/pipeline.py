@@ -111,27 +111,30 @@ class Context:
         after a crash enqueues nothing new: the outbox ignores a Message-ID it
         already holds.
         """
+        from .compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
         from .store import OutgoingMail
 
         if not to:
             return 0
         rendered = self.templates.render(template, **values)
         rule = self.rules[rule_kind]
+        # One MIME build per mailing; each recipient's copy differs only in To and Message-ID.
+        shared = build_message(
+            sender=self.cfg.mailbox_address,
+            sender_name=self.cfg.mailbox_display_name,
+            to=[TO_PLACEHOLDER],
+            rendered=rendered,
+            msg_id=ID_PLACEHOLDER,
+            kind=kind,
+            case_code=case_code,
+            attachments=list(attachments),
+            in_reply_to=in_reply_to,
+            date=self.now(),
+        )
         count = 0
         for addr in to:
             mid = message_id(kind, source, addr, domain=self.cfg.domain)
-            raw = build_message(
-                sender=self.cfg.mailbox_address,
-                sender_name=self.cfg.mailbox_display_name,
-                to=[addr],
-                rendered=rendered,
-                msg_id=mid,
-                kind=kind,
-                case_code=case_code,
-                attachments=list(attachments),
-                in_reply_to=in_reply_to,
-                date=self.now(),
-            )
+            raw = personalise(shared, to=addr, msg_id=mid)
             if self.store.enqueue(OutgoingMail(
                 message_id=mid, kind=kind, case_code=case_code, sender=self.cfg.mailbox_address,
                 recipients=[addr], raw=raw, rule=rule.kind, reason=reason or rule.reason,
