@@ -138,6 +138,7 @@ class InboxWatcher:
         self.uidvalidity = 0
         self._kept: set[int] = set()  # "keep" answers: not offered again on this connection
         self._has_move = False
+        self._has_uidplus = False
         self.force_copy_delete = False  # tests: exercise the no-MOVE path on a MOVE server
         self.connects = 0
         self.handled = 0
