@@ -65,6 +65,11 @@ class Config:
     require_authentication_pass: bool = False
     max_email_bytes: int = 25 * 1024 * 1024
     digest_time: str = "07:30"
+    #: optional [imap] tuning: read_timeout, liveness_seconds, connect_timeout, full_pass_seconds, backoff_max
+    imap_tuning: dict = field(default_factory=dict)
+    #: [smtp] retry_base_seconds / retry_max_seconds: the outbox's backoff between attempts
+    smtp_retry_base: float = 2.0
+    smtp_retry_max: float = 300.0
     source: Path | None = None
 
     @property
@@ -126,6 +131,21 @@ def _server(raw: dict, where: str, *, default_port: int) -> ServerConfig:
     username = raw.get("username")
     password = _secret(raw, where, required=bool(username))
     return ServerConfig(host=str(raw["host"]), port=port, tls=tls, username=username, password=password)
+
+
+IMAP_TUNING = ("read_timeout", "liveness_seconds", "connect_timeout", "full_pass_seconds", "backoff_max")
+
+
+def _seconds(raw: dict, key: str, where: str) -> float | None:
+    if key not in raw:
+        return None
+    try:
+        value = float(raw[key])
+    except (TypeError, ValueError):
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"[{where}] {key} must be a positive number of seconds.")
+    return value
 
 
 def _address(value, where: str) -> str:
@@ -217,6 +237,9 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         require_authentication_pass=bool(sec.get("require_authentication_pass", False)),
         max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
         digest_time=dt,
+        imap_tuning={k: v for k in IMAP_TUNING if (v := _seconds(imap_raw, k, "imap")) is not None},
+        smtp_retry_base=_seconds(smtp_raw, "retry_base_seconds", "smtp") or 2.0,
+        smtp_retry_max=_seconds(smtp_raw, "retry_max_seconds", "smtp") or 300.0,
     )
 
 

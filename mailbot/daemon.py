@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ def imap_settings(cfg: Config):
     return ImapSettings(host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
                         password=cfg.imap.password, folder=cfg.imap_folder,
                         processed_folder=cfg.processed_folder, quarantine_folder=cfg.quarantine_folder,
-                        idle_renew_seconds=cfg.idle_renew_seconds)
+                        idle_renew_seconds=cfg.idle_renew_seconds, **cfg.imap_tuning)
 
 
 def smtp_settings(cfg: Config):
@@ -61,6 +62,7 @@ class Bot:
                                  notify_outbox=self._notify_outbox)
         self.watcher = None
         self._stop_threads = threading.Event()
+        self._batch_done = threading.Event()
 
     # -- wiring ------------------------------------------------------------
     def _notify_outbox(self) -> None:
@@ -70,14 +72,29 @@ class Bot:
     def _on_message(self, msg) -> str:
         return process_message(self.ctx, msg.raw, uid=msg.uid, uidvalidity=msg.uidvalidity)
 
-    def _after_batch(self) -> None:
-        after_batch(self.ctx)
-
-    def make_watcher(self):
+    def make_watcher(self, *, on_batch_done=None):
         from .inbox import InboxWatcher
 
         return InboxWatcher(imap_settings(self.cfg), self._on_message, self.store.uid_state(),
-                            on_batch_done=self._after_batch)
+                            on_batch_done=on_batch_done)
+
+    def _batch_worker(self) -> None:
+        """Per-batch work (the Master List) off the watcher thread, after the batch's own mail has gone.
+
+        Encrypting the Master List takes ~0.2 s of CPU: doing it while the Coded Referrals are being
+        sent would delay them, so it waits (up to 2 s) for the outbox to empty first.
+        """
+        while not self._stop_threads.is_set():
+            if not self._batch_done.wait(0.5):
+                continue
+            self._batch_done.clear()
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and self.store.outbox_counts().get("pending"):
+                time.sleep(0.05)
+            try:
+                after_batch(self.ctx)
+            except Exception as exc:  # the change stays marked in the store: retried after the next batch
+                log.error("per-batch work failed (%s); retried after the next batch", type(exc).__name__)
 
     def make_outbox(self):
         from .gate import gate_for
@@ -91,28 +108,56 @@ class Bot:
                           item.case_code or "-", reason)
             return reason
 
-        return OutboxSender(self.store, smtp_settings(self.cfg), gate=gate,
-                            on_permanent_failure=self._on_permanent_failure, on_outage=self._on_outage)
+        sender = OutboxSender(self.store, smtp_settings(self.cfg), gate=gate,
+                              on_permanent_failure=self._on_permanent_failure, on_outage=self._on_outage,
+                              retry_base=self.cfg.smtp_retry_base, retry_max=self.cfg.smtp_retry_max)
+        sender.on_restored = self._on_smtp_restored
+        return sender
 
     def _on_permanent_failure(self, item, error) -> None:
         log.error("outbox: message %s to %s failed permanently: %s", item.message_id, item.recipients, error)
 
     def _on_outage(self, since) -> None:
+        """One alert to the coordinator per outage (kv flag, so a restart mid-outage does not repeat it).
+
+        It can only be delivered once the SMTP server is back."""
         log.warning("outbox: the SMTP server has been unreachable since %s; messages wait in the outbox", since)
+        when = datetime.fromtimestamp(float(since), timezone.utc)
+        with self.store.transaction():
+            if self.store.get_value("smtp_outage_alerted") == "1":
+                return
+            self.store.set_value("smtp_outage_alerted", "1")
+            self.ctx.tell_coordinator(
+                title="outgoing mail was delayed",
+                details=(f"The outgoing mail server ({self.cfg.smtp.host}:{self.cfg.smtp.port}) could not be "
+                         f"reached from {when.astimezone(self.cfg.tz):%d/%m/%Y %H:%M}. Mail waited in the outbox "
+                         "and is sent as soon as the server answers again; nothing needs to be resent."),
+                source=f"smtp-outage:{when.isoformat(timespec='seconds')}")
+
+    def _on_smtp_restored(self) -> None:
+        if self.store.get_value("smtp_outage_alerted") == "1":
+            self.store.set_value("smtp_outage_alerted", "0")
 
     # -- running -----------------------------------------------------------
     def drain_inbox_once(self) -> None:
         """Process everything in the inbox now, then the per-batch work (tests, backlog)."""
         watcher = self.make_watcher()
-        watcher.run_until_empty()
+        try:
+            watcher.run_until_empty()
+        finally:
+            watcher.close()
+        after_batch(self.ctx)
 
     async def run_async(self, stop: asyncio.Event) -> None:
         self.loop = asyncio.get_running_loop()
         self.outbox = self.make_outbox()
-        self.watcher = self.make_watcher()
+        self.watcher = self.make_watcher(on_batch_done=self._batch_done.set)
         thread = threading.Thread(target=self.watcher.run_forever, args=(self._stop_threads,),
                                   name="inbox-watcher", daemon=True)
         thread.start()
+        self._batch_done.set()  # finish a Master List left marked by a previous run
+        batch_thread = threading.Thread(target=self._batch_worker, name="batch-worker", daemon=True)
+        batch_thread.start()
         scheduler = None
         try:
             from .scheduler import start_scheduler
@@ -127,6 +172,7 @@ class Bot:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
+        await asyncio.get_running_loop().run_in_executor(None, batch_thread.join, 5)
 
     def close(self) -> None:
         self.store.close()

@@ -123,6 +123,9 @@ class OutboxSender:
         self._outage_alerted = False
         self._connect_failures = 0
         self._not_before = 0.0
+        #: called (no arguments) on the first successful connection and after each outage
+        self.on_restored: Callable[[], None] | None = None
+        self._ever_connected = False
 
     # -- helpers -------------------------------------------------------------
 
@@ -175,6 +178,12 @@ class OutboxSender:
     def _connected(self) -> None:
         if self._outage_since is not None:
             log.warning("SMTP server reachable again after %.0f s", self.clock() - self._outage_since)
+        if self.on_restored is not None and (self._outage_since is not None or not self._ever_connected):
+            try:
+                self.on_restored()
+            except Exception as exc:
+                log.error("outbox callback on_restored failed: %s", type(exc).__name__)
+        self._ever_connected = True
         self._outage_since = None
         self._outage_alerted = False
         self._connect_failures = 0
