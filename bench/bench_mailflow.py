@@ -20,7 +20,6 @@ import asyncio
 import io
 import itertools
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -70,26 +69,43 @@ def maildir_count(server: MailServer, address: str) -> int:
 
 
 class Running:
-    """The daemon (Bot.run_async) in a background thread, as `mailbot run` runs it."""
+    """The daemon as it runs in production: `mailbot run -c FILE`, in its own process."""
 
-    def __init__(self, cfg):
-        self.bot = Bot(cfg)
-        self.loop = asyncio.new_event_loop()
-        self.stop = asyncio.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self):
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.bot.run_async(self.stop))
+    def __init__(self, net):
+        self.net = net
+        self.cfg = net.config
+        self.log = open(net.dir / "daemon.log", "ab")
+        self.proc = None
+        self.store = None
 
     def __enter__(self):
-        self.thread.start()
+        import subprocess
+
+        cfg_path = self.net.write_config()
+        self.proc = subprocess.Popen([sys.executable, "-m", "mailbot.cli", "run", "-c", str(cfg_path)],
+                                     cwd=str(ROOT), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        from mailbot.store import Store
+        from mailbot.vault import Vault
+
+        if not wait(lambda: self.cfg.key_file.exists() and self.cfg.store_path.exists(), 20, 0.05):
+            raise SystemExit("the daemon did not start; see " + str(self.net.dir / "daemon.log"))
+        time.sleep(0.3)
+        self.store = Store.open(self.cfg.store_path, Vault.load_or_create(self.cfg.key_file))
         return self
 
+    def rss_kb(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
+
     def __exit__(self, *exc):
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
-        self.bot.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except Exception:
+            self.proc.kill()
+        if self.store is not None:
+            self.store.close()
+        self.log.close()
 
 
 def wait(cond, timeout: float, step: float = 0.002) -> bool:
@@ -106,8 +122,8 @@ def bench_latency(server: MailServer, work: Path, n: int) -> list[float]:
     last = net.members[-1][1]
     referrer = net.members[0][1]
     samples = []
-    with Running(net.config) as run:
-        time.sleep(1.0)  # let the watcher connect and IDLE
+    with Running(net) as run:
+        time.sleep(1.5)  # let the watcher connect and IDLE
         for i, form in enumerate(forms(n), 1):
             before = maildir_count(server, last)
             raw = net.email_with(referrer, "Referral", attachments=[("referral.docx", form)])
@@ -117,7 +133,7 @@ def bench_latency(server: MailServer, work: Path, n: int) -> list[float]:
                 raise SystemExit(f"referral {i} did not arrive within 20 s")
             samples.append(time.perf_counter() - t0)
             # let the Master List and acknowledgements go out before the next one
-            wait(lambda: not run.bot.store.outbox_counts().get("pending"), 10, 0.01)
+            wait(lambda: not run.store.outbox_counts().get("pending"), 10, 0.01)
             wait(lambda: maildir_count(server, last) >= before + 2, 5, 0.01)
     return samples
 
@@ -130,8 +146,8 @@ def bench_backlog(server: MailServer, work: Path, n: int) -> tuple[float, float,
                                                             attachments=[("referral.docx", form)]),
                                 mail_from=referrer)
     t0 = time.perf_counter()
-    with Running(net.config) as run:
-        store = run.bot.store
+    with Running(net) as run:
+        store = run.store
         ok = wait(lambda: len(store.open_cases()) >= n, 600, 0.05)
         t_coded = time.perf_counter() - t0
         ok = ok and wait(lambda: not store.outbox_counts().get("pending") and
@@ -139,12 +155,17 @@ def bench_backlog(server: MailServer, work: Path, n: int) -> tuple[float, float,
         t_sent = time.perf_counter() - t0
         if not ok:
             raise SystemExit("backlog did not drain in 10 minutes")
-        time.sleep(2.0)
-        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        # current RSS (not the peak): /proc
-        with open("/proc/self/status") as fh:
-            cur = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
-    return t_coded, t_sent, cur
+        time.sleep(3.0)
+        after = run.rss_kb()
+    return t_coded, t_sent, after
+
+
+def bench_idle(server: MailServer, work: Path) -> int:
+    """RSS of a freshly started daemon that has connected and is waiting in IDLE."""
+    net = TestNetwork(server, work / "idle")
+    with Running(net) as run:
+        time.sleep(5.0)
+        return run.rss_kb()
 
 
 def main() -> int:
@@ -160,6 +181,7 @@ def main() -> int:
     with MailServer(work / "mailserver") as server:
         lat = bench_latency(server, work, args.latency) if args.latency else []
         backlog = bench_backlog(server, work, args.backlog) if args.backlog else None
+        idle = bench_idle(server, work)
     print()
     print(f"{'measure':<58} {'value':>12}")
     print("-" * 71)
@@ -175,7 +197,8 @@ def main() -> int:
         print(f"{f'backlog of {n}: all coded (s)':<58} {t_coded:>12.1f}")
         print(f"{f'backlog of {n}: all coded, referrals per second':<58} {n / t_coded:>12.1f}")
         print(f"{f'backlog of {n}: every message delivered (s)':<58} {t_sent:>12.1f}")
-        print(f"{'daemon RSS when idle after the backlog (MB)':<58} {rss / 1024:>12.0f}")
+        print(f"{'daemon RSS, idle after the backlog (MB)':<58} {rss / 1024:>12.0f}")
+    print(f"{'daemon RSS, idle after start-up (MB)':<58} {idle / 1024:>12.0f}")
     return 0
 
 

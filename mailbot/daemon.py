@@ -62,6 +62,9 @@ class Bot:
                                  notify_outbox=self._notify_outbox)
         self.watcher = None
         self._stop_threads = threading.Event()
+        self._stop: asyncio.Event | None = None
+        #: set when the database cannot be written (full disk...): the daemon stops with this line
+        self.fatal: str | None = None
         self._batch_done = threading.Event()
 
     # -- wiring ------------------------------------------------------------
@@ -69,13 +72,35 @@ class Bot:
         if self.outbox is not None and self.loop is not None:
             self.loop.call_soon_threadsafe(self.outbox.notify)
 
+    def _storage_failed(self, exc: BaseException) -> bool:
+        """A full disk (or I/O error) stops the daemon: nothing more can be recorded, so nothing is taken."""
+        from .store import storage_failure
+
+        why = storage_failure(exc)
+        if why is None:
+            return False
+        if self.fatal is None:
+            self.fatal = (f"the mailbot database at {self.cfg.store_path} cannot be written ({why}); mailbot "
+                          "stopped. Mail not yet recorded is still in the inbox: fix the disk, then start it again.")
+            log.critical(self.fatal)
+            self._stop_threads.set()
+            if self.loop is not None and self._stop is not None:
+                self.loop.call_soon_threadsafe(self._stop.set)
+        return True
+
     def _on_message(self, msg) -> str:
-        return process_message(self.ctx, msg.raw, uid=msg.uid, uidvalidity=msg.uidvalidity)
+        if self.fatal:
+            return "keep"
+        try:
+            return process_message(self.ctx, msg.raw, uid=msg.uid, uidvalidity=msg.uidvalidity)
+        except Exception as exc:
+            self._storage_failed(exc)
+            raise
 
     def make_watcher(self, *, on_batch_done=None):
         from .inbox import InboxWatcher
 
-        return InboxWatcher(imap_settings(self.cfg), self._on_message, self.store.uid_state(),
+        return InboxWatcher(imap_settings(self.cfg), self._on_message, _GuardedUidState(self),
                             on_batch_done=on_batch_done)
 
     def _batch_worker(self) -> None:
@@ -94,6 +119,8 @@ class Bot:
             try:
                 after_batch(self.ctx)
             except Exception as exc:  # the change stays marked in the store: retried after the next batch
+                if self._storage_failed(exc):
+                    return
                 log.error("per-batch work failed (%s); retried after the next batch", type(exc).__name__)
 
     def make_outbox(self):
@@ -150,6 +177,7 @@ class Bot:
 
     async def run_async(self, stop: asyncio.Event) -> None:
         self.loop = asyncio.get_running_loop()
+        self.store.relax_durability_for_this_thread()  # this thread only records deliveries
         self.outbox = self.make_outbox()
         self.watcher = self.make_watcher(on_batch_done=self._batch_done.set)
         thread = threading.Thread(target=self.watcher.run_forever, args=(self._stop_threads,),
@@ -165,10 +193,17 @@ class Bot:
             scheduler = start_scheduler(self)
         except ImportError:
             pass
+        self._stop = stop
         outbox_task = asyncio.create_task(self.outbox.run(stop))
-        await stop.wait()
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({outbox_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
         self._stop_threads.set()
-        await outbox_task
+        try:
+            await outbox_task
+        except Exception as exc:  # only a storage failure gets out of the outbox loop
+            if not self._storage_failed(exc):
+                raise
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         await asyncio.get_running_loop().run_in_executor(None, thread.join, 15)
@@ -179,6 +214,24 @@ class Bot:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+class _GuardedUidState:
+    """The store's UID memory; a write that fails for lack of disk stops the daemon."""
+
+    def __init__(self, bot: Bot):
+        self.bot = bot
+        self.inner = bot.store.uid_state()
+
+    def get(self, uidvalidity: int) -> int:
+        return self.inner.get(uidvalidity)
+
+    def set(self, uidvalidity: int, uid: int) -> None:
+        try:
+            self.inner.set(uidvalidity, uid)
+        except Exception as exc:
+            self.bot._storage_failed(exc)
+            raise
 
 
 def _take_lock(path: Path):
@@ -210,6 +263,10 @@ def run_daemon(config_path: Path) -> int:
         asyncio.run(main())
     finally:
         bot.close()
+    if bot.fatal:
+        from .store import StoreError
+
+        raise StoreError(bot.fatal)  # one line on stderr, exit 1
     log.info("mailbot stopped cleanly")
     return 0
 

@@ -45,6 +45,21 @@ class StoreError(MailbotError):
     reason = "store"
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """A plain reason when ``exc`` means the database cannot be written at all (disk full, I/O
+    error, read-only), else None. Retrying does not help: the daemon stops (see daemon.Bot)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    text = str(exc).lower()
+    if "full" in text:
+        return "the disk is full"
+    if "disk i/o" in text:
+        return "the disk reported an I/O error"
+    if "readonly" in text or "read-only" in text:
+        return "the database became read-only"
+    return None
+
+
 # Each migration is a list of statements, applied in one transaction, after
 # which PRAGMA user_version is the migration's 1-based index. Never edit a
 # released migration: append a new one.
@@ -344,6 +359,15 @@ class Store:
             self._local.conn = conn
             self._local.depth = 0
         return conn
+
+    def relax_durability_for_this_thread(self) -> None:
+        """synchronous=NORMAL on this thread's connection (the outbox's delivery marks only).
+
+        In WAL mode NORMAL survives a crash of mailbot (kill -9) and loses at most the last commits
+        on a power failure. For delivery marks that costs at worst one re-send under the same
+        Message-ID, and it halves the fsyncs per sent message. Intake stays FULL.
+        """
+        self._conn().execute("PRAGMA synchronous=NORMAL")
 
     # -- transactions ------------------------------------------------------
 
