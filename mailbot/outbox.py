@@ -334,6 +334,10 @@ class OutboxSender:
                 await self.drain()
                 timeout = self._seconds_until_next()
             except Exception as exc:  # keep the sender alive; the queue is durable
+                from .store import storage_failure
+
+                if storage_failure(exc):  # the database cannot be written: the daemon stops
+                    raise
                 log.error("outbox drain failed (%s); retrying in 5 s", type(exc).__name__)
                 timeout = 5.0
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]

@@ -179,6 +179,10 @@ def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int 
             outcome = HANDLERS[kind](ctx, email, verdict)
             _record(ctx, email, uid, uidvalidity, outcome)
     except Exception as exc:  # the shunt: held for a person, never silence
+        from .store import storage_failure
+
+        if storage_failure(exc):  # nothing can be recorded: leave the mail in the inbox, the daemon stops
+            raise
         log.exception("uid %s: handler %s failed (%s); held for the coordinator", uid, kind, type(exc).__name__)
         outcome = Outcome(kind=kind, outcome="held", reason="internal-error",
                           detail=f"{type(exc).__name__} while handling {kind}")

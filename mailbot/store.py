@@ -379,12 +379,19 @@ class Store:
         conn = self._conn()
         depth = self._local.depth
         if depth:
+            if not conn.in_transaction:  # SQLite already rolled the outer transaction back (see below)
+                raise StoreError("A change to the mailbot database was undone by the database itself "
+                                 "(disk full or I/O error); nothing of it was kept.")
             name = f"sp{depth}"
             conn.execute(f"SAVEPOINT {name}")
             self._local.depth = depth + 1
             try:
                 yield conn
             except BaseException:
+                if not conn.in_transaction:
+                    # SQLITE_FULL / IOERR roll the WHOLE transaction back: there is no savepoint left,
+                    # and the caller must see the real error (not "no such savepoint").
+                    raise
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
                 raise
@@ -402,6 +409,10 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if not conn.in_transaction:  # an inner failure made SQLite roll everything back, and it was caught
+            self._local.depth = 0
+            raise StoreError("A change to the mailbot database was undone by the database itself "
+                             "(disk full or I/O error); nothing of it was kept.")
         try:
             conn.execute("COMMIT")
         except BaseException:
