@@ -60,10 +60,17 @@ def run_demo(work_dir: Path, *, referrals: int = 3) -> int:
         expected = len(forms)
         deadline = time.monotonic() + 60
         first = net.members[-1][1]
+        quiet_since = None
         while time.monotonic() < deadline:
             got = [m["X-Mailbot-Kind"] for m in server.fetch_all(first)]
-            if got.count("coded-referral") >= expected and "master-list" in got and \
-                    not bot.store.outbox_counts().get("pending"):
+            counts = bot.store.outbox_counts()
+            settled = (got.count("coded-referral") >= expected and not counts.get("pending")
+                       and not counts.get("sending") and not bot.store.master_list_dirty())
+            if not settled:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 2.5:  # the per-batch Master List has gone too
                 break
             time.sleep(0.2)
         print("\nWhat each member received:")
