@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .docx_package import Package, open_package, write_atomic
 from .errors import BadField, LeakDetected, MailbotError, NotAReferral
-from .names import build_matcher, protected_names
+from .names import ProtectedName, build_matcher, protected_names
 from .redact import strip_names, verify_no_names
 
 log = logging.getLogger("mailbot.coding")
@@ -70,7 +70,8 @@ def codes_for(code: str, count: int) -> list[str]:
 
 
 def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
-                  *, filename: str | None = None, stats: dict | None = None) -> bytes:
+                  *, filename: str | None = None, stats: dict | None = None,
+                  extra: list[tuple[str, str]] = ()) -> bytes:
     """Strip every protected name, serialise, verify; the bytes of the Coded Referral.
 
     Raises LeakDetected (nothing to send) when the verifier finds a name.
@@ -84,6 +85,13 @@ def code_document(pkg: Package, children: list[dict], family: list[dict], codes:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.",
                            reason="no-name")
+    # fields a network also removes (rules/redaction.toml): stripped and verified like names
+    known = {n.key for n in names}
+    for text, replacement in extra:
+        entry = ProtectedName(text, replacement, "field")
+        if entry.key and entry.key not in known:
+            known.add(entry.key)
+            names.append(entry)
     matcher = build_matcher(names)
     strip_names(pkg, matcher, stats)
     data = pkg.to_bytes()
@@ -132,7 +140,11 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     _check_people(children)
     codes = codes_for(code, len(children))
     stats: dict = {}
-    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats)
+    from .config import DEFAULT_RULES_DIR
+    from .redaction_rules import field_protections, load_redaction_rules
+
+    extra = field_protections(children, load_redaction_rules(DEFAULT_RULES_DIR))
+    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra)
     try:
         write_atomic(out_path, coded)
     except OSError as exc:

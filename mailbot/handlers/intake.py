@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from ..coding import code_document, sibling_codes
 from ..redact import coded_filename
+from ..redaction_rules import field_protections, load_redaction_rules
 from ..compose import DOCX_TYPE, Attachment
 from ..errors import LeakDetected, MailbotError
 from ..referral import parse_referral
@@ -66,8 +67,9 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str) -> t
 
     number = store.allocate_case_number()
     codes = sibling_codes(number, len(children))
+    extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
     try:
-        coded = code_document(pkg, children, family, codes)
+        coded = code_document(pkg, children, family, codes, extra=extra)
     except LeakDetected as exc:
         # Fail closed: nothing goes to the members; the number is not used (the transaction rolls back
         # only if we raise, so keep it: the coordinator codes this one by hand under the same number).
