@@ -1,0 +1,75 @@
+"""Configuration: validation with plain messages, secrets never in the TOML, check-config against real servers."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailbot.config import load_config, parse_config
+from mailbot.errors import ConfigError
+from mailbot.testing.network import TestNetwork, _to_toml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def base(tmp_path):
+    (tmp_path / "pw").write_text("a-long-password")
+    return {
+        "network": {"name": "Test Network", "mailbox_address": "coord@net.example", "coordinators": ["c@net.example"]},
+        "imap": {"host": "127.0.0.1", "port": 1, "tls": "none"},
+        "smtp": {"host": "127.0.0.1", "port": 2, "tls": "none"},
+        "paths": {"data_dir": str(tmp_path / "data")},
+        "master_list": {"password_file": str(tmp_path / "pw")},
+        "members": [{"agency": "A School", "contacts": ["a@school.example"]},
+                    {"agency": "Social Work", "contacts": ["sw@hse.example"], "social_work": True}],
+    }
+
+
+def test_example_config_is_valid(monkeypatch):
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "y")
+    monkeypatch.setenv("MAILBOT_MASTER_LIST_PASSWORD", "a-long-passphrase")
+    cfg = load_config(ROOT / "config.example.toml")
+    assert cfg.imap.password == "x" and cfg.smtp.password == "y"
+    assert [m.agency for m in cfg.members if m.social_work] == ["HSE Social Work Department"]
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda d: d["imap"].update(password="secret", username="u"), "in clear"),
+    (lambda d: d["smtp"].update(tls="maybe"), "tls must be one of"),
+    (lambda d: d["network"].update(timezone="Mars/Olympus"), "not a known time zone"),
+    (lambda d: d["members"].append({"agency": "B", "contacts": ["a@school.example"]}), "listed for both"),
+    (lambda d: d["members"][0].update(social_work=True), "Only one member can be Social Work"),
+    (lambda d: d["network"].update(coordinators=[]), "coordinators"),
+    (lambda d: d["imap"].update(username="u", password_env="MAILBOT_TEST_UNSET_VAR"), "not set"),
+    (lambda d: d["members"][0].update(contacts=["not-an-address"]), "not an email address"),
+])
+def test_bad_configuration_gets_a_plain_message(base, mutate, words):
+    data = copy.deepcopy(base)
+    mutate(data)
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.mailserver
+def test_check_config_tries_both_real_servers(mailserver, tmp_path):
+    net = TestNetwork(mailserver, tmp_path)
+    good = net.write_config()
+    out = subprocess.run([sys.executable, "-m", "mailbot.cli", "check-config", "-c", str(good)],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "imap: ok" in out.stdout and "smtp: ok" in out.stdout
+    raw = copy.deepcopy(net.raw_config)
+    raw["smtp"]["port"] = 1  # nothing listens there
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_to_toml(raw))
+    out = subprocess.run([sys.executable, "-m", "mailbot.cli", "check-config", "-c", str(bad)],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 1
+    assert "imap: ok" in out.stdout and "smtp: FAILED" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
