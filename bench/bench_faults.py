@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--cuts", type=int, default=3)
     ap.add_argument("--smtp-outage-seconds", type=float, default=0.0, help="e.g. 600 for ten minutes; 0 skips")
     ap.add_argument("--smtp-referrals", type=int, default=5)
+    ap.add_argument("--production-backoff", action="store_true",
+                    help="SMTP phase with the default retry backoff (2 s doubling to 300 s) instead of 0.5-2 s")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rnd = random.Random(args.seed)
@@ -125,18 +127,21 @@ def main() -> int:
         print(f"   {figures}", flush=True)
 
     try:
-        phase(f"kill -9 x{args.kills}",
-              lambda: kill_run(server, base / "kills", n=args.referrals, kills=args.kills, seed=args.seed,
-                               settle_timeout=600))
+        if args.referrals:
+            phase(f"kill -9 x{args.kills}",
+                  lambda: kill_run(server, base / "kills", n=args.referrals, kills=args.kills, seed=args.seed,
+                                   settle_timeout=600))
         if args.imap_cycles:
             phase(f"IMAP stop/start x{args.imap_cycles}", lambda: imap_cycles(server, base / "imap",
                                                                               args.imap_cycles, rnd))
         if args.cuts:
             phase(f"silent cut x{args.cuts}", lambda: silent_cuts(server, base / "cuts", args.cuts, rnd))
         if args.smtp_outage_seconds > 0:
-            phase(f"SMTP outage {args.smtp_outage_seconds:.0f} s",
+            phase(f"SMTP outage {args.smtp_outage_seconds:.0f} s" + (" (prod)" if args.production_backoff else ""),
                   lambda: smtp_outage_run(server, base / "smtp", outage_seconds=args.smtp_outage_seconds,
-                                          n=args.smtp_referrals))
+                                          n=args.smtp_referrals, drain_timeout=600,
+                                          smtp={"retry_base_seconds": 2, "retry_max_seconds": 300}
+                                          if args.production_backoff else None))
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -400,9 +400,11 @@ def test_imap_silent_cut_is_noticed_by_the_watchdog(mailserver, tmp_path):
 
 # -- 3. SMTP outage ------------------------------------------------------------------------------
 
-def smtp_outage_run(server, work_dir: Path, *, outage_seconds: float, n: int = 2) -> dict:
-    """Referrals processed while the SMTP relay is down; all delivered once it is back; one alert."""
-    net = make_network(server, work_dir)
+def smtp_outage_run(server, work_dir: Path, *, outage_seconds: float, n: int = 2, smtp: dict | None = None,
+                    drain_timeout: float = 120) -> dict:
+    """Referrals processed while the SMTP relay is down; all delivered once it is back; one alert.
+    `smtp` overrides the fast retry settings (e.g. the production backoff: retry_max_seconds 300)."""
+    net = make_network(server, work_dir, smtp=smtp)
     daemon = Daemon(net.write_config(), work_dir / "daemon.log")
     db = net.config.store_path
     daemon.start()
@@ -424,7 +426,7 @@ def smtp_outage_run(server, work_dir: Path, *, outage_seconds: float, n: int = 2
         assert alerts_queued == 1, f"{alerts_queued} outage alerts queued, expected exactly one"
         server.start_smtp()
         t_up = time.monotonic()
-        wait_until(lambda: settled(server, net, n), 120, "outbox drained after the outage", daemon=daemon)
+        wait_until(lambda: settled(server, net, n), drain_timeout, "outbox drained after the outage", daemon=daemon)
         drained = time.monotonic() - t_up
         assert daemon.stop() == 0
     finally:
