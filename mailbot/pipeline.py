@@ -131,6 +131,20 @@ class Context:
             in_reply_to=in_reply_to,
             date=self.now(),
         )
+        # The last gate, first time: nothing that holds a name on record even enters the outbox.
+        # (The outbox checks every message again just before SMTP.)
+        leak = self.leak_check(shared)
+        if leak:
+            log.error("%s for %s not queued: the leak gate found a protected name (%s)", kind,
+                      case_code or "-", leak)
+            if ":leak" not in source:  # the alert itself never names anyone; and never alerts about itself
+                self.tell_coordinator(
+                    title=f"[{case_code or 'no case'}] a message was stopped by the name check",
+                    details=(f"A {kind} message was not sent because it would have disclosed a young "
+                             f"person's name ({leak}). Nothing was sent to its {len(to)} recipient(s). "
+                             f"Please check the document and send it by hand if appropriate."),
+                    source=source + ":leak", case_code=case_code)
+            return 0
         count = 0
         for addr in to:
             mid = message_id(kind, source, addr, domain=self.cfg.domain)
@@ -141,6 +155,12 @@ class Context:
             )):
                 count += 1
         return count
+
+    def leak_check(self, raw: bytes) -> str | None:
+        """Where a name on record appears in this message, or None (the encrypted Master List is exempt)."""
+        from .gate import gate_for
+
+        return gate_for(self.store.protected_names()).check_message(raw)
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",

@@ -39,6 +39,10 @@ log = logging.getLogger("mailbot.store")
 BUSY_TIMEOUT_MS = 15000
 
 
+_HELD_PREFIX = b"MAILBOT-HELD-V1\n"   # an outbox item sealed by mark_held
+_HELD_CONTEXT = b"outbox-held"
+
+
 class StoreError(MailbotError):
     """The database cannot be used (damaged, unreadable, newer version)."""
 
@@ -308,6 +312,7 @@ class Store:
         if str(mode).lower() != "wal":
             raise StoreError(f"The mailbot database at {self.path} cannot use WAL journaling (got {mode}).")
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: a sealed row leaves no clear copy
         self._local.conn = conn
         self._local.depth = 0
         try:
@@ -356,6 +361,7 @@ class Store:
                 raise StoreError("The mailbot database is closed.")
             conn = self._connect()
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             self._local.depth = 0
         return conn
@@ -647,6 +653,8 @@ class Store:
             d["recipients"] = json.loads(d["recipients"])
             d["delivered"] = json.loads(d["delivered"] or "[]")
             d["raw"] = bytes(d["raw"])
+            if d["raw"].startswith(_HELD_PREFIX):
+                d["raw"] = self.vault.decrypt(d["raw"][len(_HELD_PREFIX):], _HELD_CONTEXT)
             out.append(OutboxItem(**d))
         return out
 
@@ -708,7 +716,13 @@ class Store:
             self._audit_item(item_id, "failed", error)
 
     def mark_held(self, item_id: int, reason: str) -> None:
-        with self.transaction():
+        """Hold an item for a person. Its bytes may hold a name (the leak gate stopped it), so they are
+        encrypted with the vault key before anything else: the database never keeps them in clear."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT raw FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            if row is not None and not bytes(row[0]).startswith(_HELD_PREFIX):
+                sealed = _HELD_PREFIX + self.vault.encrypt(bytes(row[0]), _HELD_CONTEXT)
+                conn.execute("UPDATE outbox SET raw = ? WHERE id = ?", (sealed, item_id))
             self._update_item(item_id, "status = 'held', last_error = ?", (reason,))
             self._audit_item(item_id, "held", reason)
 

@@ -1,6 +1,8 @@
-"""The last gate, end to end: an outgoing message that carries a young person's name is held in
-the outbox and never reaches the recipient's mailbox (real Dovecot); no log line repeats the name;
-the encrypted Master List (which holds the names, encrypted) goes through.
+"""The last gate, end to end: an outgoing message that carries a young person's name never enters the
+outbox (checked when queued; the coordinator is alerted without the name), and one that got into the
+outbox another way is held there, sealed (encrypted) in the database, and never reaches the
+recipient's mailbox (real Dovecot); no log line repeats the name; the encrypted Master List (which
+holds the names, encrypted) goes through.
 
 Every person here is fictional.
 """
@@ -85,16 +87,41 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
         ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
                   to=[member], values={"title": "[CN1] meeting", "details": "The meeting is on Friday."},
                   source="gate-test-clean", case_code="CN1")
+    # a named message that reaches the outbox without ctx.queue (the outbox's own check must stop it)
+    from mailbot.compose import Rendered, build_message
+    from mailbot.store import OutgoingMail
+
+    direct = build_message(sender=network.mailbox, sender_name="Coordinator", to=[member],
+                           rendered=Rendered("[CN1] note", f"About {FIRST} {SURNAME}.", "<p>note</p>"),
+                           msg_id="<direct-named@network.test>", kind="note", case_code="CN1")
+    bot.store.enqueue(OutgoingMail(message_id="<direct-named@network.test>", kind="note", case_code="CN1",
+                                   sender=network.mailbox, recipients=[member], raw=direct))
     from mailbot.pipeline import after_batch
 
     after_batch(ctx)  # the Master List: holds the name, encrypted
     drain(bot)
 
     items = {it.message_id: it for it in bot.store.outbox_items()}
+    # the two named messages queued through ctx.queue never entered the outbox
+    assert not [it for it in items.values() if it.kind == "coded-referral"]
+    assert [it.kind for it in items.values() if it.status == "held"] == ["note"]
     held = [it for it in items.values() if it.status == "held"]
-    assert sorted(it.kind for it in held) == ["coded-referral", "coordinator-alert"]
     for it in held:
         assert it.last_error and all(t.lower() not in it.last_error.lower() for t in NAME_TOKENS)
+    # the held message is sealed in the database (its row holds only ciphertext; the API decrypts it)
+    import sqlite3
+
+    with sqlite3.connect(network.config.store_path) as conn:
+        (stored,) = conn.execute("SELECT raw FROM outbox WHERE status = 'held'").fetchone()
+    assert bytes(stored).startswith(b"MAILBOT-HELD-V1") and SURNAME.encode() not in bytes(stored)
+    assert SURNAME.encode() in held[0].raw
+    # the coordinator was told, twice (one per stopped mailing), without the name
+    alerts = [m for m in mailserver.fetch_all(network.coordinator)
+              if "stopped by the name check" in m["Subject"]]
+    assert len(alerts) == 2
+    for m in alerts:
+        body = m.get_body(("plain",)).get_content()
+        assert all(t.lower() not in body.lower() for t in NAME_TOKENS)
 
     # in the member's mailbox: the clean message and the Master List, nothing else
     got = mailserver.fetch_all(member)
@@ -116,6 +143,7 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
         for token in NAME_TOKENS:
             assert token.lower() not in text.lower(), (record.name, text)
     assert any("held" in r.getMessage() for r in caplog.records), "the hold is logged (without the name)"
+    assert any("not queued" in r.getMessage() for r in caplog.records)
 
 
 def test_gate_failure_fails_closed(network, bot, mailserver, monkeypatch):
