@@ -16,14 +16,12 @@ Every name is generated and fictional.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import itertools
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -31,7 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailbot.daemon import Bot  # noqa: E402
 from mailbot.testing.mailserver import MailServer  # noqa: E402
 from mailbot.testing.network import TestNetwork  # noqa: E402
 

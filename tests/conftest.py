@@ -81,3 +81,35 @@ def mail_user(mailserver):
         return (server or mailserver).add_user(f"{prefix}-{uuid.uuid4().hex[:10]}@net.test", password)
 
     return make
+
+
+# -- the bot on a fictional network (end-to-end tests) --------------------------------------
+
+@pytest.fixture
+def network(mailserver, tmp_path):
+    """Thirteen member agencies, a coordinator and the bot's mailbox on the shared server (unique addresses)."""
+    from mailbot.testing.network import TestNetwork
+
+    return TestNetwork(mailserver, tmp_path)
+
+
+@pytest.fixture
+def bot(network):
+    from mailbot.daemon import Bot
+
+    b = Bot(network.config)
+    yield b
+    b.close()
+
+
+def deliver_outbox(bot, timeout: float = 30.0) -> None:
+    """Send everything in the outbox now, over SMTP to the test server."""
+    import asyncio
+
+    asyncio.run(bot.make_outbox().drain_until_empty(timeout))
+
+
+def run_bot_until_idle(bot, timeout: float = 30.0) -> None:
+    """Process the inbox once (moving mail to Processed/Quarantine), then deliver the outbox."""
+    bot.drain_inbox_once()
+    deliver_outbox(bot, timeout)

@@ -7,7 +7,6 @@ Every person, agency and address here is fictional.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import struct
@@ -18,8 +17,7 @@ from email.utils import make_msgid
 
 import pytest
 
-from conftest import SAMPLES
-from mailbot.testing.network import TestNetwork
+from conftest import SAMPLES, run_bot_until_idle
 from test_bad_input import rebuild, sample_bytes
 
 pytestmark = pytest.mark.mailserver
@@ -28,29 +26,6 @@ DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.
 
 
 # -- running the bot ------------------------------------------------------------------------
-
-def run_bot_until_idle(bot, timeout: float = 30.0) -> None:
-    bot.drain_inbox_once()
-
-    async def deliver():
-        await bot.make_outbox().drain_until_empty(timeout)
-
-    asyncio.run(deliver())
-
-
-@pytest.fixture
-def network(mailserver, tmp_path):
-    return TestNetwork(mailserver, tmp_path)
-
-
-@pytest.fixture
-def bot(network):
-    from mailbot.daemon import Bot
-
-    b = Bot(network.config)
-    yield b
-    b.close()
-
 
 def kinds(mailserver, address) -> list[str]:
     return [m["X-Mailbot-Kind"] for m in mailserver.fetch_all(address)]

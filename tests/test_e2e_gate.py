@@ -9,33 +9,18 @@ Every person here is fictional.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 
 import pytest
 
 from mailbot.compose import DOCX_TYPE, Attachment
-from mailbot.testing.network import TestNetwork
+from conftest import deliver_outbox
 
 pytestmark = pytest.mark.mailserver
 
 FIRST, SURNAME, NICK = "Tobias", "Quennell", "Tobster"
 NAME_TOKENS = (FIRST, SURNAME, NICK)
-
-
-@pytest.fixture
-def network(mailserver, tmp_path):
-    return TestNetwork(mailserver, tmp_path)
-
-
-@pytest.fixture
-def bot(network):
-    from mailbot.daemon import Bot
-
-    b = Bot(network.config)
-    yield b
-    b.close()
 
 
 def add_case(bot, network):
@@ -61,10 +46,6 @@ def docx_with(text: str) -> bytes:
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
-
-
-def drain(bot) -> None:
-    asyncio.run(bot.make_outbox().drain_until_empty(30))
 
 
 def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailserver, caplog):
@@ -99,7 +80,7 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
     from mailbot.pipeline import after_batch
 
     after_batch(ctx)  # the Master List: holds the name, encrypted
-    drain(bot)
+    deliver_outbox(bot)
 
     items = {it.message_id: it for it in bot.store.outbox_items()}
     # the two named messages queued through ctx.queue never entered the outbox
@@ -159,6 +140,6 @@ def test_gate_failure_fails_closed(network, bot, mailserver, monkeypatch):
         raise RuntimeError("the gate is broken")
 
     monkeypatch.setattr(gate_module, "gate_for", broken)
-    drain(bot)
+    deliver_outbox(bot)
     assert [it.status for it in bot.store.outbox_items()] == ["held"]
     assert mailserver.count(member) == 0

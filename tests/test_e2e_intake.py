@@ -5,17 +5,14 @@ Every person and agency here is fictional.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import zipfile
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from mailbot.testing.network import MASTER_LIST_PASSWORD, TestNetwork
-from conftest import SAMPLES, truth_for
+from mailbot.testing.network import MASTER_LIST_PASSWORD
+from conftest import SAMPLES, run_bot_until_idle, truth_for
 
 pytestmark = pytest.mark.mailserver
 
@@ -28,31 +25,6 @@ def _all_text_of_docx(data: bytes) -> str:
 
 def _attachments(msg):
     return [(p.get_filename(), p.get_content()) for p in msg.iter_attachments()]
-
-
-def run_bot_until_idle(bot, timeout: float = 30.0) -> None:
-    """Process the inbox once, then deliver the outbox until it is empty."""
-    bot.drain_inbox_once()
-
-    async def deliver():
-        sender = bot.make_outbox()
-        await sender.drain_until_empty(timeout)
-
-    asyncio.run(deliver())
-
-
-@pytest.fixture
-def network(mailserver, tmp_path):
-    return TestNetwork(mailserver, tmp_path)
-
-
-@pytest.fixture
-def bot(network):
-    from mailbot.daemon import Bot
-
-    b = Bot(network.config)
-    yield b
-    b.close()
 
 
 def test_referral_is_coded_and_reaches_exactly_the_right_members(network, bot, mailserver):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import BadDocument, MailbotError
+from ..errors import MailbotError
 from ..pipeline import Outcome
 
 log = logging.getLogger("mailbot.handlers")
