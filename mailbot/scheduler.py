@@ -50,7 +50,7 @@ from datetime import date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 
 from .errors import MailbotError
-from .reminders import CaseFacts, MeetingFacts, Reminder, ReminderRules, due_reminders, load_reminder_rules
+from .reminders import ActionFacts, CaseFacts, MeetingFacts, Reminder, ReminderRules, due_reminders, load_reminder_rules
 
 log = logging.getLogger("mailbot.scheduler")
 
@@ -278,6 +278,8 @@ def case_views(ctx, now_local: datetime | None = None) -> list[CaseView]:
             referred_on=referred, date_of_birth=dob, status=case.status,
             meetings=[MeetingFacts(start=m.start, invitees=list(m.invitees), minutes_received=m.minutes_received)
                       for m in meetings],
+            actions=[ActionFacts(action=a["action"], responsible_email=a.get("responsible_email"))
+                     for a in json.loads(ctx.store.get_value(f"actions:{case.code}") or "[]")],
         )
         views.append(CaseView(case=case, facts=facts, meetings=meetings))
     return views

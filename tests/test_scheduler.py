@@ -376,3 +376,32 @@ def test_tick_is_fast_with_a_busy_store(bot, clock):
     again = time.perf_counter() - started
     assert again < 1.0, again
     print(f"tick with 300 cases: first {first * 1000:.0f} ms, then {again * 1000:.0f} ms")
+
+
+def test_actions_from_minutes_remind_their_owners_before_the_next_meeting(bot, clock):
+    """Actions recorded from minutes (names on record replaced) remind each owner before the next meeting."""
+    from mailbot.handlers.minutes import recorded_actions
+
+    add_case(bot, next_meeting="2027-02-10T10:00")
+    minutes = {"attendees": [{"name": "Dev Quinlan", "agency": "Sowerby FRC", "email": OTHER}],
+               "actions": [{"action": "Ring Tadhg's home on the first morning of any absence",
+                            "responsible": "Dev Quinlan"},
+                           {"action": "Book the room", "responsible": "Someone Unlisted"}]}
+    actions = recorded_actions(minutes, [PERSON], [{"name": "Brona Ruddock", "relationship": "mother"}], ["CN7"])
+    assert actions[0]["action"] == "Ring CN7's home on the first morning of any absence"
+    assert actions[0]["responsible_email"] == OTHER and actions[1]["responsible_email"] is None
+    import json
+
+    with bot.store.transaction():
+        bot.store.set_value("actions:CN7", json.dumps(actions))
+    clock.set(2027, 2, 7, 9, 0)
+    reminders_tick(bot.ctx)
+    assert not items(bot, "reminder-action-due")
+    clock.set(2027, 2, 8, 9, 0)  # two days before the meeting (rules/reminders.toml)
+    reminders_tick(bot.ctx)
+    got = items(bot, "reminder-action-due")
+    assert sorted(r for i in got for r in i.recipients) == sorted([OTHER, LEAD])  # unknown owner: the lead
+    assert any("Ring CN7's home" in text_of(i) for i in got)
+    reminders_tick(bot.ctx)
+    assert len(items(bot, "reminder-action-due")) == 2  # never twice
+    assert_no_names(bot)

@@ -11,6 +11,7 @@ case; an agreed handover changes the lead agency; both update the Master List.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -118,9 +119,11 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                                          f"(or not clearly) in the member directory. The lead agency was not "
                                          f"changed; use HANDOVER {label} TO <agency> if it should be.",
                                  source=source, case_code=case.code)
+    actions = recorded_actions(minutes, children, relatives, codes)
     for c in cases:
         if c.status != "open":
             continue  # minutes of a closed case are passed on; the case stays as it is
+        store.set_value(f"actions:{c.code}", json.dumps(actions))  # the latest meeting's actions
         if updates:
             store.update_case(c.code, **updates)
         if "next_meeting" in updates:
@@ -134,6 +137,27 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
                  label, unknown)
     return "accepted", codes_done, ""
+
+
+def recorded_actions(minutes: dict, children, relatives, codes) -> list[dict]:
+    """The actions decided, as kept for the action owners' reminders: each action's text with every
+    name on record replaced (it is stored), and the owner's address from the attendance sheet."""
+    from ..names import build_matcher, protected_names
+
+    matcher = build_matcher(protected_names(children, relatives, codes)) if children else None
+    emails = {(a.get("name") or "").strip().lower(): (a.get("email") or "").lower()
+              for a in minutes.get("attendees", []) if a.get("email")}
+    out = []
+    for a in minutes.get("actions", []):
+        text = (a.get("action") or "").strip()
+        if not text:
+            continue
+        if matcher is not None:
+            text, _n = matcher.sub(text)
+        responsible = (a.get("responsible") or "").strip()
+        out.append({"action": text, "responsible": responsible,
+                    "responsible_email": emails.get(responsible.lower()) or None})
+    return out
 
 
 def _recipients(ctx, rule_kind: str, cases, **kw) -> list[str]:
