@@ -124,12 +124,11 @@ class Bot:
                 log.error("per-batch work failed (%s); retried after the next batch", type(exc).__name__)
 
     def make_outbox(self):
-        from .gate import gate_for
         from .outbox import OutboxSender
 
         def gate(item):
-            # gate_for caches on the whole list of people: any change to any case rebuilds it
-            reason = gate_for(self.store.protected_names()).check_message(item.raw)
+            # rebuilt whenever any case's names change (store.people_version)
+            reason = self.ctx.gate().check_message(item.raw)
             if reason:
                 log.error("outbox: message %s (%s) held by the leak gate: %s", item.message_id,
                           item.case_code or "-", reason)

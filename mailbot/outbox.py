@@ -29,6 +29,7 @@ Message-IDs and case codes, never names.
 from __future__ import annotations
 
 import asyncio
+import zlib
 import inspect
 import logging
 import random
@@ -215,68 +216,85 @@ class OutboxSender:
 
     # -- sending -------------------------------------------------------------
 
+    #: parallel SMTP connections. Each recipient always goes through the same one, so the order of
+    #: what one recipient receives is kept (the Master List after the referral it lists).
+    lanes = 4
+
     async def drain(self) -> int:
         """Send every due item; returns how many were delivered (fully or in part)."""
         self._recover_once()
         sent = 0
+        while True:
+            now = self.clock()
+            if now < self._not_before:
+                break
+            items = self.store.due(now)
+            if not items:
+                break
+            groups: dict[int, list[OutboxItem]] = {}
+            for item in items:
+                lane = zlib.crc32((item.recipients[0] if item.recipients else "").encode()) % max(1, self.lanes)
+                groups.setdefault(lane, []).append(item)
+            results = await asyncio.gather(*(self._send_lane(group) for group in groups.values()))
+            sent += sum(n for n, _ in results)
+            if any(stopped for _, stopped in results):
+                break
+        return sent
+
+    async def _send_lane(self, items: list[OutboxItem]) -> tuple[int, bool]:
+        """Send these items in order over one connection; (delivered, stopped by an outage)."""
+        sent = 0
         client: aiosmtplib.SMTP | None = None
         try:
-            while True:
-                now = self.clock()
-                if now < self._not_before:
-                    break
-                items = self.store.due(now)
-                if not items:
-                    break
-                for index, item in enumerate(items):
-                    reason = self._check_gate(item)
-                    if reason:
-                        self.store.mark_held(item.id, reason)
-                        log.warning("outbox item %d (%s, %s %s) held: %s", item.id, item.message_id,
-                                    item.kind, item.case_code or "-", reason)
-                        continue
-                    for attempt in (1, 2):
-                        if client is None:
-                            try:
-                                client = await self._connect()
-                            except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
-                                await self._connection_failed(exc, items[index:])
-                                return sent
-                            self._connected()
-                        self.store.mark_sending(item.id)
+            for index, item in enumerate(items):
+                reason = self._check_gate(item)
+                if reason:
+                    self.store.mark_held(item.id, reason)
+                    log.warning("outbox item %d (%s, %s %s) held: %s", item.id, item.message_id,
+                                item.kind, item.case_code or "-", reason)
+                    continue
+                for attempt in (1, 2):
+                    if client is None:
                         try:
-                            errors, _response = await client.sendmail(item.sender, item.recipients, item.raw)
-                        except aiosmtplib.SMTPRecipientsRefused as exc:
-                            await self._refused(item, [], {r.recipient: r for r in exc.recipients})
-                        except aiosmtplib.SMTPResponseException as exc:
-                            if 400 <= exc.code < 500:
-                                await self._temporary(item, _describe(exc))
-                            else:
-                                await self._permanent(item, _describe(exc))
-                        except _CONNECTION_ERRORS as exc:
-                            await self._close(client)
-                            client = None
-                            if attempt == 1:
-                                self.store.mark_retry(item.id, _describe(exc), self.clock())
-                                continue  # reconnect and try this item once more
+                            client = await self._connect()
+                        except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
+                            await self._connection_failed(exc, items[index:])
+                            return sent, True
+                        self._connected()
+                    self.store.mark_sending(item.id)
+                    try:
+                        errors, _response = await client.sendmail(item.sender, item.recipients, item.raw)
+                    except aiosmtplib.SMTPRecipientsRefused as exc:
+                        await self._refused(item, [], {r.recipient: r for r in exc.recipients})
+                    except aiosmtplib.SMTPResponseException as exc:
+                        if 400 <= exc.code < 500:
                             await self._temporary(item, _describe(exc))
-                        except (aiosmtplib.SMTPException, ValueError) as exc:
-                            # malformed address, SMTPUTF8 not supported...: retrying will not help
-                            await self._permanent(item, _describe(exc))
                         else:
-                            accepted = [r for r in item.recipients if r not in errors]
-                            if errors:
-                                await self._refused(item, accepted, errors)
-                            else:
-                                self.store.mark_sent(item.id, now=self.clock())
-                                log.info("outbox item %d (%s, %s %s) sent", item.id, item.message_id,
-                                         item.kind, item.case_code or "-")
-                            if accepted:
-                                sent += 1
-                        break
+                            await self._permanent(item, _describe(exc))
+                    except _CONNECTION_ERRORS as exc:
+                        await self._close(client)
+                        client = None
+                        if attempt == 1:
+                            self.store.mark_retry(item.id, _describe(exc), self.clock())
+                            continue  # reconnect and try this item once more
+                        await self._temporary(item, _describe(exc))
+                    except (aiosmtplib.SMTPException, ValueError) as exc:
+                        # malformed address, SMTPUTF8 not supported...: retrying will not help
+                        await self._permanent(item, _describe(exc))
+                    else:
+                        accepted = [r for r in item.recipients if r not in errors]
+                        if errors:
+                            await self._refused(item, accepted, errors)
+                        else:
+                            self.store.mark_sent(item.id, now=self.clock())
+                            log.info("outbox item %d (%s, %s %s) sent", item.id, item.message_id,
+                                     item.kind, item.case_code or "-")
+                        if accepted:
+                            sent += 1
+                    break
         finally:
             await self._close(client)
-        return sent
+        return sent, False
 
     async def _refused(self, item: OutboxItem, accepted: list[str], refused: dict) -> None:
         temporary = [r for r, resp in refused.items() if 400 <= getattr(resp, "code", 500) < 500]

@@ -72,7 +72,7 @@ class Context:
     rules: dict[str, Rule]
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     notify_outbox: Callable[[], None] = lambda: None
-    _gate_lock: threading.Lock = field(default_factory=threading.Lock)
+    _gate_cache: dict = field(default_factory=dict)  # thread -> (people_version, gate)
 
     @classmethod
     def build(cls, cfg: Config, store, **kw) -> "Context":
@@ -158,9 +158,18 @@ class Context:
 
     def leak_check(self, raw: bytes) -> str | None:
         """Where a name on record appears in this message, or None (the encrypted Master List is exempt)."""
+        return self.gate().check_message(raw)
+
+    def gate(self):
+        """The leak gate for every name on record, rebuilt only when a case's names change."""
         from .gate import gate_for
 
-        return gate_for(self.store.protected_names()).check_message(raw)
+        version = self.store.people_version()
+        cached = self._gate_cache.get(threading.get_ident())
+        if cached is None or cached[0] != version:
+            cached = (version, gate_for(self.store.protected_names()))
+            self._gate_cache[threading.get_ident()] = cached
+        return cached[1]
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",

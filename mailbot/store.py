@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -239,6 +240,7 @@ class Store:
     def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
         self.path = Path(path)
         self.vault = vault
+        self._people_cache: dict[str, list[dict]] = {}
         self.first_case_number = int(first_case_number)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -516,6 +518,7 @@ class Store:
                              f"({', '.join('?' * len(_CASE_COLUMNS))})", values)
             except sqlite3.IntegrityError:
                 raise StoreError(f"Case {case.code} already exists.") from None
+            self._people_changed()
 
     def _case_from_row(self, row) -> Case:
         d = dict(zip(_CASE_COLUMNS, row))
@@ -594,11 +597,33 @@ class Store:
             cur = conn.execute(f"UPDATE cases SET {', '.join(sets)} WHERE code = ?", (*params, code))
             if cur.rowcount == 0:
                 raise StoreError(f"There is no case {code}.")
+            if "person" in fields:
+                self._people_changed()
+
+    def _people_changed(self) -> None:
+        # A fresh random token in the same transaction as the change: a rolled-back change leaves the
+        # old token, and a token is never reused, so a cache keyed on it is never stale.
+        self.set_value("people_version", uuid.uuid4().hex)
+
+    def people_version(self) -> str:
+        """Changes whenever any case's names change (as this thread's connection sees the database)."""
+        return self.get_value("people_version") or ""
 
     def protected_names(self) -> list[dict]:
-        """Every case's person dict (open and closed), for the outbound leak gate."""
+        """Every case's person dict (open and closed), for the outbound leak gate.
+
+        Decrypting every case for every outgoing message would make a backlog quadratic, so the list
+        is cached on people_version (read first: a change committed in between only adds names)."""
+        version = self.people_version()
+        with self._lock:
+            hit = self._people_cache.get(version)
+        if hit is not None:
+            return hit
         rows = self._conn().execute("SELECT code, person_enc FROM cases ORDER BY number, letter").fetchall()
-        return [self.vault.decrypt_json(enc, self._person_ctx(code)) for code, enc in rows if enc is not None]
+        people = [self.vault.decrypt_json(enc, self._person_ctx(code)) for code, enc in rows if enc is not None]
+        with self._lock:
+            self._people_cache = {version: people}
+        return people
 
     # -- master list state -------------------------------------------------
 

@@ -136,10 +136,10 @@ def test_gate_failure_fails_closed(network, bot, mailserver, monkeypatch):
                       to=[member], values={"title": "[CN1] meeting", "details": "Friday."}, source="gate-broken")
     import mailbot.gate as gate_module
 
-    def broken(_people):
+    def broken(self, raw, **kw):
         raise RuntimeError("the gate is broken")
 
-    monkeypatch.setattr(gate_module, "gate_for", broken)
+    monkeypatch.setattr(gate_module.Gate, "check_message", broken)
     deliver_outbox(bot)
     assert [it.status for it in bot.store.outbox_items()] == ["held"]
     assert mailserver.count(member) == 0
