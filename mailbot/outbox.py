@@ -159,7 +159,9 @@ class OutboxSender:
     async def _connection_failed(self, exc: BaseException, items: list[OutboxItem]) -> None:
         now = self.clock()
         self._connect_failures += 1
-        delay = self._backoff(self._connect_failures)
+        # the server is down, not refusing this mail: look again soon, so mail flows within
+        # half a minute of it coming back (item-level retries keep the longer backoff)
+        delay = min(self._backoff(self._connect_failures), self.connect_retry_max)
         self._not_before = now + delay
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             error = f"the mail server refused mailbot's login (check the smtp username/password): {_describe(exc)}"
@@ -219,6 +221,8 @@ class OutboxSender:
     #: parallel SMTP connections. Each recipient always goes through the same one, so the order of
     #: what one recipient receives is kept (the Master List after the referral it lists).
     lanes = 4
+    #: longest wait between attempts to reach a server that is down
+    connect_retry_max = 30.0
 
     async def drain(self) -> int:
         """Send every due item; returns how many were delivered (fully or in part)."""
