@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
 from .compose import Attachment, Templates, build_message, message_id
 from .config import Config
+from .errors import LeakDetected, MailbotError
 from .recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
 
 log = logging.getLogger("mailbot.pipeline")
@@ -135,16 +137,13 @@ class Context:
         # (The outbox checks every message again just before SMTP.)
         leak = self.leak_check(shared)
         if leak:
+            # Fail closed: raising rolls back everything the handler did with this message, so a
+            # referral is never half-done (a case without its coded referral, an acknowledgement for
+            # nothing); the pipeline then holds the email for the coordinator with this name-free reason.
             log.error("%s for %s not queued: the leak gate found a protected name (%s)", kind,
                       case_code or "-", leak)
-            if ":leak" not in source:  # the alert itself never names anyone; and never alerts about itself
-                self.tell_coordinator(
-                    title=f"[{case_code or 'no case'}] a message was stopped by the name check",
-                    details=(f"A {kind} message was not sent because it would have disclosed a young "
-                             f"person's name ({leak}). Nothing was sent to its {len(to)} recipient(s). "
-                             f"Please check the document and send it by hand if appropriate."),
-                    source=source + ":leak", case_code=case_code)
-            return 0
+            raise LeakDetected(f"A {kind} message was stopped because it would have disclosed a young "
+                               f"person's name ({leak}); nothing was sent.")
         count = 0
         for addr in to:
             mid = message_id(kind, source, addr, domain=self.cfg.domain)
@@ -212,14 +211,18 @@ def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int 
 
         if storage_failure(exc):  # nothing can be recorded: leave the mail in the inbox, the daemon stops
             raise
-        log.exception("uid %s: handler %s failed (%s); held for the coordinator", uid, kind, type(exc).__name__)
-        outcome = Outcome(kind=kind, outcome="held", reason="internal-error",
+        # never log the exception's message (it could quote a document): its type, and where it happened
+        log.error("uid %s: handler %s failed (%s); held for the coordinator", uid, kind, type(exc).__name__)
+        log.debug("where (message omitted):\n%s", "".join(traceback.format_tb(exc.__traceback__)))
+        # a MailbotError's message is plain and name-free by construction; anything else: its type only
+        why = str(exc) if isinstance(exc, MailbotError) else type(exc).__name__
+        outcome = Outcome(kind=kind, outcome="held", reason=exc.reason if isinstance(exc, MailbotError) else "internal-error",
                           detail=f"{type(exc).__name__} while handling {kind}")
         with ctx.store.transaction():
             ctx.tell_coordinator(
                 title="an email needs your attention",
                 details=(f"An email from {email.from_address} (received {email.date or 'unknown'}) could not be "
-                         f"handled automatically ({type(exc).__name__}). Nothing was shared. "
+                         f"handled automatically ({why}). Nothing was shared. "
                          f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
                 source=email.key,
             )

@@ -15,6 +15,7 @@ import logging
 import pytest
 
 from mailbot.compose import DOCX_TYPE, Attachment
+from mailbot.errors import LeakDetected
 from conftest import deliver_outbox
 
 pytestmark = pytest.mark.mailserver
@@ -53,17 +54,25 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
     add_case(bot, network)
     ctx = bot.ctx
     member = network.members[2][1]
+    # ctx.queue refuses a message that names a child: it raises, so the handler's whole transaction
+    # rolls back (nothing half-done) and the pipeline holds the email for the coordinator
+    with pytest.raises(LeakDetected) as body_leak:
+        with bot.store.transaction():
+            # the name in the body (in capitals inside a sentence: still caught)
+            ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                      to=[member], values={"title": "[CN1] update", "details": f"Spoke to {SURNAME.upper()} today."},
+                      source="gate-test-body", case_code="CN1")
+    with pytest.raises(LeakDetected) as attachment_leak:
+        with bot.store.transaction():
+            # the name only inside the attached Word file
+            ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coordinator-alert",
+                      to=[member], values={"title": "[CN1] Coded referral", "details": "Attached."},
+                      source="gate-test-attachment", case_code="CN1",
+                      attachments=[Attachment("CN1-coded-referral.docx", DOCX_TYPE,
+                                              docx_with(f"Also known as {NICK}; lives with an aunt."))])
+    for err in (body_leak.value, attachment_leak.value):
+        assert all(t.lower() not in str(err).lower() for t in NAME_TOKENS)
     with bot.store.transaction():
-        # the name in the body (a nickname, lower case inside a sentence: still caught)
-        ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
-                  to=[member], values={"title": "[CN1] update", "details": f"Spoke to {SURNAME.upper()} today."},
-                  source="gate-test-body", case_code="CN1")
-        # the name only inside the attached Word file, split over a sentence
-        ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coordinator-alert",
-                  to=[member], values={"title": "[CN1] Coded referral", "details": "Attached."},
-                  source="gate-test-attachment", case_code="CN1",
-                  attachments=[Attachment("CN1-coded-referral.docx", DOCX_TYPE,
-                                          docx_with(f"Also known as {NICK}; lives with an aunt."))])
         # a clean message to the same member: goes through
         ctx.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
                   to=[member], values={"title": "[CN1] meeting", "details": "The meeting is on Friday."},
@@ -96,14 +105,6 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
         (stored,) = conn.execute("SELECT raw FROM outbox WHERE status = 'held'").fetchone()
     assert bytes(stored).startswith(b"MAILBOT-HELD-V1") and SURNAME.encode() not in bytes(stored)
     assert SURNAME.encode() in held[0].raw
-    # the coordinator was told, twice (one per stopped mailing), without the name
-    alerts = [m for m in mailserver.fetch_all(network.coordinator)
-              if "stopped by the name check" in m["Subject"]]
-    assert len(alerts) == 2
-    for m in alerts:
-        body = m.get_body(("plain",)).get_content()
-        assert all(t.lower() not in body.lower() for t in NAME_TOKENS)
-
     # in the member's mailbox: the clean message and the Master List, nothing else
     got = mailserver.fetch_all(member)
     assert sorted(m["X-Mailbot-Kind"] for m in got) == ["coordinator-alert", "master-list"]
@@ -143,3 +144,38 @@ def test_gate_failure_fails_closed(network, bot, mailserver, monkeypatch):
     deliver_outbox(bot)
     assert [it.status for it in bot.store.outbox_items()] == ["held"]
     assert mailserver.count(member) == 0
+
+
+def test_a_referral_naming_another_child_on_record_is_held_whole(network, bot, mailserver):
+    """The form's own names are stripped and verified; the name of a child already on the Master List
+    that appears in it is caught by the gate, and then nothing of that referral happens at all."""
+    import zipfile
+
+    from conftest import SAMPLES, run_bot_until_idle
+
+    network.send_referral(network.members[0][1], SAMPLES / "S01-table.docx")  # Harvey Pemberton -> CN1
+    run_bot_until_idle(bot)
+    before = {a: mailserver.count(a) for a in network.all_member_addresses}
+    # a second form (another child) whose concerns mention the first child by name
+    src = SAMPLES / "S02-paragraphs.docx"
+    out = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"has noticed weight loss", b"has noticed weight loss since Harvey Pemberton left", 1)
+            zout.writestr(info, data)
+    referrer = network.members[1][1]
+    network.send_referral(referrer, out.getvalue())
+    run_bot_until_idle(bot)
+
+    assert [c.code for c in bot.store.open_cases()] == ["CN1"], "no half-done second case"
+    assert {a: mailserver.count(a) for a in network.all_member_addresses} == before, "members got nothing new"
+    assert not [m for m in mailserver.fetch_all(referrer) if m["X-Mailbot-Kind"] == "acknowledgement"]
+    assert mailserver.count(network.mailbox, "Quarantine") == 1
+    alerts = [m for m in mailserver.fetch_all(network.coordinator) if "needs your attention" in m["Subject"]]
+    assert len(alerts) == 1
+    body = alerts[0].get_body(("plain",)).get_content()
+    assert "disclosed a young person's name" in body
+    for token in ("harvey", "pemberton", "isla", "whitcombe"):
+        assert token not in body.lower()

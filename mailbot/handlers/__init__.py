@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import MailbotError
+from ..errors import LeakDetected, MailbotError
 from ..pipeline import Outcome
 
 log = logging.getLogger("mailbot.handlers")
@@ -64,6 +64,8 @@ def handle_documents(ctx, email, verdict) -> Outcome:
             outcomes.append(outcome)
             if reason:
                 problems.append(reason)
+        except LeakDetected:
+            raise  # the gate stopped an outgoing message: roll the whole email back, hold it (pipeline)
         except MailbotError as exc:
             # The one-line message of the referral core is the reply; it never quotes a name.
             _reply_problem(ctx, email, filename=safe_name, problem=str(exc), source=source)
