@@ -74,7 +74,8 @@ class Context:
     rules: dict[str, Rule]
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     notify_outbox: Callable[[], None] = lambda: None
-    _gate_cache: dict = field(default_factory=dict)  # thread -> (people_version, gate)
+    _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
+    _gate_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, cfg: Config, store, **kw) -> "Context":
@@ -160,15 +161,23 @@ class Context:
         return self.gate().check_message(raw)
 
     def gate(self):
-        """The leak gate for every name on record, rebuilt only when a case's names change."""
-        from .gate import gate_for
+        """The leak gate for every name on record, rebuilt only when a case's names change.
+
+        Shared by the threads (the watcher queues, the outbox re-checks), so a document checked when
+        it was queued is a cache hit when it is sent. Keyed on the version each thread's connection
+        sees: a thread inside an uncommitted transaction and one outside may see different ones."""
+        from .gate import build_gate
 
         version = self.store.people_version()
-        cached = self._gate_cache.get(threading.get_ident())
-        if cached is None or cached[0] != version:
-            cached = (version, gate_for(self.store.protected_names()))
-            self._gate_cache[threading.get_ident()] = cached
-        return cached[1]
+        with self._gate_lock:
+            gate = self._gates.get(version)
+        if gate is None:
+            gate = build_gate(self.store.protected_names())
+            with self._gate_lock:
+                self._gates[version] = gate
+                while len(self._gates) > 4:
+                    self._gates.pop(next(iter(self._gates)))
+        return gate
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
