@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RULES_DIR = PACKAGE_ROOT / "rules"
-DEFAULT_TEMPLATES_DIR = PACKAGE_ROOT / "templates"
+
+
+def shipped(name: str) -> Path:
+    """A folder shipped with mailbot: beside the package in a checkout (editable install), else the
+    copy a regular install put under <prefix>/share/mailbot/."""
+    beside = PACKAGE_ROOT / name
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "mailbot" / name
+
+
+DEFAULT_RULES_DIR = shipped("rules")
+DEFAULT_TEMPLATES_DIR = shipped("templates")
 
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$|^[^@\s<>\"']+@localhost$|^[^@\s<>\"']+@[a-z0-9.-]+$")
 TLS_MODES = ("ssl", "starttls", "none")

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .config import PACKAGE_ROOT
+from .config import PACKAGE_ROOT, shipped
 
 SAMPLE_FORMS = ["S01-table.docx", "S04-siblings-table.docx", "S08-ordinary-word-name.docx",
                 "S02-paragraphs.docx", "S05-header-footer.docx", "S06-split-runs.docx", "S07-possessives.docx",
@@ -32,6 +32,8 @@ def run_demo(work_dir: Path, *, referrals: int = 3) -> int:
         return 3
     work_dir = Path(work_dir).resolve()
     samples = PACKAGE_ROOT / "tests" / "fixtures" / "samples"
+    if not samples.is_dir():  # a regular install: the samples ship under <prefix>/share/mailbot
+        samples = shipped("samples")
     forms = [samples / n for n in SAMPLE_FORMS][: max(1, min(referrals, len(SAMPLE_FORMS)))]
     try:
         server = MailServer(work_dir / "mailserver").start()

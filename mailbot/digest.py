@@ -34,11 +34,12 @@ from pathlib import Path
 from string import Template
 
 from .errors import ConfigError, LeakDetected
+from .config import shipped
 
 __all__ = ["DigestSnapshot", "NewCase", "FollowUp", "MeetingItem", "MinutesMissing",
            "BirthdayItem", "QuarantineItem", "DeliveryFailure", "build_digest", "TEMPLATES_DIR"]
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = shipped("templates")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from .config import shipped
 
-RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+RULES_DIR = shipped("rules")
 
 #: name particles that are never protected on their own ("Ní", "van", "de")
 PARTICLES = frozenset(

@@ -29,10 +29,11 @@ from . import docx_text as dt
 from .dates import parse_date
 from .docx_package import Package, open_package
 from .errors import BadField, NotAReferral
+from .config import shipped
 
 log = logging.getLogger("mailbot.referral")
 
-RULES = Path(__file__).resolve().parent.parent / "rules" / "form_labels.toml"
+RULES = shipped("rules") / "form_labels.toml"
 
 NOT_A_FORM = ("This Word document does not look like a Network Referral Form (it has no young person's "
               "details). Please use the referral form template, fill it in and send it again.")

@@ -49,12 +49,13 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import ConfigError
+from .config import shipped
 
 __all__ = ["ReminderRules", "CaseFacts", "MeetingFacts", "ActionFacts", "Reminder",
            "load_reminder_rules", "due_reminders", "next_due_time", "turns_19_on",
            "DEFAULT_RULES_PATH", "TEMPLATES"]
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "reminders.toml"
+DEFAULT_RULES_PATH = shipped("rules") / "reminders.toml"
 LEAD = "lead-agency"
 COORDINATOR = "coordinator"
 

@@ -311,7 +311,10 @@ class MailServer:
         if os.geteuid() != 0:  # unprivileged: everything runs as the current user
             extra = (f"default_login_user = {mail_user_name}\n"
                      f"default_internal_user = {mail_user_name}\n"
-                     f"default_internal_group = {mail_user_name}\n")
+                     f"default_internal_group = {mail_user_name}\n"
+                     # an unprivileged Dovecot cannot chroot its helper processes
+                     "service anvil {\n  chroot =\n}\n")
+        login_chroot = "chroot =" if os.geteuid() != 0 else ""
         text = f"""# written by mailbot.testing.mailserver: a private test instance
 base_dir = {d}/run
 state_dir = {d}/state
@@ -346,6 +349,7 @@ userdb {{
   default_fields = uid={self.uid} gid={self.gid} home={d}/mail/%Lu
 }}
 service imap-login {{
+  {login_chroot}
   inet_listener imap {{
     address = 127.0.0.1
     port = {self.imap_port}
@@ -355,6 +359,7 @@ service imap-login {{
   }}
 }}
 service pop3-login {{
+  {login_chroot}
   inet_listener pop3 {{
     port = 0
   }}
