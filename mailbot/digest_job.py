@@ -172,9 +172,7 @@ def send_digest(ctx, now: datetime) -> int:
             raws[addr] = mid, build_message(sender=cfg.mailbox_address, sender_name=cfg.mailbox_display_name,
                                             to=[addr], rendered=rendered, msg_id=mid, kind=DIGEST_KIND, date=now)
         if people:
-            from .gate import build_gate
-
-            gate = build_gate(people)
+            gate = ctx.gate()  # the shared gate, rebuilt only when a case's names change
             for _mid, raw in raws.values():
                 reason = gate.check_message(raw)
                 if reason:

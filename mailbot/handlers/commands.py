@@ -85,9 +85,8 @@ class _Refused(Exception):
 
 def _coded_referral_attachment(ctx, case) -> Attachment | None:
     """The Coded Referral already sent for this case (it holds no name), taken from the outbox."""
-    labels = {case.code, f"CN{case.number}"}
-    for item in ctx.store.outbox_items():
-        if item.kind == "coded-referral" and item.case_code in labels:
+    for label in dict.fromkeys((case.code, f"CN{case.number}")):  # a sibling's goes out under the family number
+        for item in ctx.store.outbox_items_of_kind("coded-referral", label):
             msg = email_lib.message_from_bytes(item.raw, policy=email.policy.default)
             for part in msg.iter_attachments():
                 return Attachment(part.get_filename(), DOCX_TYPE, part.get_content())
