@@ -114,7 +114,8 @@ class Bot:
                 continue
             self._batch_done.clear()
             deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline and self.store.outbox_counts().get("pending"):
+            # anything pending? (an index lookup; counting every status would scan the whole outbox)
+            while time.monotonic() < deadline and self.store.next_due_time() is not None:
                 time.sleep(0.05)
             try:
                 after_batch(self.ctx)
