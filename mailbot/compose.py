@@ -90,8 +90,13 @@ class Templates:
         return Rendered(subject=" ".join(subject.split()), text=text, html=html_body)
 
     def _signature(self) -> str:
-        path = self.dir / "_signature.txt"
-        return path.read_text(encoding="utf-8").rstrip() if path.exists() else "$network"
+        """templates/email/_signature.txt, read once (like the templates)."""
+        sig = self._cache.get("_signature")
+        if sig is None:
+            path = self.dir / "_signature.txt"
+            sig = (path.read_text(encoding="utf-8").rstrip() if path.exists() else "$network", "", None)
+            self._cache["_signature"] = sig
+        return sig[0]
 
 
 def text_to_html(text: str) -> str:
