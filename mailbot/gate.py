@@ -46,9 +46,11 @@ import json
 import logging
 import re
 import struct
+import threading
 import unicodedata
 import urllib.parse
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -61,7 +63,6 @@ MAX_ZIP_TOTAL = 150 * 1024 * 1024
 MAX_ZIP_PARTS = 3000
 MAX_ZIP_DEPTH = 2
 CACHE_MIN_BYTES = 32 * 1024
-CACHE_MAX_ENTRIES = 4096
 
 #: first names (and a few surnames) that are also ordinary English words.
 ORDINARY_WORDS = frozenset("""
@@ -97,6 +98,41 @@ def _tokens(name: str) -> list[str]:
     return _WORD.findall(fold(name))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A text ready to be matched against any gate: normalised and tokenised once.
+
+    Which words a text holds does not depend on who is protected, so a prepared text can be
+    checked again, in microseconds, after the set of names has changed. The text itself is
+    kept only when it is short (``norm``). For a long text the capitalised words are kept
+    instead (``caps``: the ASCII ones folded, ``odd``: the others as written), which is what
+    the rule for ordinary-word names needs; the rare checks that need a long text itself (a
+    multi-word name, an allowed staff name, an ordinary word that is not ASCII) make the gate
+    read the whole message again from its bytes."""
+
+    toks: frozenset
+    norm: str | None
+    caps: frozenset = frozenset()
+    odd: tuple = ()
+
+
+PREPARED_KEEP_CHARS = 4096
+
+
+def prepare(text: str, *, keep: bool = False) -> Prepared:
+    norm = normalise(text) if text else ""
+    toks = frozenset(_WORD.findall(norm.casefold())) if norm else frozenset()
+    if keep or len(norm) <= PREPARED_KEEP_CHARS:
+        return Prepared(toks, norm)
+    capitalised = {w for w in _WORD.findall(norm) if w[0].isupper()}
+    return Prepared(toks, None, frozenset(w.casefold() for w in capitalised if w.isascii()),
+                    tuple(w for w in capitalised if not w.isascii()))
+
+
+class _NeedText(Exception):
+    """A cached check needs a long text that was not kept: read the message again."""
+
+
 @dataclass
 class Gate:
     singles: frozenset[str]
@@ -104,9 +140,6 @@ class Gate:
     sequences: tuple[tuple[str, ...], ...]
     _seq_re: dict = field(default_factory=dict, repr=False)
     _ord_re: dict = field(default_factory=dict, repr=False)
-    #: digests of large Office parts already found clean by this gate (styles, themes...
-    #: are the same in every coded document); a gate is rebuilt when the people change.
-    _clean_parts: dict = field(default_factory=dict, repr=False)
 
     #: full names and addresses of network people (member staff, coordinator) that are
     #: not protected: their exact occurrences are masked before a hit is confirmed
@@ -117,31 +150,49 @@ class Gate:
         """True when the text contains a protected name (by the rules in the module doc)."""
         if not text:
             return False
-        norm = normalise(text)
-        if not self._hit(norm):
+        return self.prepared_has_name(prepare(text, keep=True))
+
+    def prepared_has_name(self, prep: Prepared) -> bool:
+        """As text_has_name; raises _NeedText when the answer needs a long text that was not kept."""
+        if not self._hit(prep):
             return False
         if self.allowed is None:
             return True
-        return self._hit(self.allowed.sub(" ", norm))
+        if prep.norm is None:
+            raise _NeedText
+        return self._hit(prepare(self.allowed.sub(" ", prep.norm), keep=True))
 
-    def _hit(self, norm: str) -> bool:
-        folded = norm.casefold()
-        toks = set(_WORD.findall(folded))
+    def _hit(self, prep: Prepared) -> bool:
+        toks = prep.toks
         if not toks:
             return False
         if not self.singles.isdisjoint(toks):
             return True
-        for word in self.ordinary.intersection(toks):
-            rx = self._ord_re.get(word)
-            if rx is None:
-                rx = self._ord_re[word] = re.compile(_B + re.escape(word) + _E, re.IGNORECASE)
-            for m in rx.finditer(norm):
-                if m.group()[0].isupper():
+        words = self.ordinary.intersection(toks)
+        if words:
+            norm = prep.norm
+            for word in words:
+                rx = self._ord_re.get(word)
+                if rx is None:
+                    rx = self._ord_re[word] = re.compile(_B + re.escape(word) + _E, re.IGNORECASE)
+                if norm is not None:
+                    if any(m.group()[0].isupper() for m in rx.finditer(norm)):
+                        return True
+                    continue
+                # a match is a whole word written with a capital: one of the capitalised words
+                if not word.isascii():
+                    raise _NeedText
+                if word in prep.caps or any(rx.fullmatch(w) for w in prep.odd):
                     return True
         if not self.sequences:
             return False
+        folded = None
         for seq in self.sequences:
             if toks.issuperset(seq):
+                if prep.norm is None:
+                    raise _NeedText
+                if folded is None:
+                    folded = prep.norm.casefold()
                 rx = self._seq_re.get(seq)
                 if rx is None:
                     rx = self._seq_re[seq] = re.compile(_B + r"[\W_]+".join(map(re.escape, seq)) + _E)
@@ -151,30 +202,45 @@ class Gate:
 
     # -- the message ---------------------------------------------------
     def check_message(self, raw: bytes, *, encrypted_master_list_ok: bool = True) -> str | None:
-        """None when the message is clean; else one plain line saying where (never what)."""
+        """None when the message is clean; else one plain line saying where (never what).
+
+        What a message says is read once (:func:`analyse_message`, cached on its bytes apart
+        from To and Message-ID, which differ in each recipient's copy) and matched against
+        this gate's names: the copies of one mailing, and a message checked when it was
+        queued and again before SMTP, are read once even if names were added in between."""
         try:
-            msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
-        except Exception:  # noqa: BLE001
-            return "the message cannot be checked (it cannot be parsed)"
-        try:
-            return _Check(self, encrypted_master_list_ok).message(msg)
-        except _Refuse as refusal:
-            return str(refusal)
+            raw = bytes(raw)
+            try:
+                return self._verdict(analyse_message(raw, encrypted_master_list_ok))
+            except _NeedText:
+                return self._verdict(analyse_message(raw, encrypted_master_list_ok, keep_text=True))
         except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected
             log.warning("gate error %s", type(exc).__name__)
             return f"the message cannot be checked (unexpected {type(exc).__name__})"
 
-    def remember_clean(self, key) -> None:
-        if len(self._clean_parts) >= CACHE_MAX_ENTRIES:
-            self._clean_parts.clear()
-        self._clean_parts[key] = True
+    def _verdict(self, items) -> str | None:
+        for kind, label, prep in items:
+            if kind == "refuse":
+                return "the " + self.render_label(label)
+            if self.prepared_has_name(prep):
+                return "a protected name appears in the " + self.render_label(label)
+        return None
+
+    def render_label(self, label: tuple) -> str:
+        """A label's file and part names are shown only when they hold no protected name."""
+        return "".join(seg if isinstance(seg, str) else self.safe_label(*seg) for seg in label)
+
+    def safe_label(self, name: str, fallback: str) -> str:
+        if not name or self.text_has_name(name):
+            return fallback
+        return " ".join(name.split())[:120]
 
     def check_text(self, text: str, where: str) -> str | None:
         return f"a protected name appears in the {where}" if self.text_has_name(text) else None
 
 
 class _Refuse(Exception):
-    pass
+    """The message cannot be checked; args[0] is the label of the refusal (without "the ")."""
 
 
 # headers whose values are machine tokens, added in transit or signed blobs
@@ -299,79 +365,179 @@ def _is_encrypted_ole(data: bytes) -> bool:
         return False
 
 
-class _Check:
-    def __init__(self, gate: Gate, master_ok: bool) -> None:
-        self.gate = gate
+# --------------------------------------------------------------------------
+# reading a message: what it says, independent of who is protected
+
+#: (kind, label, Prepared|None): kind "text" (to match) or "refuse" (cannot be checked; the last item)
+Item = tuple
+
+_MESSAGE_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+MESSAGE_CACHE_ENTRIES = 256
+_PART_CACHE: "OrderedDict[tuple, Prepared]" = OrderedDict()
+PART_CACHE_ENTRIES = 512
+_CACHE_LOCK = threading.Lock()
+
+# a header block as we write it: "\n" line endings, every line a header or a continuation
+_HEADER_LINE = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:|[ \t])[^\r\n]*")
+_PERSONAL = re.compile(rb"^(?:to|message-id):[^\n]*(?:\n[ \t][^\n]*)*", re.IGNORECASE | re.MULTILINE)
+_PERSONAL_STANDIN = b"X-Mailbot-Personal: -"
+
+
+def _split_personal(raw: bytes) -> tuple[bytes, bytes] | None:
+    """(the message with its To and Message-ID headers replaced by a fixed line, those headers), or None.
+
+    Only for a plain header block (every line a header or a continuation, no CR), where the
+    email parser reads exactly these lines as headers: nothing in the body is touched."""
+    end = raw.find(b"\n\n")
+    if end <= 0:
+        return None
+    head = raw[:end]
+    if b"\r" in head or not all(_HEADER_LINE.fullmatch(line) for line in head.split(b"\n")):
+        return None
+    personal = _PERSONAL.findall(head)
+    if not personal:
+        return None
+    return _PERSONAL.sub(_PERSONAL_STANDIN, head) + raw[end:], b"\n".join(personal) + b"\n\n"
+
+
+def _cached(cache: OrderedDict, key):
+    with _CACHE_LOCK:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+        return hit
+
+
+def _store(cache: OrderedDict, key, value, limit: int) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+
+def analyse_message(raw: bytes, master_ok: bool = True, *, keep_text: bool = False) -> tuple:
+    """Every text a message shows, in reading order, ending with a refusal if part of it cannot be read.
+
+    Cached (unless keep_text) on the message's bytes with To and Message-ID set aside; those two
+    headers are read on their own and come first."""
+    if keep_text:
+        return _read_message(raw, master_ok, keep_text=True)
+    split = _split_personal(raw)
+    if split is None:
+        key = ("raw", hashlib.sha1(raw).digest(), len(raw), master_ok)
+        items = _cached(_MESSAGE_CACHE, key)
+        if items is None:
+            items = _read_message(raw, master_ok)
+            _store(_MESSAGE_CACHE, key, items, MESSAGE_CACHE_ENTRIES)
+        return items
+    shared, personal = split
+    key = ("shared", hashlib.sha1(shared).digest(), len(shared), master_ok)
+    items = _cached(_MESSAGE_CACHE, key)
+    if items is None:
+        items = _read_message(shared, master_ok)
+        _store(_MESSAGE_CACHE, key, items, MESSAGE_CACHE_ENTRIES)
+    return _read_headers_only(personal) + items
+
+
+#: the structure is read with the plain (compat32) parser: the modern one parses each header
+#: again on every look (a dozen times per part), which was most of the gate's time. Encoded
+#: header values are also decoded as a modern client shows them (see _Reader.headers); text
+#: parts are decoded from their bytes and charset.
+_PARSE_POLICY = email.policy.compat32
+
+
+def _read_message(raw: bytes, master_ok: bool, *, keep_text: bool = False) -> tuple:
+    reader = _Reader(master_ok, keep_text)
+    try:
+        msg = email.message_from_bytes(raw, policy=_PARSE_POLICY)
+    except Exception:  # noqa: BLE001
+        return (("refuse", ("message cannot be checked (it cannot be parsed)",), None),)
+    try:
+        reader.message(msg)
+    except _Refuse as refusal:
+        reader.items.append(("refuse", refusal.args[0], None))
+    except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected
+        log.warning("gate error %s", type(exc).__name__)
+        reader.items.append(("refuse", (f"message cannot be checked (unexpected {type(exc).__name__})",), None))
+    return tuple(reader.items)
+
+
+def _read_headers_only(block: bytes) -> tuple:
+    reader = _Reader(True, True)
+    try:
+        reader.headers(email.message_from_bytes(block, policy=_PARSE_POLICY), ())
+    except _Refuse as refusal:
+        reader.items.append(("refuse", refusal.args[0], None))
+    return tuple(reader.items)
+
+
+class _Reader:
+    def __init__(self, master_ok: bool, keep_text: bool) -> None:
         self.master_ok = master_ok
+        self.keep = keep_text
+        self.items: list[Item] = []
         self.n_attachment = 0
 
-    def hit(self, text: str, where: str) -> None:
-        if self.gate.text_has_name(text):
-            raise _Refuse(f"a protected name appears in the {where}")
-
-    def safe_label(self, name: str, fallback: str) -> str:
-        """A file or part name fit for a message: itself unless it holds a name."""
-        if not name:
-            return fallback
-        if self.gate.text_has_name(name):
-            return fallback
-        return " ".join(name.split())[:120]
+    def hit(self, text: str, where: tuple) -> None:
+        if text:
+            self.items.append(("text", where, prepare(text, keep=self.keep)))
 
     # -- message -------------------------------------------------------
-    def message(self, msg: Message, prefix: str = "") -> None:
+    def message(self, msg: Message, prefix: tuple = ()) -> None:
         self.headers(msg, prefix)
         for attr in ("preamble", "epilogue"):
             value = getattr(msg, attr, None)
             if value:
-                self.hit(value, f"{prefix}message {attr}")
+                self.hit(value, (*prefix, f"message {attr}"))
         ctype = msg.get_content_type()
         if msg.is_multipart():
             payload = msg.get_payload()
             parts = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
-            inner_prefix = prefix + "attached message " if ctype in ("message/rfc822", "message/global") else prefix
+            inner_prefix = (*prefix, "attached message ") if ctype in ("message/rfc822", "message/global") else prefix
             for part in parts:
                 self.message(part, inner_prefix)
             return
         self.leaf(msg, prefix)
 
-    def headers(self, msg: Message, prefix: str) -> None:
+    def headers(self, msg: Message, prefix: tuple) -> None:
         # raw values (cheap), plus RFC 2047 / RFC 2231 decoded forms where encoded
         try:
             items = list(msg.raw_items())  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001
-            raise _Refuse(f"the {prefix}headers cannot be checked") from None
+            raise _Refuse((*prefix, "headers cannot be checked")) from None
         for key, value in items:
             lkey = key.lower()
             if lkey in _SKIP_HEADERS:
                 continue
             value = str(value)
             if lkey == "subject":
-                where = f"{prefix}subject"
+                where = (*prefix, "subject")
             elif lkey in ("content-disposition", "content-type", "content-description"):
-                where = f"{prefix}attachment file name or description"
+                where = (*prefix, "attachment file name or description")
             else:
-                where = f"{prefix}header {key}"
+                where = (*prefix, f"header {key}")
             self.hit(value, where)
+            if not value.isascii():  # raw 8-bit bytes in a header: read them as UTF-8 (or Windows-1252)
+                self.hit(_decode_text(value.encode("utf-8", "surrogateescape")), where)
             if "=?" in value:
                 try:
                     decoded = str(email.header.make_header(email.header.decode_header(" ".join(value.split()))))
                 except Exception:  # noqa: BLE001
                     decoded = ""
                 self.hit(decoded, where)
-                try:
-                    self.hit(str(msg.get(key, "")), where)
-                except _Refuse:
-                    raise
+                try:  # as a modern mail client decodes it
+                    self.hit(str(email.policy.default.header_fetch_parse(key, value)), where)
                 except Exception:  # noqa: BLE001
                     pass
             if "*=" in value or "*0" in value:
                 try:
                     name = msg.get_filename() or ""
                 except Exception:  # noqa: BLE001
-                    raise _Refuse(f"the {prefix}header {key} cannot be checked") from None
-                self.hit(name, f"{prefix}attachment file name")
+                    raise _Refuse((*prefix, f"header {key} cannot be checked")) from None
+                self.hit(name, (*prefix, "attachment file name"))
 
-    def leaf(self, part: Message, prefix: str) -> None:
+    def leaf(self, part: Message, prefix: tuple) -> None:
         ctype = part.get_content_type()
         disposition = (part.get_content_disposition() or "").lower()
         try:
@@ -381,18 +547,18 @@ class _Check:
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             text = self.part_text(part)
             if ctype == "text/html":
-                self.hit(markup_views(text), f"{prefix}HTML body")
+                self.hit(markup_views(text), (*prefix, "HTML body"))
             else:
-                self.hit(text, f"{prefix}body")
+                self.hit(text, (*prefix, "body"))
             return
         self.n_attachment += 1
-        label = f"{prefix}attachment " + self.safe_label(filename, f"#{self.n_attachment}")
+        label = (*prefix, "attachment ", (filename, f"#{self.n_attachment}"))
         try:
             data = part.get_payload(decode=True)
         except Exception:  # noqa: BLE001
             data = None
         if data is None:
-            raise _Refuse(f"the {label} cannot be checked (it cannot be decoded)")
+            raise _Refuse((*label, " cannot be checked (it cannot be decoded)"))
         self.attachment(filename, ctype, data, label, part.get_content_charset())
 
     def part_text(self, part: Message) -> str:
@@ -406,111 +572,109 @@ class _Check:
         return _decode_text(data, part.get_content_charset())
 
     # -- attachments ---------------------------------------------------
-    def attachment(self, filename: str, ctype: str, data: bytes, label: str, charset: str | None = None) -> None:
+    def attachment(self, filename: str, ctype: str, data: bytes, label: tuple, charset: str | None = None) -> None:
         lname = filename.lower()
-        # an attachment already found clean by this gate (the same coded referral goes to
-        # every member) is not unpacked again; the key holds everything the verdict depends on
-        digest = ("attachment", hashlib.sha1(data).digest(), lname, ctype, charset, self.master_ok)
-        if digest in self.gate._clean_parts:
-            return
-        self._attachment(lname, filename, ctype, data, label, charset)
-        self.gate.remember_clean(digest)
-
-    def _attachment(self, lname: str, filename: str, ctype: str, data: bytes, label: str,
-                    charset: str | None) -> None:
         if data.startswith(OLE_MAGIC):
             if self.master_ok and _MASTER_LIST_NAME.match(filename.strip()) and _is_encrypted_ole(data):
                 return  # the encrypted Master List: opaque by design
-            raise _Refuse(f"the {label} cannot be checked (a protected or old-style Office file)")
+            raise _Refuse((*label, " cannot be checked (a protected or old-style Office file)"))
         if data.startswith(ZIP_MAGIC) or lname.endswith((".docx", ".xlsx", ".pptx", ".docm", ".xlsm", ".zip")):
             self.zip(data, label, depth=1)
             return
         if data.startswith(b"%PDF") or lname.endswith(".pdf"):
-            raise _Refuse(f"the {label} cannot be checked (PDF)")
+            raise _Refuse((*label, " cannot be checked (PDF)"))
         if ctype.startswith(("image/", "audio/", "video/")):
-            raise _Refuse(f"the {label} cannot be checked (a picture or media file)")
+            raise _Refuse((*label, " cannot be checked (a picture or media file)"))
         if ctype.startswith("text/") or lname.endswith(_TEXT_EXT) or ctype in (
                 "application/json", "application/xml", "application/ics", "message/rfc822"):
             if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-                raise _Refuse(f"the {label} cannot be checked (binary content)")
+                raise _Refuse((*label, " cannot be checked (binary content)"))
             self.text_file(data, lname, ctype, label, charset)
             return
-        raise _Refuse(f"the {label} cannot be checked (unknown file type)")
+        raise _Refuse((*label, " cannot be checked (unknown file type)"))
 
-    def text_file(self, data: bytes, lname: str, ctype: str, label: str, charset: str | None) -> None:
+    def text_file(self, data: bytes, lname: str, ctype: str, label: tuple, charset: str | None) -> None:
         text = _decode_text(data, charset)
         if lname.endswith((".ics", ".vcs", ".vcf")) or ctype in ("text/calendar", "text/vcard", "text/x-vcard"):
             text = text + "\n" + _ics_text(text)
         if lname.endswith(".eml") or ctype == "message/rfc822":
-            inner = email.message_from_bytes(data, policy=email.policy.default)
-            self.message(inner, label + " ")
+            inner = email.message_from_bytes(data, policy=_PARSE_POLICY)
+            self.message(inner, (*label, " "))
             self.hit(text, label)
             return
         if lname.endswith((".html", ".htm", ".xml", ".rtf")) or ctype in ("text/html", "text/xml", "application/xml"):
             text = text + "\n" + markup_views(text)
         self.hit(text, label)
 
-    def zip(self, data: bytes, label: str, depth: int) -> None:
+    def zip(self, data: bytes, label: tuple, depth: int) -> None:
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-            raise _Refuse(f"the {label} cannot be checked (damaged file)") from None
+            raise _Refuse((*label, " cannot be checked (damaged file)")) from None
         if len(infos) > MAX_ZIP_PARTS or sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
-            raise _Refuse(f"the {label} cannot be checked (too large when unpacked)")
+            raise _Refuse((*label, " cannot be checked (too large when unpacked)"))
         for n, info in enumerate(infos, 1):
             if info.is_dir():
                 continue
-            part_label = f"{label} part " + self.safe_label(info.filename, f"#{n}")
-            self.hit(info.filename, f"{label} part #{n} name")
+            part_label = (*label, " part ", (info.filename, f"#{n}"))
+            self.hit(info.filename, (*label, f" part #{n} name"))
             if info.flag_bits & 0x1:
-                raise _Refuse(f"the {part_label} cannot be checked (password protected)")
-            # large parts (Word's style sheets are 300-400 KB each) found clean before are
-            # recognised by their compressed bytes: the same bytes inflate to the same part
+                raise _Refuse((*part_label, " cannot be checked (password protected)"))
+            # large parts (Word's style sheets are 300-400 KB each, the same in every coded
+            # document) are read once: recognised by their compressed bytes, which inflate to
+            # the same part
             key = None
-            if info.file_size >= CACHE_MIN_BYTES:
+            if info.file_size >= CACHE_MIN_BYTES and not self.keep:
                 raw = _compressed_member(data, info)
                 if raw is not None:
-                    key = ("zip-part", hashlib.sha1(raw).digest(), info.compress_type, info.file_size,
-                           info.filename, depth)
-                    if key in self.gate._clean_parts:
+                    key = (hashlib.sha1(raw).digest(), info.compress_type, info.file_size, info.filename, depth)
+                    prep = _cached(_PART_CACHE, key)
+                    if prep is not None:
+                        self.items.append(("text", part_label, prep))
                         continue
             try:
                 with zf.open(info) as fh:
                     body = fh.read(info.file_size + 1)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
-                raise _Refuse(f"the {part_label} cannot be checked (damaged file)") from None
+                raise _Refuse((*part_label, " cannot be checked (damaged file)")) from None
             if len(body) > info.file_size:
-                raise _Refuse(f"the {part_label} cannot be checked (damaged file)")
+                raise _Refuse((*part_label, " cannot be checked (damaged file)"))
+            before = len(self.items)
             self.zip_part(info.filename, body, part_label, depth)
-            if key is not None:
-                self.gate.remember_clean(key)
+            # only a plain part (one text read from it, not a nested file) is kept for next time
+            if key is not None and len(self.items) == before + 1 and self.items[-1][1] is part_label:
+                _store(_PART_CACHE, key, self.items[-1][2], PART_CACHE_ENTRIES)
 
-    def zip_part(self, name: str, body: bytes, label: str, depth: int) -> None:
+    def zip_part(self, name: str, body: bytes, label: tuple, depth: int) -> None:
         lname = name.lower()
         if body.startswith(ZIP_MAGIC):
             if depth >= MAX_ZIP_DEPTH:
-                raise _Refuse(f"the {label} cannot be checked (files nested too deep)")
+                raise _Refuse((*label, " cannot be checked (files nested too deep)"))
             self.zip(body, label, depth + 1)
             return
         if body.startswith(OLE_MAGIC):
-            raise _Refuse(f"the {label} cannot be checked (an embedded object)")
+            raise _Refuse((*label, " cannot be checked (an embedded object)"))
         if lname.startswith("docprops/thumbnail"):
-            raise _Refuse(f"the {label} cannot be checked (a picture of the first page)")
+            raise _Refuse((*label, " cannot be checked (a picture of the first page)"))
         head = body[:200].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
         if lname.endswith((".xml", ".rels", ".vml", ".xhtml", ".html", ".htm")) or head.startswith(b"<"):
             if (b"<!" in body and _DTD_BYTES.search(body)) or (
                     body.startswith((b"\xff\xfe", b"\xfe\xff")) and _DTD.search(_decode_text(body))):
-                raise _Refuse(f"the {label} cannot be checked (XML with a DTD)")
-            self.hit(xml_views(body, element_names=not _STANDARD_PART.match(name)), label)
+                raise _Refuse((*label, " cannot be checked (XML with a DTD)"))
+            self.hit_always(xml_views(body, element_names=not _STANDARD_PART.match(name)), label)
             return
         if lname.endswith((".txt", ".csv", ".json")):
-            self.hit(_decode_text(body), label)
+            self.hit_always(_decode_text(body), label)
             return
         # pictures and other binary parts: search the readable strings
         strings = [m.decode("ascii") for m in _PRINTABLE.findall(body)]
         strings += [m.decode("utf-16-le") for m in _PRINTABLE16.findall(body)]
-        self.hit("\n".join(strings), label)
+        self.hit_always("\n".join(strings), label)
+
+    def hit_always(self, text: str, where: tuple) -> None:
+        """As hit, but an item even for an empty text (a part read is one item, for the part cache)."""
+        self.items.append(("text", where, prepare(text, keep=self.keep)))
 
 
 # --------------------------------------------------------------------------
@@ -530,22 +694,26 @@ def _names(value) -> list[str]:
     return out
 
 
-def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None,
-               allowed_names: list[str] | tuple[str, ...] = ()) -> Gate:
-    """A gate protecting these people (young people and their family).
+_DEFAULT_ORDINARY = frozenset(w.casefold() for w in ORDINARY_WORDS)
+#: (the person as written, ordinary words) -> the words they contribute: a gate rebuilt after
+#: one new case reads only that case's names (in memory only, like the gate itself)
+_PERSON_WORDS: dict[tuple, tuple] = {}
+_PERSON_WORDS_MAX = 20000
 
-    ``allowed_names``: full names (two words or more) and email addresses of network
-    people, e.g. member staff who share a first name with a young person ("Harvey
-    Smith <harvey.smith@school.example>" while a Harvey is protected). Only their
-    exact full occurrence is allowed; the protected word alone is still refused. An
-    allowed name that is itself a protected full name is ignored.
 
-    Each person: name, first_name, surname, known_as[], other_surnames[],
-    family[] (names, or dicts with a "name"). A young person's every name
-    token is protected alone (if long enough); a family member's full name and
-    surname are protected, not their first name alone.
-    """
-    ordinary_set = frozenset(w.casefold() for w in (ordinary_words if ordinary_words is not None else ORDINARY_WORDS))
+def _person_words(person: dict, ordinary_set: frozenset) -> tuple[frozenset, frozenset, frozenset]:
+    key = (repr(person), ordinary_set)
+    words = _PERSON_WORDS.get(key)
+    if words is None:
+        words = _read_person(person, ordinary_set)
+        if len(_PERSON_WORDS) >= _PERSON_WORDS_MAX:
+            _PERSON_WORDS.clear()
+        _PERSON_WORDS[key] = words
+    return words
+
+
+def _read_person(person: dict, ordinary_set: frozenset) -> tuple[frozenset, frozenset, frozenset]:
+    """The words one person contributes: protected alone, ordinary words, multi-word names."""
     singles: set[str] = set()
     ordinary: set[str] = set()
     sequences: set[tuple[str, ...]] = set()
@@ -571,22 +739,49 @@ def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] 
                 if "'" in word:
                     add_token("".join(_tokens(word)))
 
+    for key in ("name", "first_name", "first", "surname", "middle_names"):
+        for n in _names(person.get(key)):
+            add_name(n, alone="all")
+    first = " ".join(_names(person.get("first_name") or person.get("first")))
+    surname = " ".join(_names(person.get("surname")))
+    if first and surname:
+        add_name(f"{first} {surname}", alone="all")
+    for n in _names(person.get("known_as")):
+        add_name(n, alone="all")
+    for n in _names(person.get("other_surnames")):
+        add_name(n, alone="all")
+        if first:
+            add_name(f"{first} {n}", alone="none")
+    for n in _names(person.get("family")):
+        add_name(n, alone="last")
+    return frozenset(singles), frozenset(ordinary), frozenset(sequences)
+
+
+def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None,
+               allowed_names: list[str] | tuple[str, ...] = ()) -> Gate:
+    """A gate protecting these people (young people and their family).
+
+    ``allowed_names``: full names (two words or more) and email addresses of network
+    people, e.g. member staff who share a first name with a young person ("Harvey
+    Smith <harvey.smith@school.example>" while a Harvey is protected). Only their
+    exact full occurrence is allowed; the protected word alone is still refused. An
+    allowed name that is itself a protected full name is ignored.
+
+    Each person: name, first_name, surname, known_as[], other_surnames[],
+    family[] (names, or dicts with a "name"). A young person's every name
+    token is protected alone (if long enough); a family member's full name and
+    surname are protected, not their first name alone.
+    """
+    ordinary_set = (_DEFAULT_ORDINARY if ordinary_words is None
+                    else frozenset(w.casefold() for w in ordinary_words))
+    singles: set[str] = set()
+    ordinary: set[str] = set()
+    sequences: set[tuple[str, ...]] = set()
     for person in people:
-        for key in ("name", "first_name", "first", "surname", "middle_names"):
-            for n in _names(person.get(key)):
-                add_name(n, alone="all")
-        first = " ".join(_names(person.get("first_name") or person.get("first")))
-        surname = " ".join(_names(person.get("surname")))
-        if first and surname:
-            add_name(f"{first} {surname}", alone="all")
-        for n in _names(person.get("known_as")):
-            add_name(n, alone="all")
-        for n in _names(person.get("other_surnames")):
-            add_name(n, alone="all")
-            if first:
-                add_name(f"{first} {n}", alone="none")
-        for n in _names(person.get("family")):
-            add_name(n, alone="last")
+        p_singles, p_ordinary, p_sequences = _person_words(person, ordinary_set)
+        singles |= p_singles
+        ordinary |= p_ordinary
+        sequences |= p_sequences
     # a multi-word name holding a word protected alone is found through that word
     needed = tuple(sorted(seq for seq in sequences if singles.isdisjoint(seq)))
     return Gate(frozenset(singles), frozenset(ordinary), needed,

@@ -241,6 +241,7 @@ class Store:
         self.path = Path(path)
         self.vault = vault
         self._people_cache: dict[str, list[dict]] = {}
+        self._person_plain: dict[str, tuple[bytes, dict]] = {}  # code -> (sealed record, its contents)
         self.first_case_number = int(first_case_number)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -620,9 +621,22 @@ class Store:
         if hit is not None:
             return hit
         rows = self._conn().execute("SELECT code, person_enc FROM cases ORDER BY number, letter").fetchall()
-        people = [self.vault.decrypt_json(enc, self._person_ctx(code)) for code, enc in rows if enc is not None]
+        # a case whose sealed record is unchanged is not decrypted again (a backlog adds one case at a time)
+        with self._lock:
+            known = dict(self._person_plain)
+        people = []
+        fresh = {}
+        for code, enc in rows:
+            if enc is None:
+                continue
+            hit = known.get(code)
+            if hit is None or hit[0] != enc:
+                hit = (enc, self.vault.decrypt_json(enc, self._person_ctx(code)))
+            fresh[code] = hit
+            people.append(hit[1])
         with self._lock:
             self._people_cache = {version: people}
+            self._person_plain = fresh
         return people
 
     # -- master list state -------------------------------------------------

@@ -323,3 +323,103 @@ def test_allowed_full_names_of_network_staff():
     assert_refused_at(gate.check_message(message(body="Will attended")), "body")
     # without the allowance the staff member's name is refused (fail closed)
     assert build_gate(PEOPLE).check_message(notice) is not None
+
+
+# -- what a message says is read once, then matched against any set of names -------------
+
+def _copy_for(raw: bytes, to: str, msg_id: str) -> bytes:
+    from mailbot.compose import personalise
+
+    return personalise(raw, to=to, msg_id=msg_id)
+
+
+def _shared_message(body="Coded referral attached.", attachments=()):
+    from mailbot.compose import ID_PLACEHOLDER, TO_PLACEHOLDER
+
+    return message(to=TO_PLACEHOLDER, body=body, attachments=attachments).replace(
+        b"<20261123.cn78.1@network.example.org>", ID_PLACEHOLDER.encode())
+
+
+def test_each_copy_of_a_mailing_has_its_own_to_and_message_id_checked(gate):
+    shared = _shared_message(attachments=[("CN78-coded-referral.docx", DOCX, docx_with())])
+    assert gate.check_message(shared) is None
+    assert gate.check_message(_copy_for(shared, "hub@youthhub.example.net", "<a.1@network.example.org>")) is None
+    # the rest of the message was read before; the name in this copy's To is still found
+    assert_refused_at(gate.check_message(_copy_for(shared, "sean.kilbride@home.example.net", "<a.2@x.org>")),
+                      "header To")
+    assert_refused_at(gate.check_message(_copy_for(shared, "hub@youthhub.example.net", "<kilbride.3@x.org>")),
+                      "header Message-ID")
+
+
+def test_a_message_read_under_fewer_names_is_refused_once_a_name_is_added():
+    # the styles part is large (read once, kept as words only); the name is added to it
+    styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X1\">"
+                                                     "<w:name w:val=\"Penhaligon notes\"/></w:style>"})
+    raw = message(body="Will attended on Monday.", attachments=[("CN78-coded-referral.docx", DOCX, styled)])
+    assert build_gate(PEOPLE[:1]).check_message(raw) is None  # Sean's gate: clean, and now cached
+    assert_refused_at(build_gate(PEOPLE).check_message(raw), "body")  # "Will", capitalised
+    assert_refused_at(build_gate(PEOPLE[2:]).check_message(raw), "part word/styles.xml")
+
+
+def test_an_ordinary_word_name_in_a_large_part_is_still_found():
+    # "Grace" is an ordinary word: only its capitalised form counts (a large part is kept
+    # as its words and its capitalised words)
+    styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X2\">"
+                                                     "<w:name w:val=\"Notes for Grace\"/></w:style>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
+    assert build_gate(PEOPLE[:1]).check_message(raw) is None
+    assert_refused_at(build_gate(PEOPLE).check_message(raw), "part word/styles.xml")
+    lower = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X3\">"
+                                                    "<w:name w:val=\"saying grace\"/></w:style>"})
+    assert build_gate(PEOPLE).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, lower)])) is None
+
+
+def test_only_a_plain_header_block_has_its_to_set_aside():
+    from mailbot.gate import _split_personal
+
+    plain = message()
+    shared, personal = _split_personal(plain)
+    assert b"hub@youthhub.example.net" not in shared and b"hub@youthhub.example.net" in personal
+    # a line that is not a header ends the headers for the email parser: nothing is set aside,
+    # so a "To:" line in the body (here a quoted-printable soft break joins "Kil" and "bride")
+    # is read as the body it is
+    odd = (b"From: coordinator@network.example.org\nSubject: CN78\nnot a header line\n"
+           b"To: Kil=\nbride\nContent-Transfer-Encoding: quoted-printable\n\nbody\n")
+    assert _split_personal(odd) is None
+    crlf = plain.replace(b"\n", b"\r\n")
+    assert _split_personal(crlf) is None
+    gate = build_gate(PEOPLE)
+    qp = (b"From: coordinator@network.example.org\nSubject: CN78\nMIME-Version: 1.0\n"
+          b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n"
+          b"To: hub@youthhub.example.net\n\nMet Kil=\nbride today.\n")
+    assert_refused_at(gate.check_message(qp), "body")
+
+
+def test_a_short_multi_word_name_in_a_large_part_makes_the_gate_read_the_text_again():
+    # "Jo Jo": words too short to be protected alone, protected together; the large part's
+    # text was not kept, so the gate reads the message again to look for the pair
+    import mailbot.gate as gate_module
+
+    styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X4\">"
+                                                     "<w:name w:val=\"Jo Jo notes\"/></w:style>"})
+    raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
+    assert build_gate(PEOPLE[1:]).check_message(raw) is None
+    reads = []
+    real = gate_module._read_message
+    gate_module._read_message = lambda *a, **k: reads.append(k) or real(*a, **k)
+    try:
+        assert_refused_at(build_gate(PEOPLE).check_message(raw), "part word/styles.xml")
+    finally:
+        gate_module._read_message = real
+    assert reads == [{"keep_text": True}]  # the cached reading, then one reading of the whole text
+    apart = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X5\">"
+                                                    "<w:name w:val=\"Jo and Jo\"/></w:style>"})
+    assert build_gate(PEOPLE).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, apart)])) is None
+
+
+def test_raw_8bit_header_and_undeclared_8bit_body_are_read_as_utf8(gate):
+    head = (b"From: coordinator@network.example.org\nTo: hub@youthhub.example.net\nMIME-Version: 1.0\n"
+            b"Content-Type: text/plain\nContent-Transfer-Encoding: 8bit\n")
+    assert_refused_at(gate.check_message(head + "Subject: Seán attended\n\nhello\n".encode()), "subject")
+    assert_refused_at(gate.check_message(head + "Subject: CN78\n\nSeán went home.\n".encode()), "body")
+    assert gate.check_message(head + "Subject: CN78 café\n\nhello\n".encode()) is None
