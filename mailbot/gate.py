@@ -46,6 +46,7 @@ import json
 import logging
 import re
 import struct
+import sys
 import threading
 import unicodedata
 import urllib.parse
@@ -110,22 +111,24 @@ class Prepared:
     multi-word name, an allowed staff name, an ordinary word that is not ASCII) make the gate
     read the whole message again from its bytes."""
 
-    toks: frozenset
+    toks: tuple  # the folded words, each once, interned (shared by the many texts that hold them)
     norm: str | None
-    caps: frozenset = frozenset()
+    caps: tuple = ()
     odd: tuple = ()
 
 
-PREPARED_KEEP_CHARS = 4096
+PREPARED_KEEP_CHARS = 512
 
 
 def prepare(text: str, *, keep: bool = False) -> Prepared:
     norm = normalise(text) if text else ""
-    toks = frozenset(_WORD.findall(norm.casefold())) if norm else frozenset()
+    if not norm:
+        return Prepared((), norm)
+    toks = tuple(map(sys.intern, set(_WORD.findall(norm.casefold()))))
     if keep or len(norm) <= PREPARED_KEEP_CHARS:
         return Prepared(toks, norm)
     capitalised = {w for w in _WORD.findall(norm) if w[0].isupper()}
-    return Prepared(toks, None, frozenset(w.casefold() for w in capitalised if w.isascii()),
+    return Prepared(toks, None, tuple(sys.intern(w.casefold()) for w in capitalised if w.isascii()),
                     tuple(w for w in capitalised if not w.isascii()))
 
 
@@ -187,8 +190,9 @@ class Gate:
         if not self.sequences:
             return False
         folded = None
+        tokset = set(toks)
         for seq in self.sequences:
-            if toks.issuperset(seq):
+            if tokset.issuperset(seq):
                 if prep.norm is None:
                     raise _NeedText
                 if folded is None:

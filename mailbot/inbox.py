@@ -8,7 +8,7 @@ order) and then files it according to the answer:
 * ``"keep"``        -> left where it is (not offered again this connection)
 
 Nothing is ever deleted except as the second half of a move on servers
-without MOVE (COPY, then \\Deleted + UID EXPUNGE of that one UID).
+without MOVE (COPY, then \\Deleted + UID EXPUNGE of just those UIDs).
 
 Crash safety: a message still in the folder is by definition unfinished, so
 on every (re)connect the whole folder is processed again. The handler must
@@ -42,6 +42,9 @@ from .errors import MailbotError
 log = logging.getLogger("mailbot.inbox")
 
 OUTCOMES = ("processed", "quarantined", "keep")
+#: a backlog is fetched this many messages (and at most this many bytes) per round trip
+FETCH_CHUNK = 25
+FETCH_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class InboxUnavailable(MailbotError):
@@ -213,33 +216,45 @@ class InboxWatcher:
         return self._process([u for u in uids if u not in self._kept])
 
     def _process(self, uids: list[int]) -> int:
+        """Fetch in chunks (one round trip each), hand each message over in UID order, file a chunk at once.
+
+        A message handled but not yet moved when the connection drops (or the daemon dies) is
+        still in the folder: the next pass finds it already recorded and only moves it."""
         done = 0
-        for uid in uids:
-            data = self.client.fetch([uid], [b"BODY.PEEK[]", b"INTERNALDATE"]).get(uid)
-            if not data or b"BODY[]" not in data:  # expunged meanwhile
-                continue
-            msg = InboxMessage(uid=uid, uidvalidity=self.uidvalidity, raw=bytes(data[b"BODY[]"]),
-                               internaldate=data.get(b"INTERNALDATE"))
-            if uid > self.state.get(self.uidvalidity):
-                self.state.set(self.uidvalidity, uid)
+        for chunk in self._chunks(uids):
+            fetched = self.client.fetch(chunk, [b"BODY.PEEK[]", b"INTERNALDATE"])
+            top = max(chunk)
+            if top > self.state.get(self.uidvalidity):  # once per chunk (a database write)
+                self.state.set(self.uidvalidity, top)
+            filing: dict[str, list[int]] = {}
             try:
-                outcome = self.on_message(msg)
-            except Exception as exc:  # the handler failed: leave it, retry on the next full pass
-                detail = str(exc) if isinstance(exc, MailbotError) else type(exc).__name__
-                log.error("message uid=%s left in %s: handler failed (%s)", uid, self.config.folder, detail)
-                continue
-            if outcome == "processed":
-                self._move(uid, self.config.processed_folder)
-            elif outcome == "quarantined":
-                self._move(uid, self.config.quarantine_folder)
-            elif outcome == "keep":
-                self._kept.add(uid)
-            else:
-                log.error("message uid=%s left in %s: handler answered %r", uid, self.config.folder, outcome)
-                continue
-            done += 1
-            self.handled += 1
-            log.info("message uid=%s %s", uid, outcome)
+                for uid in chunk:
+                    data = fetched.get(uid)
+                    if not data or b"BODY[]" not in data:  # expunged meanwhile
+                        continue
+                    msg = InboxMessage(uid=uid, uidvalidity=self.uidvalidity, raw=bytes(data[b"BODY[]"]),
+                                       internaldate=data.get(b"INTERNALDATE"))
+                    try:
+                        outcome = self.on_message(msg)
+                    except Exception as exc:  # the handler failed: leave it, retry on the next full pass
+                        detail = str(exc) if isinstance(exc, MailbotError) else type(exc).__name__
+                        log.error("message uid=%s left in %s: handler failed (%s)", uid, self.config.folder, detail)
+                        continue
+                    if outcome == "processed":
+                        filing.setdefault(self.config.processed_folder, []).append(uid)
+                    elif outcome == "quarantined":
+                        filing.setdefault(self.config.quarantine_folder, []).append(uid)
+                    elif outcome == "keep":
+                        self._kept.add(uid)
+                    else:
+                        log.error("message uid=%s left in %s: handler answered %r", uid, self.config.folder, outcome)
+                        continue
+                    done += 1
+                    self.handled += 1
+                    log.info("message uid=%s %s", uid, outcome)
+            finally:
+                for folder, moved in filing.items():
+                    self._move(moved, folder)
         if done and self.on_batch_done is not None:
             try:
                 self.on_batch_done()
@@ -247,14 +262,33 @@ class InboxWatcher:
                 log.error("work after a batch failed (%s); it is retried after the next batch", type(exc).__name__)
         return done
 
-    def _move(self, uid: int, folder: str) -> None:
-        if self._has_move:
-            self.client.move([uid], folder)
+    def _chunks(self, uids: list[int]):
+        """UIDs in runs of at most FETCH_CHUNK messages and FETCH_CHUNK_BYTES (one message may exceed it)."""
+        if len(uids) <= 1:
+            if uids:
+                yield uids
             return
-        self.client.copy([uid], folder)
-        self.client.add_flags([uid], [b"\\Deleted"])
+        sizes = self.client.fetch(uids, [b"RFC822.SIZE"])
+        chunk: list[int] = []
+        total = 0
+        for uid in uids:
+            size = int((sizes.get(uid) or {}).get(b"RFC822.SIZE", 0) or 0)
+            if chunk and (len(chunk) >= FETCH_CHUNK or total + size > FETCH_CHUNK_BYTES):
+                yield chunk
+                chunk, total = [], 0
+            chunk.append(uid)
+            total += size
+        if chunk:
+            yield chunk
+
+    def _move(self, uids: list[int], folder: str) -> None:
+        if self._has_move:
+            self.client.move(uids, folder)
+            return
+        self.client.copy(uids, folder)
+        self.client.add_flags(uids, [b"\\Deleted"])
         if self._has_uidplus:
-            self.client.uid_expunge([uid])
+            self.client.uid_expunge(uids)
         # Without UIDPLUS a plain EXPUNGE could remove other people's \Deleted
         # mail: leave it flagged (searches skip \Deleted), never expunge all.
 

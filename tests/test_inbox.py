@@ -362,3 +362,52 @@ def test_new_uidvalidity_means_everything_is_new(mailserver, mail_user, tmp_path
         t.join(5)
     assert [s for _u, s, _t in rec.seen] == ["referral old", "referral new"]
     assert w.uidvalidity != 1 and state.get(w.uidvalidity) == rec.seen[-1][0]
+
+
+def test_a_backlog_is_fetched_and_filed_in_chunks_in_uid_order(mailserver, mail_user, monkeypatch):
+    import mailbot.inbox as inbox
+
+    monkeypatch.setattr(inbox, "FETCH_CHUNK", 4)
+    addr = mail_user("coord")
+    subjects = [f"{'quarantine' if i % 5 == 0 else 'referral'} n{i:02d}" for i in range(11)]
+    for s in subjects:
+        mailserver.deliver_to_inbox(addr, _msg(s, addr))
+    rec = Recorder()
+    state = MemoryUidState()
+    w = InboxWatcher(_settings(mailserver, addr), rec, state)
+    fetches = []
+    w._connect()
+    real_fetch = w.client.fetch
+    w.client.fetch = lambda uids, items, *a, **k: fetches.append((len(uids), tuple(items))) or real_fetch(uids, items, *a, **k)
+    assert w.run_until_empty() == 11
+    assert [s for _u, s, _t in rec.seen] == subjects  # UID order across the chunks
+    bodies = [n for n, items in fetches if b"BODY.PEEK[]" in items]
+    assert bodies == [4, 4, 3]  # three round trips for eleven messages
+    assert state.get(w.uidvalidity) == max(u for u, _s, _t in rec.seen)
+    assert _subjects(mailserver, addr, "Processed") == sorted(s for s in subjects if s.startswith("referral"))
+    assert _subjects(mailserver, addr, "Quarantine") == sorted(s for s in subjects if s.startswith("quarantine"))
+    assert _subjects(mailserver, addr, "INBOX") == []
+
+
+def test_a_chunk_handled_but_not_filed_is_only_filed_on_the_next_pass(mailserver, mail_user, monkeypatch):
+    # the connection drops after the chunk was handled, before the MOVE: the next pass files it
+    # and the handler (which dedups by message key in mailbot) is offered each message again
+    addr = mail_user("coord")
+    for s in ("referral a", "referral b"):
+        mailserver.deliver_to_inbox(addr, _msg(s, addr))
+    rec = Recorder()
+    w = InboxWatcher(_settings(mailserver, addr), rec, MemoryUidState())
+    w._connect()
+
+    def broken_move(uids, folder):
+        raise ConnectionResetError("link dropped")
+
+    w._move = broken_move
+    with pytest.raises(InboxUnavailable):
+        w.run_until_empty()
+    assert _subjects(mailserver, addr, "INBOX") == ["referral a", "referral b"]
+    w2 = InboxWatcher(_settings(mailserver, addr), rec, MemoryUidState())
+    assert w2.run_until_empty() == 2
+    w2.close()
+    assert _subjects(mailserver, addr, "Processed") == ["referral a", "referral b"]
+    assert _subjects(mailserver, addr, "INBOX") == []
