@@ -44,7 +44,8 @@ def smtp_settings(cfg: Config):
 class Bot:
     """One running mailbot: store, pipeline context, inbox watcher, outbox sender."""
 
-    def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None, lock: bool = True):
+    def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None, lock: bool = True,
+                 work_ahead: bool = True):
         from .store import Store
         from .vault import Vault
 
@@ -60,6 +61,10 @@ class Bot:
         self.outbox = None
         self.ctx = Context.build(cfg, self.store, clock=clock or (lambda: datetime.now(timezone.utc)),
                                  notify_outbox=self._notify_outbox)
+        if work_ahead:
+            from .speculate import Ahead
+
+            self.ctx.ahead = Ahead(cfg.rules_dir, cfg.max_email_bytes)
         self.watcher = None
         self._stop_threads = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -101,7 +106,21 @@ class Bot:
         from .inbox import InboxWatcher
 
         return InboxWatcher(imap_settings(self.cfg), self._on_message, _GuardedUidState(self),
-                            on_batch_done=on_batch_done)
+                            on_batch_done=on_batch_done, on_fetched=self._work_ahead,
+                            on_pass_done=self._end_of_pass)
+
+    def _work_ahead(self, messages) -> None:
+        """A fetched run of messages: a helper process reads and codes them ahead (mailbot.speculate)."""
+        if self.ctx.ahead is None or self.fatal:
+            return
+        try:
+            self.ctx.ahead.run([m.raw for m in messages], self.store.next_case_number())
+        except Exception as exc:  # noqa: BLE001 - only ever an optimisation
+            log.warning("no work ahead for this run (%s)", type(exc).__name__)
+
+    def _end_of_pass(self) -> None:
+        if self.ctx.ahead is not None:
+            self.ctx.ahead.stop()
 
     def _batch_worker(self) -> None:
         """Per-batch work (the Master List) off the watcher thread, after the batch's own mail has gone.
@@ -210,6 +229,8 @@ class Bot:
         await asyncio.get_running_loop().run_in_executor(None, batch_thread.join, 5)
 
     def close(self) -> None:
+        if self.ctx.ahead is not None:
+            self.ctx.ahead.stop()
         self.store.close()
         if self._lock is not None:
             self._lock.close()

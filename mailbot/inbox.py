@@ -131,12 +131,18 @@ class _ConnectionLost(Exception):
 
 class InboxWatcher:
     def __init__(self, config: ImapSettings, on_message: Callable[[InboxMessage], str], state: UidState,
-                 on_batch_done: Callable[[], None] | None = None):
+                 on_batch_done: Callable[[], None] | None = None,
+                 on_fetched: Callable[[list[InboxMessage]], None] | None = None,
+                 on_pass_done: Callable[[], None] | None = None):
         self.config = config
         self.on_message = on_message
         self.state = state
         #: called after a pass that handled at least one message (the Master List is sent once per batch)
         self.on_batch_done = on_batch_done
+        #: called with each fetched chunk before its messages are handled (work may start ahead),
+        #: and at the end of every pass
+        self.on_fetched = on_fetched
+        self.on_pass_done = on_pass_done
         self.client = None
         self.uidvalidity = 0
         self._kept: set[int] = set()  # "keep" answers: not offered again on this connection
@@ -216,6 +222,13 @@ class InboxWatcher:
         return self._process([u for u in uids if u not in self._kept])
 
     def _process(self, uids: list[int]) -> int:
+        try:
+            return self._process_chunks(uids)
+        finally:
+            if self.on_pass_done is not None:
+                self.on_pass_done()
+
+    def _process_chunks(self, uids: list[int]) -> int:
         """Fetch in chunks (one round trip each), hand each message over in UID order, file a chunk at once.
 
         A message handled but not yet moved when the connection drops (or the daemon dies) is
@@ -226,14 +239,16 @@ class InboxWatcher:
             top = max(chunk)
             if top > self.state.get(self.uidvalidity):  # once per chunk (a database write)
                 self.state.set(self.uidvalidity, top)
+            messages = [InboxMessage(uid=uid, uidvalidity=self.uidvalidity, raw=bytes(data[b"BODY[]"]),
+                                     internaldate=data.get(b"INTERNALDATE"))
+                        for uid, data in ((u, fetched.get(u)) for u in chunk)
+                        if data and b"BODY[]" in data]  # (not expunged meanwhile)
+            if self.on_fetched is not None:
+                self.on_fetched(messages)
             filing: dict[str, list[int]] = {}
             try:
-                for uid in chunk:
-                    data = fetched.get(uid)
-                    if not data or b"BODY[]" not in data:  # expunged meanwhile
-                        continue
-                    msg = InboxMessage(uid=uid, uidvalidity=self.uidvalidity, raw=bytes(data[b"BODY[]"]),
-                                       internaldate=data.get(b"INTERNALDATE"))
+                for msg in messages:
+                    uid = msg.uid
                     try:
                         outcome = self.on_message(msg)
                     except Exception as exc:  # the handler failed: leave it, retry on the next full pass

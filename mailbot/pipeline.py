@@ -74,6 +74,8 @@ class Context:
     rules: dict[str, Rule]
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     notify_outbox: Callable[[], None] = lambda: None
+    #: work done ahead by a helper process during a backlog (mailbot.speculate.Ahead), or None
+    ahead: object = None
     _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
     _gate_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -197,13 +199,24 @@ def social_work_status(case) -> SocialWorkStatus:
 
 def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
     """Run one raw email through the pipeline; return the folder it belongs in."""
-    from .classify import classify
-    from .handlers import HANDLERS
     from .mailreader import read_email
 
     started = time.perf_counter()
-    # receive
-    email = read_email(raw, max_bytes=ctx.cfg.max_email_bytes)
+    # receive (read ahead by the helper process during a backlog, if it is done)
+    email = ctx.ahead.email(raw) if ctx.ahead is not None else None
+    if email is None:
+        email = read_email(raw, max_bytes=ctx.cfg.max_email_bytes)
+    try:
+        return _process(ctx, email, uid, uidvalidity, started)
+    finally:
+        if ctx.ahead is not None:
+            ctx.ahead.forget()
+
+
+def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) -> str:
+    from .classify import classify
+    from .handlers import HANDLERS
+
     prior = ctx.store.get_message(email.key)
     if prior is not None:
         log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])

@@ -493,6 +493,12 @@ class Store:
                      "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (number,))
         return number
 
+    def next_case_number(self) -> int:
+        """The number allocate_case_number() would give next (a forecast: nothing is reserved)."""
+        row = self._conn().execute("SELECT value FROM counters WHERE name = 'case_number'").fetchone()
+        last = row[0] if row else self.first_case_number - 1
+        return max(last + 1, self.first_case_number)
+
     # -- cases -------------------------------------------------------------
 
     def _person_ctx(self, code: str) -> bytes:

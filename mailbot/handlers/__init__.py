@@ -59,7 +59,8 @@ def handle_documents(ctx, email, verdict) -> Outcome:
                 outcome, got, reason = handle_minutes(ctx, email, member, pkg, source=source)
             else:
                 kinds.add("referral")
-                outcome, got, reason = handle_referral(ctx, email, member, pkg, source=source, filename=safe_name)
+                outcome, got, reason = handle_referral(ctx, email, member, pkg, source=source, filename=safe_name,
+                                                       form=att.data)
             codes += list(got)
             outcomes.append(outcome)
             if reason:

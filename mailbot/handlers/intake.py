@@ -35,7 +35,8 @@ def person_record(child: dict, family: list[dict]) -> dict:
     }
 
 
-def handle_referral(ctx, email, member, pkg, *, source: str, filename: str) -> tuple[str, tuple[str, ...], str]:
+def handle_referral(ctx, email, member, pkg, *, source: str, filename: str,
+                    form: bytes | None = None) -> tuple[str, tuple[str, ...], str]:
     """Returns (outcome, case codes, reason). Raises MailbotError for a form problem (caller replies)."""
     from ..store import Case
 
@@ -69,7 +70,12 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str) -> t
     codes = sibling_codes(number, len(children))
     extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
     try:
-        coded = code_document(pkg, children, family, codes, extra=extra)
+        # coded ahead by the helper process from exactly these inputs (a backlog), or here
+        coded = None
+        if ctx.ahead is not None and form is not None:
+            coded = ctx.ahead.coded(form, children, family, codes, extra)
+        if coded is None:
+            coded = code_document(pkg, children, family, codes, extra=extra)
     except LeakDetected as exc:
         # Fail closed: nothing goes to the members; the number is not used (the transaction rolls back
         # only if we raise, so keep it: the coordinator codes this one by hand under the same number).
