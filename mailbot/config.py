@@ -82,6 +82,8 @@ class Config:
     #: [smtp] retry_base_seconds / retry_max_seconds: the outbox's backoff between attempts
     smtp_retry_base: float = 2.0
     smtp_retry_max: float = 300.0
+    #: [smtp] connections: parallel SMTP connections of the outbox (a provider may allow only a few)
+    smtp_connections: int = 4
     source: Path | None = None
 
     @property
@@ -157,6 +159,13 @@ def _seconds(raw: dict, key: str, where: str) -> float | None:
         value = 0.0
     if not value > 0:
         raise ConfigError(f"[{where}] {key} must be a positive number of seconds.")
+    return value
+
+
+def _connections(raw: dict) -> int:
+    value = raw.get("connections", 4)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+        raise ConfigError("[smtp] connections must be a whole number from 1 to 32.")
     return value
 
 
@@ -252,6 +261,7 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         imap_tuning={k: v for k in IMAP_TUNING if (v := _seconds(imap_raw, k, "imap")) is not None},
         smtp_retry_base=_seconds(smtp_raw, "retry_base_seconds", "smtp") or 2.0,
         smtp_retry_max=_seconds(smtp_raw, "retry_max_seconds", "smtp") or 300.0,
+        smtp_connections=_connections(smtp_raw),
     )
 
 

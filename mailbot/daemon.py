@@ -114,7 +114,7 @@ class Bot:
         if self.ctx.ahead is None or self.fatal:
             return
         try:
-            self.ctx.ahead.run([m.raw for m in messages], self.store.next_case_number())
+            self.ctx.ahead.run([m.raw for m in messages], self.store.next_case_number)
         except Exception as exc:  # noqa: BLE001 - only ever an optimisation
             log.warning("no work ahead for this run (%s)", type(exc).__name__)
 
@@ -156,7 +156,8 @@ class Bot:
 
         sender = OutboxSender(self.store, smtp_settings(self.cfg), gate=gate,
                               on_permanent_failure=self._on_permanent_failure, on_outage=self._on_outage,
-                              retry_base=self.cfg.smtp_retry_base, retry_max=self.cfg.smtp_retry_max)
+                              retry_base=self.cfg.smtp_retry_base, retry_max=self.cfg.smtp_retry_max,
+                              lanes=self.cfg.smtp_connections)
         sender.on_restored = self._on_smtp_restored
         return sender
 

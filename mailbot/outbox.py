@@ -106,8 +106,11 @@ class OutboxSender:
                  clock: Callable[[], float] = time.time,
                  retry_base: float = 2.0, retry_max: float = 300.0,
                  outage_alert_after: float = 0.0,
-                 give_up_after: float = 3 * 24 * 3600):
+                 give_up_after: float = 3 * 24 * 3600,
+                 lanes: int | None = None):
         self.store = store
+        if lanes is not None:
+            self.lanes = lanes
         self.smtp = smtp
         self.gate = gate
         self.on_permanent_failure = on_permanent_failure

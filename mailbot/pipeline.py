@@ -210,7 +210,7 @@ def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int 
         return _process(ctx, email, uid, uidvalidity, started)
     finally:
         if ctx.ahead is not None:
-            ctx.ahead.forget()
+            ctx.ahead.forget(raw)
 
 
 def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) -> str:

@@ -3,19 +3,22 @@
 Intake is one message at a time, in UID order, on one thread: that order is
 what gives every referral its number, and Python runs one thread at a time.
 When the watcher fetches a run of messages, the pure, costly part of their
-intake -- reading each email and coding each referral form -- is started in
-ONE helper process, on the next CPU, with the code each referral is expected
-to get (the next free number, one per referral form, in order).
+intake is done in ONE helper process, on the next CPU, a few messages ahead:
+reading each email, opening and reading each referral form, coding it with
+the code it is expected to get (the next free number, one per referral form,
+in order) and reading the coded document as the leak gate will.
 
 The helper only computes: it writes nothing, sends nothing and sees no
-database. The pipeline asks it for an answer (:meth:`Ahead.email`,
-:meth:`Ahead.coded`) and uses one only when it is ready and was made from the
-very same input: the same message bytes; the same form bytes, with the same
-young people, family, codes and extra fields the pipeline itself worked out.
-Otherwise (a duplicate referral shifted the numbers, the helper is behind or
-died) the pipeline does the work itself, as it does for a single message.
-The coded document is checked by the same verifier in the helper, and again
-by the leak gate when its message is queued, whichever process coded it.
+database. Intake takes an answer (:meth:`Ahead.email`, :meth:`Ahead.referral`,
+:meth:`Ahead.coded`) only for the very same input: the same message bytes;
+the same form bytes; for a coded document, also the same young people,
+family, codes and extra fields intake itself worked out. Otherwise (a
+duplicate referral shifted the numbers, the helper is still starting, failed
+or died) intake does the work itself, as it does for a single message. The
+coded document is checked by the same verifier in the helper, and by the
+leak gate when its message is queued, whichever process coded it; the gate's
+reading of it made in the helper (:func:`mailbot.gate.analyse_file_ahead`) is
+keyed on the document's bytes and holds no name.
 
 The helper starts only for a run of several messages and stops at the end of
 each pass, so an idle mailbot is one process.
@@ -26,14 +29,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
-import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger("mailbot.speculate")
 
 #: a run of at least this many fetched messages starts the helper
 MIN_RUN = 4
+#: messages given to the helper at a time (a few: it never runs far ahead of intake)
+WINDOW = 3
+#: how long intake waits for an answer the helper is working on (doing it twice costs more), at most
+WAIT_SECONDS = 2.0
 
 
 def _digest(data: bytes) -> bytes:
@@ -48,11 +56,14 @@ _next_number: int | None = None  # the helper's own count, carried from one mess
 def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: int):
     """In the helper: read one email and code its referral forms with the numbers expected next.
 
-    Returns (email, [(form digest, people key, codes, extra, coded bytes), ...]). Never raises
+    Returns (email, [(form digest, the form as read (json), people key, codes, extra, coded bytes,
+    the gate's reading of them), ...]) for each referral form read (the last five None when it
+    could not be coded). Never raises
     for a bad message (the pipeline will find and answer the problem itself)."""
     global _next_number
     from .coding import code_document, sibling_codes
     from .docx_package import open_package
+    from .gate import analyse_file_ahead
     from .handlers import WORD_KINDS
     from .handlers.minutes import looks_like_minutes
     from .mailreader import kind_of_attachment, read_email
@@ -75,6 +86,8 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
             data = parse_referral(pkg).to_json()
         except Exception:  # noqa: BLE001 - the pipeline answers a bad form itself
             continue
+        # the form as read: the pipeline takes it instead of opening and reading the form again
+        reading = (_digest(att.data), data)
         children, family = data["young_people"], data["family"]
         codes = sibling_codes(_next_number, len(children))
         _next_number += 1  # the pipeline allocates one number per referral form it codes
@@ -82,8 +95,10 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
             extra = field_protections(children, load_redaction_rules(Path(rules_dir)))
             out = code_document(pkg, children, family, codes, extra=extra)
         except Exception:  # noqa: BLE001 - e.g. the verifier refused: the pipeline finds that itself
+            coded.append((*reading, None, None, None, None, None))
             continue
-        coded.append((_digest(att.data), _people_key(children, family), tuple(codes), _extra_key(extra), out))
+        coded.append((*reading, _people_key(children, family), tuple(codes), _extra_key(extra), out,
+                      analyse_file_ahead(out)))
     return email, coded
 
 
@@ -100,51 +115,105 @@ def _extra_key(extra) -> tuple:
 # -- the pipeline's side (I/O shell) ----------------------------------------
 
 class Ahead:
-    """The helper process and its answers, for one pass over the inbox."""
+    """The helper process and its answers, for one pass over the inbox.
 
-    def __init__(self, rules_dir: Path, max_bytes: int):
+    The helper is given a few messages at a time (``window``), in the order intake handles them,
+    each after the one before: it carries the case number from one to the next. Intake takes an
+    answer that is ready, waits for one the running helper is working on (doing it twice would
+    cost more) and does the work itself while the helper is still starting. When intake has gone
+    past messages the helper never got, the next one it gets starts again from the store's next
+    number, which is then exact: every message before it has been handled."""
+
+    def __init__(self, rules_dir: Path, max_bytes: int, *, window: int = WINDOW):
         self.rules_dir = str(rules_dir)
         self.max_bytes = max_bytes
+        self.window = window
         self._pool: ProcessPoolExecutor | None = None
-        self._jobs: dict[bytes, Future] = {}  # message digest -> future
-        self._coded: dict[bytes, tuple] = {}  # form digest -> what the helper coded, for the message in hand
-        self._lock = threading.Lock()
+        self._raws: list[bytes] = []  # the run, in handling order
+        self._index: dict[bytes, int] = {}  # message digest -> its place in the run
+        self._next = 0  # the place of the next message to give the helper
+        self._pos = 0  # the place of the next message intake handles
+        self._next_number: Callable[[], int] | None = None
+        self._jobs: dict[bytes, Future] = {}  # message digest -> future, for messages not yet handled
+        self._stale: list[Future] = []  # jobs for messages handled meanwhile: the helper is still on them
+        self._coded: dict[bytes, tuple] = {}  # form digest -> what the helper read and coded, message in hand
+        self._answering = False  # the helper has answered: it is up, worth waiting for
         self.emails_used = 0  # answers taken (tests, logs)
         self.forms_used = 0
-        self.wasted = 0  # answers made but not usable (not ready, or made from other inputs)
+        self.wasted = 0  # answers made but not used (not ready, or made from other inputs)
+        self.waited = 0.0  # seconds intake waited for the helper
 
-    def run(self, raws: list[bytes], next_number: int) -> None:
-        """Start the helper on a run of fetched messages (in the order they will be handled)."""
+    def run(self, raws: list[bytes], next_number: Callable[[], int]) -> None:
+        """A run of fetched messages, in the order intake will handle them, every earlier one handled.
+
+        ``next_number`` gives the store's next case number (exact whenever it is asked)."""
+        self._drop_jobs()
+        self._raws, self._index, self._next, self._pos = [], {}, 0, 0
         if len(raws) < MIN_RUN:
             return
         try:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            start = next_number
-            for raw in raws:
-                fut = self._pool.submit(work_ahead, raw, start, self.rules_dir, self.max_bytes)
-                start = None  # the helper carries the count from here
-                with self._lock:
-                    self._jobs[_digest(raw)] = fut
         except Exception as exc:  # noqa: BLE001 - no helper: the pipeline does everything itself
             log.warning("no helper process (%s); intake continues on its own", type(exc).__name__)
-            self.stop()
+            return
+        self._raws = list(raws)
+        self._index = {_digest(raw): i for i, raw in enumerate(self._raws)}
+        self._next_number = next_number
+        self._top_up(exact=True)
+
+    def _top_up(self, exact: bool = False) -> None:
+        """Keep ``window`` messages with the helper (counting those it is still doing in vain)."""
+        self._stale = [f for f in self._stale if not f.done()]
+        busy = len(self._stale) + sum(1 for f in self._jobs.values() if not f.done())
+        while self._pool is not None and busy < self.window and self._next < len(self._raws):
+            if self._next < self._pos:  # intake went past these on its own
+                self._next, exact = self._pos, True
+                continue
+            raw = self._raws[self._next]
+            try:
+                start = self._next_number() if exact else None  # None: the helper carries its count
+                fut = self._pool.submit(work_ahead, raw, start, self.rules_dir, self.max_bytes)
+            except Exception as exc:  # noqa: BLE001 - the helper is gone: intake does it all itself
+                log.warning("helper process unavailable (%s); intake continues on its own", type(exc).__name__)
+                self.stop()
+                return
+            fut.add_done_callback(self._answered)
+            self._jobs[_digest(raw)] = fut
+            self._next += 1
+            busy += 1
+            exact = False
+
+    def _answered(self, fut: Future) -> None:  # (in the executor's thread)
+        if not fut.cancelled() and fut.exception() is None:
+            self._answering = True
 
     def _answer(self, raw: bytes):
-        with self._lock:
-            fut = self._jobs.pop(_digest(raw), None)
-        if fut is None or not fut.done() or fut.cancelled():
-            if fut is not None:
-                self.wasted += 1
+        key = _digest(raw)
+        if key in self._index:
+            self._pos = self._index[key]
+        fut = self._jobs.pop(key, None)
+        if fut is None:
             return None
+        if not fut.done() and not self._answering:  # the helper is still starting: do it here
+            self._stale.append(fut)
+            self.wasted += 1
+            return None
+        waited = time.perf_counter()
         try:
-            return fut.result(timeout=0)
-        except Exception as exc:  # noqa: BLE001 - the helper failed or died: do it here
-            log.warning("helper process failed (%s); this message is handled without it", type(exc).__name__)
+            answer = fut.result(timeout=WAIT_SECONDS)
+            self.waited += time.perf_counter() - waited
+            return answer
+        except Exception as exc:  # noqa: BLE001 - the helper failed, died or is too slow: do it here
+            if not isinstance(exc, TimeoutError):
+                log.warning("helper process failed (%s); this message is handled without it", type(exc).__name__)
+            else:
+                self._stale.append(fut)
+            self.wasted += 1
             return None
 
     def email(self, raw: bytes):
-        """The email read by the helper, with what it coded kept for :meth:`coded`; or None."""
+        """The email read by the helper, with what it read and coded kept for this message; or None."""
         answer = self._answer(raw)
         if answer is None:
             return None
@@ -153,28 +222,52 @@ class Ahead:
         self.emails_used += 1
         return email
 
+    def referral(self, form: bytes) -> dict | None:
+        """The referral form as the helper read it (ReferralForm.to_json()), or None: read it here.
+
+        Only a form the helper opened and read without a problem; a form it took for minutes, or
+        could not open or read, is opened here and gets the pipeline's own answer."""
+        hit = self._coded.get(_digest(form))
+        return hit[1] if hit is not None else None
+
     def coded(self, form: bytes, children, family, codes, extra) -> bytes | None:
         """The coded document made by the helper from exactly these inputs, or None."""
         hit = self._coded.pop(_digest(form), None)
-        if hit is None:
+        if hit is None or hit[2] is None:
             return None
-        _, people, got_codes, got_extra, out = hit
+        _, _, people, got_codes, got_extra, out, reading = hit
         if people != _people_key(children, family) or got_codes != tuple(codes) or got_extra != _extra_key(extra):
             self.wasted += 1
             return None
         self.forms_used += 1
+        if reading is not None:  # the last gate reads this document without opening it again
+            from .gate import prime_file
+
+            prime_file(reading)
         return out
 
-    def forget(self) -> None:
-        """Drop what the helper coded for the message just handled (only its own forms may use it)."""
+    def forget(self, raw: bytes) -> None:
+        """The message is handled: drop what the helper made for it, give the helper the next one."""
         self._coded = {}
+        key = _digest(raw)
+        if key in self._index:
+            self._pos = self._index[key] + 1
+            self._jobs.pop(key, None)
+        if self._pool is not None:
+            self._top_up()
+
+    def _drop_jobs(self) -> None:
+        jobs, self._jobs, self._stale = self._jobs, {}, []
+        for fut in jobs.values():
+            fut.cancel()
 
     def stop(self) -> None:
         """End of a pass: stop the helper (an idle mailbot is one process)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-            jobs, self._jobs = self._jobs, {}
-        for fut in jobs.values():
-            fut.cancel()
+        pool, self._pool = self._pool, None
+        self._drop_jobs()
+        self._raws, self._index = [], {}
+        self._answering = False
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+            log.info("work ahead: %d emails and %d forms taken from the helper (waited %.1f s), "
+                     "%d answers not used", self.emails_used, self.forms_used, self.waited, self.wasted)

@@ -37,6 +37,20 @@ def test_example_config_is_valid(monkeypatch):
     assert [m.agency for m in cfg.members if m.social_work] == ["HSE Social Work Department"]
 
 
+def test_smtp_connections_default_to_four_and_reach_the_outbox(base, tmp_path):
+    from mailbot.daemon import Bot
+
+    assert parse_config(copy.deepcopy(base)).smtp_connections == 4
+    data = copy.deepcopy(base)
+    data["smtp"]["connections"] = 2
+    cfg = parse_config(data)
+    bot = Bot(cfg, lock=False, work_ahead=False)
+    try:
+        assert bot.make_outbox().lanes == 2
+    finally:
+        bot.close()
+
+
 @pytest.mark.parametrize("mutate, words", [
     (lambda d: d["imap"].update(password="secret", username="u"), "in clear"),
     (lambda d: d["smtp"].update(tls="maybe"), "tls must be one of"),
@@ -46,6 +60,8 @@ def test_example_config_is_valid(monkeypatch):
     (lambda d: d["network"].update(coordinators=[]), "coordinators"),
     (lambda d: d["imap"].update(username="u", password_env="MAILBOT_TEST_UNSET_VAR"), "not set"),
     (lambda d: d["members"][0].update(contacts=["not-an-address"]), "not an email address"),
+    (lambda d: d["smtp"].update(connections=0), "connections must be a whole number from 1 to 32"),
+    (lambda d: d["smtp"].update(connections="many"), "connections must be a whole number from 1 to 32"),
 ])
 def test_bad_configuration_gets_a_plain_message(base, mutate, words):
     data = copy.deepcopy(base)

@@ -52,15 +52,17 @@ def handle_documents(ctx, email, verdict) -> Outcome:
         source = f"{email.key}:{index}"
         safe_name = f"attachment {index + 1}"
         try:
+            # a referral form already opened and read by the helper process (a backlog): not again
+            read_ahead = ctx.ahead.referral(att.data) if ctx.ahead is not None else None
             # An OLE file (old .doc, or a password-protected .docx) is told apart by open_package.
-            pkg = open_package(att.data, max_file_bytes=ctx.cfg.max_email_bytes)
-            if looks_like_minutes(pkg):
+            pkg = None if read_ahead else open_package(att.data, max_file_bytes=ctx.cfg.max_email_bytes)
+            if pkg is not None and looks_like_minutes(pkg):
                 kinds.add("minutes")
                 outcome, got, reason = handle_minutes(ctx, email, member, pkg, source=source)
             else:
                 kinds.add("referral")
                 outcome, got, reason = handle_referral(ctx, email, member, pkg, source=source, filename=safe_name,
-                                                       form=att.data)
+                                                       form=att.data, data=read_ahead)
             codes += list(got)
             outcomes.append(outcome)
             if reason:

@@ -16,6 +16,7 @@ from ..coding import code_document, sibling_codes
 from ..redact import coded_filename
 from ..redaction_rules import field_protections, load_redaction_rules
 from ..compose import DOCX_TYPE, Attachment
+from ..docx_package import open_package
 from ..errors import LeakDetected, MailbotError
 from ..referral import parse_referral
 
@@ -35,14 +36,17 @@ def person_record(child: dict, family: list[dict]) -> dict:
     }
 
 
-def handle_referral(ctx, email, member, pkg, *, source: str, filename: str,
-                    form: bytes | None = None) -> tuple[str, tuple[str, ...], str]:
-    """Returns (outcome, case codes, reason). Raises MailbotError for a form problem (caller replies)."""
+def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form: bytes | None = None,
+                    data: dict | None = None) -> tuple[str, tuple[str, ...], str]:
+    """Returns (outcome, case codes, reason). Raises MailbotError for a form problem (caller replies).
+
+    ``pkg`` is the opened form; or None with ``data``, the form as the helper process read it
+    (mailbot.speculate), and ``form``, its bytes, opened here only if it must be coded here."""
     from ..store import Case
 
     store = ctx.store
-    referral = parse_referral(pkg)
-    data = referral.to_json()
+    if data is None:
+        data = parse_referral(pkg).to_json()
     children = data["young_people"]
     family = data["family"]
 
@@ -75,6 +79,8 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str,
         if ctx.ahead is not None and form is not None:
             coded = ctx.ahead.coded(form, children, family, codes, extra)
         if coded is None:
+            if pkg is None:
+                pkg = open_package(form, max_file_bytes=ctx.cfg.max_email_bytes)
             coded = code_document(pkg, children, family, codes, extra=extra)
     except LeakDetected as exc:
         # Fail closed: nothing goes to the members; the number is not used (the transaction rolls back

@@ -21,6 +21,7 @@ Command line (for bench scripts and the demo)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import email
 import email.policy
@@ -149,11 +150,14 @@ class _RelayHandler:
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         failures = []
+        loop = asyncio.get_running_loop()
         # One LMTP transaction per recipient: smtplib.LMTP reads a single
-        # reply after DATA, while LMTP answers once per recipient.
+        # reply after DATA, while LMTP answers once per recipient. Each in a
+        # thread, so that several SMTP sessions deliver at once (as a real
+        # provider would), not one after the other on this event loop.
         for rcpt in envelope.rcpt_tos:
             try:
-                self.server._lmtp_send(envelope.mail_from or "", rcpt, data)
+                await loop.run_in_executor(None, self.server._lmtp_send, envelope.mail_from or "", rcpt, data)
             except smtplib.SMTPResponseException as exc:
                 failures.append((exc.smtp_code, exc.smtp_error))
             except smtplib.SMTPRecipientsRefused as exc:
