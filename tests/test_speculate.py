@@ -205,3 +205,42 @@ def test_a_few_messages_are_handled_without_starting_a_helper(network, bot, mail
 
     assert made == [] and bot.ctx.ahead.emails_used == 0
     assert _coded_subjects(mailserver, network.members[2][1]) == ["[CN1] Coded referral", "[CN2] Coded referral"]
+
+
+@pytest.mark.mailserver
+def test_intake_going_past_a_slow_helper_restarts_it_from_the_exact_next_number(network, bot):
+    import email as email_lib
+    import email.policy
+    import multiprocessing
+
+    from mailbot.pipeline import process_message
+
+    ahead = bot.ctx.ahead
+    sender = network.members[0][1]
+    names = ["S01-table", "S02-paragraphs", "S03-content-controls", "S04-siblings-table", "S05-header-footer",
+             "S06-split-runs", "S07-possessives", "S08-ordinary-word-name"]
+    raws = [network.email_with(sender, "Referral", attachments=[("referral.docx", (SAMPLES / f"{n}.docx").read_bytes())])
+            for n in names]
+    # A helper busy with something else for a while: the three messages it is given wait behind it.
+    ahead._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    ahead._pool.submit(time.sleep, 4)
+    ahead.run(raws, bot.store.next_case_number)
+    try:
+        for raw in raws[:5]:  # intake does not wait for a helper that has not answered yet
+            assert process_message(bot.ctx, raw) == "processed"
+        assert ahead.emails_used == 0 and ahead.wasted == 3
+        concurrent.futures.wait(list(ahead._stale), timeout=120)  # it did the first three, in vain
+        assert ahead._answering
+        for raw in raws[5:]:  # the sixth still here; then the helper gets the next ones
+            assert process_message(bot.ctx, raw) == "processed"
+        # Given the seventh message with the store's next number (7), not the count it carried from
+        # the first three (4): both documents it coded are used.
+        assert ahead.emails_used == 2 and ahead.forms_used == 2
+    finally:
+        ahead.stop()
+    codes = [c.code for c in bot.store.open_cases()]
+    assert codes == ["CN1", "CN2", "CN3", "CN4A", "CN4B", "CN5", "CN6", "CN7", "CN8"]
+    coded = {item.case_code: item for item in bot.store.outbox_items() if item.kind == "coded-referral"}
+    msg = email_lib.message_from_bytes(coded["CN7"].raw, policy=email.policy.default)
+    (part,) = list(msg.iter_attachments())
+    assert part.get_content() == _code_here((SAMPLES / "S07-possessives.docx").read_bytes(), ["CN7"])
