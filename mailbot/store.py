@@ -283,6 +283,7 @@ class Store:
         return conn
 
     def _damaged(self, detail: str) -> StoreError:
+        detail = " ".join(detail.split())  # SQLite's report can run over several lines: one line
         return StoreError(
             f"The mailbot database at {self.path} is damaged ({detail}). "
             "Stop and restore it from backup; nothing was changed.")
