@@ -129,6 +129,8 @@ class OutboxSender:
         self._not_before = 0.0
         #: called (no arguments) on the first successful connection and after each outage
         self.on_restored: Callable[[], None] | None = None
+        #: called (no arguments, in the event loop) when the outbox has sent something and is empty again
+        self.on_idle: Callable[[], None] | None = None
         self._ever_connected = False
 
     # -- helpers -------------------------------------------------------------
@@ -353,11 +355,15 @@ class OutboxSender:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._recover_once()
+        busy = False
         while not stop.is_set():
             self._wake.clear()
             try:
-                await self.drain()
+                busy = await self.drain() > 0 or busy
                 timeout = self._seconds_until_next()
+                if busy and self.on_idle is not None and self.store.next_due_time() is None:
+                    busy = False
+                    self.on_idle()
             except Exception as exc:  # keep the sender alive; the queue is durable
                 from .store import storage_failure
 

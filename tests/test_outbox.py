@@ -242,6 +242,32 @@ def test_run_loop_wakes_on_notify_from_another_thread(store, smtp_server):
     assert latency < 2.0
 
 
+def test_an_empty_outbox_after_sending_calls_on_idle_once(store, smtp_server):
+    handler, port = smtp_server
+    sender = sender_for(store, port)
+    idle = []
+    sender.on_idle = lambda: idle.append(len(handler.messages))
+
+    async def scenario():
+        stop = asyncio.Event()
+        task = asyncio.create_task(sender.run(stop))
+        await asyncio.sleep(0.3)
+        assert idle == [], "nothing sent yet: not called"
+        for n in (1, 2, 3):
+            store.enqueue(make_mail(n))
+        sender.notify()
+        deadline = time.monotonic() + 5
+        while not idle and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        sender.notify()  # woken again with nothing to send: not called again
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert idle == [3]
+
+
 class DroppingCollector(Collector):
     """Accepts a message, then drops the connection (an idle-timeout or a restart)."""
 
