@@ -486,12 +486,9 @@ class Store:
         """Next case number: monotonic, never reused. Call inside transaction()."""
         if not self.in_transaction():
             raise RuntimeError("allocate_case_number() must be called inside store.transaction()")
-        conn = self._conn()
-        row = conn.execute("SELECT value FROM counters WHERE name = 'case_number'").fetchone()
-        last = row[0] if row else self.first_case_number - 1
-        number = max(last + 1, self.first_case_number)
-        conn.execute("INSERT INTO counters (name, value) VALUES ('case_number', ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (number,))
+        number = self.next_case_number()
+        self._conn().execute("INSERT INTO counters (name, value) VALUES ('case_number', ?) "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (number,))
         return number
 
     def next_case_number(self) -> int:
