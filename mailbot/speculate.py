@@ -58,8 +58,8 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
 
     Returns (email, [(form digest, the form as read (json), people key, codes, extra, coded bytes,
     the gate's reading of them), ...]) for each referral form read (the last five None when it
-    could not be coded). Never raises
-    for a bad message (the pipeline will find and answer the problem itself)."""
+    could not be coded). A form it cannot open or read is passed over (intake answers it); an
+    email it cannot read at all raises, and intake reads it itself."""
     global _next_number
     from .coding import code_document, sibling_codes
     from .docx_package import open_package
@@ -138,6 +138,7 @@ class Ahead:
         self._stale: list[Future] = []  # jobs for messages handled meanwhile: the helper is still on them
         self._coded: dict[bytes, tuple] = {}  # form digest -> what the helper read and coded, message in hand
         self._answering = False  # the helper has answered: it is up, worth waiting for
+        self._resync = False  # intake did not take a number the helper counted: its count is off
         self.emails_used = 0  # answers taken (tests, logs)
         self.forms_used = 0
         self.wasted = 0  # answers made but not used (not ready, or made from other inputs)
@@ -149,6 +150,7 @@ class Ahead:
         ``next_number`` gives the store's next case number (exact whenever it is asked)."""
         self._drop_jobs()
         self._raws, self._index, self._next, self._pos = [], {}, 0, 0
+        self._resync = False
         if len(raws) < MIN_RUN:
             return
         try:
@@ -238,6 +240,7 @@ class Ahead:
         _, _, people, got_codes, got_extra, out, reading = hit
         if people != _people_key(children, family) or got_codes != tuple(codes) or got_extra != _extra_key(extra):
             self.wasted += 1
+            self._resync = True
             return None
         self.forms_used += 1
         if reading is not None:  # the last gate reads this document without opening it again
@@ -247,17 +250,33 @@ class Ahead:
         return out
 
     def forget(self, raw: bytes) -> None:
-        """The message is handled: drop what the helper made for it, give the helper the next one."""
+        """The message is handled: drop what the helper made for it, give the helper the next one.
+
+        A form the helper read and counted a number for, but that intake did not code (the same
+        young person referred again, a sender refused...), or a coding made with other numbers,
+        means the helper's count is off: what it has in hand is dropped and the next message goes
+        to it with the store's next number."""
+        if self._coded:
+            self._resync = True
         self._coded = {}
         key = _digest(raw)
         if key in self._index:
             self._pos = self._index[key] + 1
             self._jobs.pop(key, None)
+        exact = False
+        if self._resync:
+            self._resync, exact = False, True
+            self.wasted += len(self._jobs)
+            self._drop_jobs(keep_stale=True)
+            self._next = self._pos
         if self._pool is not None:
-            self._top_up()
+            self._top_up(exact=exact)
 
-    def _drop_jobs(self) -> None:
-        jobs, self._jobs, self._stale = self._jobs, {}, []
+    def _drop_jobs(self, *, keep_stale: bool = False) -> None:
+        """Forget the jobs in hand (those the helper has started finish in vain, ahead of new ones)."""
+        jobs, self._jobs = self._jobs, {}
+        if not keep_stale:
+            self._stale = []
         for fut in jobs.values():
             fut.cancel()
 

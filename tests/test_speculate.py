@@ -115,9 +115,9 @@ def test_a_backlog_is_coded_ahead_and_a_duplicate_shifting_the_numbers_falls_bac
     ahead = bot.ctx.ahead
     assert helper_waited_for, "a run of 7 messages starts the helper"
     assert ahead.emails_used == 7
-    # The helper numbered the repeated form 4 and everything after it one too high: those three
-    # codings are not used, the pipeline codes them itself with the right numbers.
-    assert ahead.forms_used == 3 and ahead.wasted == 3
+    # The helper counted number 4 for the repeated form, which got none: what it had made for the
+    # next messages (one number too high) is dropped, and it starts again from the store's number.
+    assert ahead.forms_used == 6 and ahead.wasted >= 2
     member = network.members[3][1]
     assert _coded_subjects(mailserver, member) == [
         "[CN1] Coded referral", "[CN2] Coded referral", "[CN3] Coded referral",
