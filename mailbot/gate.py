@@ -457,21 +457,13 @@ def analyse_message(raw: bytes, master_ok: bool = True, *, keep_text: bool = Fal
     headers are read on their own and come first."""
     if keep_text:
         return _read_message(raw, master_ok, keep_text=True)
-    split = _split_personal(raw)
-    if split is None:
-        key = ("raw", hashlib.sha1(raw).digest(), len(raw), master_ok)
-        items = _cached(_MESSAGE_CACHE, key)
-        if items is None:
-            items = _read_message(raw, master_ok)
-            _store(_MESSAGE_CACHE, key, items, MESSAGE_CACHE_ENTRIES)
-        return items
-    shared, personal = split
-    key = ("shared", hashlib.sha1(shared).digest(), len(shared), master_ok)
+    shared, personal = _split_personal(raw) or (raw, None)
+    key = (hashlib.sha1(shared).digest(), len(shared), master_ok)
     items = _cached(_MESSAGE_CACHE, key)
     if items is None:
         items = _read_message(shared, master_ok)
         _store(_MESSAGE_CACHE, key, items, MESSAGE_CACHE_ENTRIES)
-    return _read_headers_only(personal) + items
+    return items if personal is None else _read_headers_only(personal) + items
 
 
 #: the structure is read with the plain (compat32) parser: the modern one parses each header
