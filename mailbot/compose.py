@@ -138,6 +138,11 @@ def build_message(
     most of the cost of intake's mail (three messages per referral): the result is plain MIME
     (RFC 2045-2047, 2183, 2231) that any parser, and the leak gate, reads the same way; a test
     compares it with what EmailMessage makes of the same message."""
+    for name, value in (("From", sender_name), ("From", sender), ("To", ", ".join(to)),
+                        ("Subject", rendered.subject), ("Message-ID", msg_id), ("X-Mailbot-Kind", kind),
+                        ("X-Mailbot-Case", case_code or "")):
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"header {name} may not contain a line break")
     head = [
         ("From", formataddr((sender_name, sender), charset="utf-8")),
         ("To", ", ".join(to)),
@@ -150,9 +155,6 @@ def build_message(
     head += [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"), ("X-Mailbot-Kind", kind)]
     if case_code:
         head.append(("X-Mailbot-Case", case_code))
-    for name, value in head:
-        if "\r" in value or "\n" in value.replace("\n ", ""):
-            raise ValueError(f"header {name} may not contain a line break")
     texts = [_text_part("plain", rendered.text), _text_part("html", rendered.html)]
     body_type, body = _multipart("alternative", texts)
     if attachments:

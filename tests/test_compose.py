@@ -112,10 +112,14 @@ def test_each_copy_gets_its_own_recipient_and_id_and_the_gate_reads_the_shared_p
     assert gate._split_personal(copy) is not None, "a plain header block: the copies share one reading"
 
 
-def test_a_line_break_in_a_header_value_is_refused():
+@pytest.mark.parametrize("field, value", [("case_code", "CN1\nBcc: x@y"), ("case_code", "CN1\n Bcc"),
+                                          ("sender_name", "Network\r\nBcc: x@y"), ("msg_id", "<a@b>\n x")])
+def test_a_line_break_in_a_header_value_is_refused(field, value):
+    kw = dict(sender="c@net.example", sender_name="Network", to=["a@b.example"], rendered=Rendered("x", "y", "z"),
+              msg_id="<a@b>", kind="note", case_code="CN1")
+    kw[field] = value
     with pytest.raises(ValueError):
-        build_message(sender="c@net.example", sender_name="Network", to=["a@b.example"],
-                      rendered=Rendered("x", "y", "z"), msg_id="<a@b>", kind="note", case_code="CN1\nBcc: x@y")
+        build_message(**kw)
 
 
 def test_an_odd_in_reply_to_is_left_out_rather_than_written_badly():
