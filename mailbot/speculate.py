@@ -138,7 +138,6 @@ class Ahead:
         self._stale: list[Future] = []  # jobs for messages handled meanwhile: the helper is still on them
         self._coded: dict[bytes, tuple] = {}  # form digest -> what the helper read and coded, message in hand
         self._answering = False  # the helper has answered: it is up, worth waiting for
-        self._resync = False  # intake did not take a number the helper counted: its count is off
         self.emails_used = 0  # answers taken (tests, logs)
         self.forms_used = 0
         self.wasted = 0  # answers made but not used (not ready, or made from other inputs)
@@ -150,7 +149,6 @@ class Ahead:
         ``next_number`` gives the store's next case number (exact whenever it is asked)."""
         self._drop_jobs()
         self._raws, self._index, self._next, self._pos = [], {}, 0, 0
-        self._resync = False
         if len(raws) < MIN_RUN:
             return
         try:
@@ -233,14 +231,20 @@ class Ahead:
         return hit[1] if hit is not None else None
 
     def coded(self, form: bytes, children, family, codes, extra) -> bytes | None:
-        """The coded document made by the helper from exactly these inputs, or None."""
-        hit = self._coded.pop(_digest(form), None)
-        if hit is None or hit[2] is None:
+        """The coded document made by the helper from exactly these inputs, or None.
+
+        One made from other inputs stays in hand, unused: :meth:`forget` then restarts the count."""
+        key = _digest(form)
+        hit = self._coded.get(key)
+        if hit is None:
             return None
         _, _, people, got_codes, got_extra, out, reading = hit
-        if people != _people_key(children, family) or got_codes != tuple(codes) or got_extra != _extra_key(extra):
+        if out is not None and (people != _people_key(children, family) or got_codes != tuple(codes)
+                                or got_extra != _extra_key(extra)):
             self.wasted += 1
-            self._resync = True
+            return None
+        del self._coded[key]
+        if out is None:  # the helper could not code it (it counted its number, as intake does)
             return None
         self.forms_used += 1
         if reading is not None:  # the last gate reads this document without opening it again
@@ -252,25 +256,22 @@ class Ahead:
     def forget(self, raw: bytes) -> None:
         """The message is handled: drop what the helper made for it, give the helper the next one.
 
-        A form the helper read and counted a number for, but that intake did not code (the same
-        young person referred again, a sender refused...), or a coding made with other numbers,
+        A form the helper read and counted a number for that is still in hand, not coded by intake
+        (the same young person referred again, a sender refused...) or coded with other numbers,
         means the helper's count is off: what it has in hand is dropped and the next message goes
         to it with the store's next number."""
-        if self._coded:
-            self._resync = True
+        restart = bool(self._coded)
         self._coded = {}
         key = _digest(raw)
         if key in self._index:
             self._pos = self._index[key] + 1
             self._jobs.pop(key, None)
-        exact = False
-        if self._resync:
-            self._resync, exact = False, True
+        if restart:
             self.wasted += len(self._jobs)
             self._drop_jobs(keep_stale=True)
             self._next = self._pos
         if self._pool is not None:
-            self._top_up(exact=exact)
+            self._top_up(exact=restart)
 
     def _drop_jobs(self, *, keep_stale: bool = False) -> None:
         """Forget the jobs in hand (those the helper has started finish in vain, ahead of new ones)."""
