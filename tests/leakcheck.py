@@ -1,0 +1,139 @@
+"""An independent, tolerant oracle for "is any form of this name still in the document?".
+
+Deliberately shares no code with mailbot's normaliser or matcher: the tests must not
+trust the code under test. It reads every part of the zip (XML text with tags removed
+and with tags as spaces, attribute values, entities and %-escapes decoded, printable
+runs of binary parts), strips invisible characters, folds accents and look-alike
+letters, and searches
+
+* each token as a word (case-insensitive; initials case-sensitive),
+* joined-up forms (letters only: "rhodribeddoe", "rbeddoe") anywhere in a letters-only
+  view, which is how names hide in e-mail addresses, handles and URLs.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import unicodedata
+import urllib.parse
+import zipfile
+
+# a few look-alikes from other scripts, written out by hand (Cyrillic, Greek, fullwidth
+# are covered by NFKC for the latter)
+_LOOKALIKE = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
+    "ѕ": "s", "һ": "h", "ԁ": "d", "ɡ": "g", "ո": "n", "ν": "v", "ο": "o", "α": "a", "ι": "i",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z",
+    "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y",
+    "Χ": "X", "ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
+})
+
+
+def normalise(text: str) -> str:
+    """Visible letters only as a reader sees them: no invisible characters, no accents."""
+    text = html.unescape(text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE)
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def _unquote_all(text: str) -> str:
+    for _ in range(3):
+        new = urllib.parse.unquote(text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def document_views(data: bytes) -> list[tuple[str, str]]:
+    """(part, text) views of every part of a .docx, each normalised."""
+    views = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            raw = zf.read(info)
+            views.append((info.filename + " (part name)", normalise(_unquote_all(info.filename))))
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None and "<" in text[:200]:
+                joined = re.sub(r"<[^>]*>", "", text)
+                spaced = re.sub(r"<[^>]*>", " ", text)
+                attrs = " ".join(m.group(1) for m in re.finditer(r'="([^"]*)"', text))
+                for v in (joined, spaced, attrs):
+                    views.append((info.filename, normalise(_unquote_all(v))))
+            else:
+                for enc in ("latin-1", "utf-16-le"):
+                    chunk = raw.decode(enc, "ignore")
+                    printable = " ".join(re.findall(r"[^\x00-\x1f]{3,}", chunk))
+                    views.append((info.filename, normalise(printable)))
+    return views
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.casefold())
+
+
+def is_initials(token: str) -> bool:
+    return bool(re.fullmatch(r"(?:[A-Z]\.?){2,3}", token))
+
+
+def find_leaks(data: bytes, tokens: list[str], *, filename: str = "",
+               joined: list[str] = ()) -> list[tuple[str, str]]:
+    """(part, token) for every protected token still present in any form."""
+    views = document_views(data)
+    if filename:
+        views.append(("file name", normalise(filename)))
+    leaks = []
+    for token in tokens:
+        tok = normalise(token)
+        if is_initials(tok):
+            letters = tok.replace(".", "")
+            pat = re.compile(r"(?<![A-Za-z])" + r"\.?\s?".join(letters) + r"\.?(?![A-Za-z])")
+        else:
+            words = [re.escape(w) for w in re.split(r"[\s_.@/-]+", tok.casefold()) if w]
+            if not words:
+                continue
+            pat = re.compile(r"(?<![a-z0-9])" + r"[\s._\-'’]*".join(words) + r"(?![a-z])", re.I)
+        for part, text in views:
+            hay = text if is_initials(tok) else text.casefold()
+            if pat.search(hay):
+                leaks.append((part, token))
+                break
+    for token in joined:
+        tok = _letters(normalise(token))
+        if len(tok) < 6:
+            continue
+        for part, text in views:
+            if tok in _letters(text):
+                leaks.append((part, token + " (joined up)"))
+                break
+    return leaks
+
+
+def joined_forms(people: list[dict]) -> list[str]:
+    """Joined-up forms of each person's name: firstsurname, fsurname, first.surname."""
+    out = []
+    for p in people:
+        words = [w for w in re.split(r"\s+", p.get("name", "")) if w]
+        if len(words) >= 2:
+            first, last = words[0], words[-1]
+            out += [first + last, first[0] + last, last + first]
+    return out
+
+
+def lower_count(data: bytes, word: str) -> int:
+    """How often ``word`` appears in lower case (as an ordinary word) in the document's text."""
+    n = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for name in zf.namelist():
+            if not name.endswith(".xml"):
+                continue
+            text = normalise(re.sub(r"<[^>]*>", "", zf.read(name).decode("utf-8", "ignore")))
+            n += len(re.findall(r"(?<![A-Za-z])" + re.escape(word.lower()) + r"(?![A-Za-z])", text))
+    return n
