@@ -136,7 +136,7 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     pkg, referral = read_referral(form_path)
     data = referral.to_json() if hasattr(referral, "to_json") else dict(referral)
     children = list(data.get("young_people") or [])
-    family = list(data.get("family") or [])
+    family = list(data.get("family") or []) + list(data.get("named_in_text") or [])
     _check_people(children)
     codes = codes_for(code, len(children))
     stats: dict = {}

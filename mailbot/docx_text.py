@@ -553,3 +553,16 @@ def all_text(pkg, *, include_headers: bool = True) -> str:
     ctx = _Ctx(_list_styles(pkg))
     parts = text_parts(pkg) if include_headers else ["word/document.xml"]
     return "\n".join(text_of(_part_blocks(pkg, p, ctx)) for p in parts)
+
+
+def property_texts(pkg) -> list[str]:
+    """The text values of the document properties (title, subject, author, keywords, company...)."""
+    out = []
+    for part in ("docProps/core.xml", "docProps/app.xml", "docProps/custom.xml"):
+        if part in pkg.parts:
+            try:
+                root = pkg.xml(part)
+            except Exception:  # noqa: BLE001 - an unreadable property part is the verifier's business
+                continue
+            out.extend(t.strip() for t in root.itertext() if t and t.strip())
+    return out

@@ -38,44 +38,8 @@ PARENT_WORDS = ("mother", "father", "mum", "dad", "parent", "carer", "guardian",
 PLACEHOLDER_PARENT = "[parent/carer]"
 PLACEHOLDER_FAMILY = "[family member]"
 
-_APOSTROPHES = "'’‘`´ʼʹ′‛"
-_DASHES = "-‐‑‒–—―−"
-_SPACES = " \u00a0\u2007\u202f\u2009\u200a\u2002\u2003\u2004\u2005\u2006\u2008\u205f\u3000\t"
-
-
-class _FoldTable(dict):
-    """str.translate table mapping every character to exactly one folded character."""
-
-    def __missing__(self, ordinal: int) -> str:
-        ch = chr(ordinal)
-        if ch in _APOSTROPHES:
-            out = "'"
-        elif ch in _DASHES:
-            out = "-"
-        elif ch in _SPACES:
-            out = " "
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-            base = base.casefold()
-            out = base[0] if base else ch
-            if len(out) != 1:  # pragma: no cover - defensive
-                out = ch
-        self[ordinal] = out
-        return out
-
-
-_FOLD = _FoldTable()
-
-
-_ASCII_FIX = str.maketrans({"`": "'", "\t": " "})
-
-
-def fold(text: str) -> str:
-    """Lower case, accents off, one apostrophe/dash/space style. Same length as ``text``."""
-    if text.isascii():  # fast path: ASCII lower() keeps the length
-        text = text.lower()
-        return text.translate(_ASCII_FIX) if ("`" in text or "\t" in text) else text
-    return text.translate(_FOLD)
+from .textnorm import APOSTROPHES as _APOSTROPHES, DASHES as _DASHES, SPACES as _SPACES  # noqa: E402
+from .textnorm import fold, fold_map, span_back  # noqa: E402,F401  (fold is part of this module's API)
 
 
 @dataclass(frozen=True)
@@ -83,8 +47,10 @@ class ProtectedName:
     text: str          # the name as written on the form
     replacement: str   # case code (CN78) or placeholder ([parent/carer])
     kind: str          # child-full, child-first, child-surname, known-as, other-surname,
-                       # surname-part, family-full, family-part
+                       # surname-part, family-full, family-part, alias, derived, initials,
+                       # initials-dotted, field
     ordinary: bool = False  # also an ordinary word: match Capitalised/UPPER only
+    upper: bool = False     # initials: match only when every letter is a capital
 
     @property
     def key(self) -> str:
@@ -93,17 +59,12 @@ class ProtectedName:
 
 def _key(text: str) -> str:
     """The identity of a name or a matched text: folded, separators and apostrophes removed."""
-    return re.sub(r"[\s._'\-]+", "", fold(text))
+    return re.sub(r"[\s._'\-,]+", "", fold(text))
 
 
-@lru_cache(maxsize=1)
 def ordinary_words() -> frozenset[str]:
-    path = RULES_DIR / "ordinary_words.txt"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:  # pragma: no cover - rules file missing: protect everything
-        return frozenset()
-    return frozenset(fold(l.strip()) for l in lines if l.strip() and not l.lstrip().startswith("#"))
+    from .vocabulary import ordinary_words as words
+    return words()
 
 
 def _clean(text) -> str:
@@ -158,19 +119,34 @@ def _family_placeholder(relationship: str) -> str:
     return PLACEHOLDER_PARENT if any(w in rel for w in PARENT_WORDS) else PLACEHOLDER_FAMILY
 
 
-def protected_names(children: list[dict], family: list[dict], codes: list[str]) -> list[ProtectedName]:
+def _initials(words: list[str]) -> str:
+    letters = [w[0] for w in words if w and w[0].isalpha() and fold(w).strip(".'") not in PARTICLES]
+    return "".join(letters).upper()
+
+
+def protected_names(children: list[dict], family: list[dict], codes: list[str], *,
+                    derive: bool = True, exclude: frozenset[str] | set[str] = frozenset()) -> list[ProtectedName]:
     """Every variant of every protected name, with its replacement. Children come first.
 
     ``children`` are dicts with name / first_name (or first) / surname / known_as /
-    other_surnames; ``family`` dicts have name and relationship; ``codes[i]`` is the
-    case code of ``children[i]``.
+    other_surnames / aliases; ``family`` dicts have name, relationship and aliases;
+    ``codes[i]`` is the case code of ``children[i]``.
+
+    With ``derive`` (the default), each first name also brings its pet names and diminutives
+    (the nickname table, suffix forms: protected when Capitalised), each person their
+    joined-up forms (initial + surname: "rbeddoe") and their initials (B.L., BL; with dots
+    only where the letters are a common abbreviation). ``exclude``: folded words never
+    derived (the professionals named on the form).
     """
+    from .vocabulary import acronyms, nicknames_of, suffix_forms
+
     if len(codes) < len(children):
         raise ValueError("one case code is needed per young person")
     ordinary = ordinary_words()
     seen: dict[str, ProtectedName] = {}
+    derived: list[tuple[str, str]] = []
 
-    def add(text: str, replacement: str, kind: str) -> None:
+    def add(text: str, replacement: str, kind: str, *, ordinary_word: bool | None = None) -> None:
         text = _clean(text)
         if not text:
             return
@@ -178,9 +154,25 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str]) 
         if key in seen:  # first (child, then earlier child) wins
             return
         single = len(_words(text)) == 1 and not re.search("[" + _DASHES + "]", text)
-        seen[key] = ProtectedName(text, replacement, kind, single and fold(text) in ordinary)
+        if ordinary_word is None:
+            ordinary_word = single and fold(text) in ordinary
+        seen[key] = ProtectedName(text, replacement, kind, ordinary_word)
+
+    def add_initials(words: list[str], replacement: str) -> None:
+        ini = _initials(words)
+        if len(ini) < 2 or len(ini) > 4:
+            return
+        dotted = ".".join(ini) + "."
+        if ini not in acronyms():
+            k = _key(ini)
+            if k not in seen:
+                seen[k] = ProtectedName(ini, replacement, "initials", upper=True)
+        k = "." + _key(ini)  # its own key: the dotted pattern differs from the plain one
+        if k not in seen:
+            seen[k] = ProtectedName(dotted, replacement, "initials-dotted", upper=True)
 
     child_surnames: list[tuple[str, str]] = []
+    firsts: list[tuple[str, str]] = []
     for child, code in zip(children, codes):
         full, first, surname = _split_person(child)
         add(full, code, "child-full")
@@ -196,15 +188,21 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str]) 
             add(first, code, "child-first")
             for part in _parts(first):
                 add(part, code, "child-first")
+                firsts.append((part, code))
         if surname:
             add(surname, code, "child-surname")
             child_surnames.append((surname, code))
         for k in _as_list(child.get("known_as")):
             add(k, code, "known-as")
+            firsts.append((k, code))
         for other in _as_list(child.get("other_surnames")):
             add(other, code, "other-surname")
             for part in _parts(other):
                 add(part, code, "surname-part")
+        for a in _as_list(child.get("aliases")):
+            add(a, code, "alias")
+            if surname and len(_words(a)) == 1:
+                add(f"{a} {surname}", code, "child-full")
         for w in _words(full)[1:-1]:  # middle names
             if fold(w).strip(".'") not in PARTICLES:
                 add(w, code, "child-first")
@@ -212,6 +210,16 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str]) 
             add(part, code, "surname-part")
         for part in _parts(full):
             add(part, code, "surname-part")
+        if derive:
+            words = _words(full)
+            if first and surname:
+                derived.append((f"{first[0]} {surname}", code))      # rbeddoe, r.beddoe
+                derived.append((f"{surname} {first}", code))         # beddoe.rhodri
+                add_initials(_words(first) + _words(surname), code)
+                if len(words) > 2:
+                    add_initials([words[0], words[-1]], code)
+            elif len(words) >= 2:
+                add_initials(words, code)
     for member in family:
         full, first, surname = _split_person(member)
         placeholder = _family_placeholder(member.get("relationship") or "")
@@ -221,27 +229,204 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str]) 
         for part in [first, surname] + _parts(full):
             if part:
                 add(part, placeholder, "family-part")
+        for a in _as_list(member.get("aliases")):
+            add(a, placeholder, "alias")
+            for part in _parts(a):
+                add(part, placeholder, "alias")
+        if derive and first:
+            firsts.append((first, placeholder))
+            if surname:
+                derived.append((f"{first[0]} {surname}", placeholder))
+                add_initials(_words(first) + _words(surname), placeholder)
+    if derive:
+        for first, replacement in firsts:
+            forms = set(nicknames_of(first)) | suffix_forms(first)
+            for form in sorted(forms):
+                if form in exclude or len(form) < 2:
+                    continue
+                derived.append((form, replacement))
+        for text, replacement in derived:
+            text = _clean(text)
+            if not text or _key(text) in seen:
+                continue
+            single = len(_words(text)) == 1
+            # a derived single word is protected when Capitalised: "Peg", "Will" stay words
+            seen[_key(text)] = ProtectedName(text, replacement, "derived", ordinary=single)
     return list(seen.values())
+
+
+# -- names the text itself introduces -------------------------------------------
+
+_CAP = r"[A-Z\u00c0-\u024f\u0400-\u04ff][\w’'\-\u00ad\u200b-\u200d\u2060]*"
+_Q_OPEN = "‘'\"“«„"
+_Q_CLOSE = "’'\"”»“"
+_INTRO = re.compile(
+    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname\s+(?:is\s+)?|"
+    r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?\s+(?:to\s+be\s+called\s+)?|"
+    r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)\s*[:,]?\s*[" + _Q_OPEN + r"]?\s*(" + _CAP + r")",
+)
+_MAIDEN = re.compile(
+    r"(?:n[ée]e|maiden\s+name(?:\s+(?:is|was|of))?|formerly|previously|birth\s+name(?:\s+(?:is|was))?|"
+    r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))\s*[:,]?\s*[" + _Q_OPEN
+    + r"]?(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
+    re.IGNORECASE,
+)
+_RELATIVE_WORDS = (
+    r"(?:half[\s-]|step[\s-]?|twin\s+|older\s+|younger\s+|big\s+|little\s+|baby\s+|eldest\s+|elder\s+)*"
+    r"(?:brother|sister|sibling|cousin|uncle|aunt|auntie|aunty|nan|nana|nanna|gran|granny|grandma|grandmother|"
+    r"grandad|granddad|grandpa|grandfather|nephew|niece|mum|mom|mam|mother|dad|father|stepdad|stepmum|"
+    r"step-?father|step-?mother|partner|boyfriend|girlfriend|son|daughter|carer|guardian|godmother|godfather)"
+)
+_RELATIVE_BEFORE = re.compile(
+    r"\b(?:his|her|their|the|a|an|whose|and|with|my|your|'s|’s)\s+" + _RELATIVE_WORDS
+    + r"(?:'s|’s)?\s*,?\s*(?:(?:called|named|is|was)\s+)?(" + _CAP + r"(?:\s+" + _CAP + r")?)",
+)
+_RELATIVE_AFTER = re.compile(
+    r"(" + _CAP + r")\s*(?:\([^)]*\))?\s*,\s*(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r"\b",
+)
+_QUOTED = re.compile(r"[" + _Q_OPEN + r"](" + _CAP + r")[" + _Q_CLOSE + r"]")
+
+
+def _name_words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s]+", text.strip(" .,;:")) if w]
+
+
+def discover(texts: list[str], children: list[dict], family: list[dict], *,
+             allowed: frozenset[str] | set[str] = frozenset()) -> tuple[list[list[str]], list[list[str]], list[dict]]:
+    """Names the form's own text introduces, beyond its fields.
+
+    Returns (aliases per child, aliases per family member, relatives named only in the text):
+    nicknames introduced ("known as Robbie", "friends call him 'Twm'", a quoted word beside a
+    name), maiden and former names ("née Eynon", "maiden name Eynon"), relatives named in the
+    prose ("her older brother Emrys"), and one-letter typos of a name of five letters or more
+    ("Padriag" for Pádraig). ``allowed``: folded words that are never taken (professionals,
+    agencies, places). Pure; the texts are not kept.
+    """
+    from .vocabulary import is_ordinary_word
+
+    child_aliases: list[list[str]] = [[] for _ in children]
+    family_aliases: list[list[str]] = [[] for _ in family]
+    relatives: list[dict] = []
+    known: dict[str, tuple[str, int]] = {}  # folded word -> ("child"|"family", index)
+    for i, c in enumerate(children):
+        for n in [c.get("name"), c.get("first_name"), c.get("surname")] + list(c.get("known_as") or []) + \
+                list(c.get("other_surnames") or []) + list(c.get("aliases") or []):
+            for w in _name_words(n or ""):
+                known.setdefault(fold(w), ("child", i))
+    for i, f in enumerate(family):
+        for w in _name_words(f.get("name") or ""):
+            known.setdefault(fold(w), ("family", i))
+
+    def plausible(word: str) -> bool:
+        w = fold(word).strip("'’-")
+        if len(w) < 2 or w in allowed or w in known or w in NOT_A_NAME or not any(ch.isalpha() for ch in w):
+            return False
+        return not is_ordinary_word(w)
+
+    def owner_near(text: str, pos: int) -> tuple[str, int]:
+        """The person whose name is nearest before ``pos`` in this text (else the first child)."""
+        best, best_pos = ("child", 0), -1
+        for m in re.finditer(r"[^\W\d_][\w’'\-]*", text[:pos]):
+            hit = known.get(fold(m.group()).rstrip("s").rstrip("'’")) or known.get(fold(m.group()))
+            if hit and m.start() > best_pos:
+                best, best_pos = hit, m.start()
+        return best
+
+    def give(owner: tuple[str, int], word: str) -> None:
+        target = child_aliases if owner[0] == "child" or not family else family_aliases
+        idx = owner[1] if owner[0] == "child" or not family else min(owner[1], len(family) - 1)
+        if owner[0] == "child" and not children:
+            return
+        if word not in target[idx]:
+            target[idx].append(word)
+        known.setdefault(fold(word), owner)
+
+    for text in texts:
+        if not text:
+            continue
+        for m in _INTRO.finditer(text):
+            word = m.group(1).strip("’'-")
+            if plausible(word):
+                give(owner_near(text, m.start()), word)
+        for m in _QUOTED.finditer(text):
+            word = m.group(1).strip("’'-")
+            window = text[max(0, m.start() - 60):m.start()]
+            if plausible(word) and (re.search(r"call|known|name|goes|nick|sister|brother|mum|dad|mother|father",
+                                              window, re.I) or owner_near(text, m.start()) != ("child", 0)
+                                    or any(fold(w) in known for w in re.findall(r"\w+", window))):
+                give(owner_near(text, m.start()), word)
+        for m in _MAIDEN.finditer(text):
+            for word in _name_words(m.group(1)):
+                if plausible(word) and word[0].isupper():
+                    give(owner_near(text, m.start()), word)
+        for rx in (_RELATIVE_BEFORE, _RELATIVE_AFTER):
+            for m in rx.finditer(text):
+                name = m.group(1)
+                words = [w for w in _name_words(name) if plausible(w)]
+                if not words:
+                    continue
+                if any(fold(w) in known for w in _name_words(name)):
+                    continue
+                rel = re.search(_RELATIVE_WORDS, m.group(0), re.I)
+                relatives.append({"name": " ".join(words), "relationship":
+                                  (rel.group(0).lower() if rel else "relative") + " (named in the text)"})
+                for w in words:
+                    known.setdefault(fold(w), ("family", len(family) + len(relatives) - 1))
+    # one-letter typos of a name of five letters or more
+    try:
+        from rapidfuzz.distance import DamerauLevenshtein
+    except ImportError:  # pragma: no cover - a dependency
+        DamerauLevenshtein = None
+    if DamerauLevenshtein is not None:
+        long_names = [(w, owner) for w, owner in known.items() if len(w) >= 5 and w.isalpha()]
+        seen_words: set[str] = set()
+        for text in texts:
+            for m in re.finditer(r"(?<!\w)([A-Z\u00c0-\u024f][^\W\d_]{4,})(?!\w)", text or ""):
+                word = m.group(1)
+                w = fold(word)
+                if w in seen_words or w in known or w in allowed:
+                    continue
+                seen_words.add(w)
+                if is_ordinary_word(w):
+                    continue
+                for name, owner in long_names:
+                    if abs(len(name) - len(w)) <= 1 and name[0] == w[0] and \
+                            DamerauLevenshtein.distance(name, w, score_cutoff=1) <= 1:
+                        if owner[0] == "child" or owner[1] < len(family):
+                            give(owner, word)
+                        break
+    return child_aliases, family_aliases, relatives
 
 
 # -- matching --------------------------------------------------------------
 
-_SEP = r"[\s._\-']*"
-_BEFORE = r"(?<![^\W_])"   # not preceded by a letter or digit
-_AFTER = r"(?![^\W_])"     # not followed by a letter or digit
+_SEP = r"[\s._\-',]*"
+_BEFORE = r"(?<![^\W\d_])"   # not preceded by a letter (digits may touch: 2010rhodri)
+_AFTER = r"(?![^\W\d_])"     # not followed by a letter (rhodribeddoe2010 is a name)
 
 
 def _pattern(name: str) -> str:
     out = []
-    for chunk in re.split(r"([\s._\-]+|')", fold(name)):
+    for chunk in re.split(r"([\s._\-,]+|')", fold(name)):
         if not chunk:
             continue
-        if chunk == "'" or re.fullmatch(r"[\s._\-]+", chunk):
-            if not out or out[-1] != _SEP:
+        if chunk == "'" or re.fullmatch(r"[\s._\-,]+", chunk):
+            if out and out[-1] != _SEP:
                 out.append(_SEP)
         else:
             out.append(re.escape(chunk))
+    while out and out[-1] == _SEP:
+        out.pop()
     return "".join(out)
+
+
+def _pattern_for(n: ProtectedName) -> str:
+    if n.kind == "initials-dotted":
+        letters = [c for c in fold(n.text) if c.isalpha()]
+        return r"\.\s?".join(map(re.escape, letters)) + r"\."
+    if n.kind == "initials":
+        return re.escape(fold(n.text))
+    return _pattern(n.text)
 
 
 MONTHS = frozenset("january february march april may june july august september october november december".split())
@@ -261,17 +446,41 @@ class Match:
     name: ProtectedName
 
 
+#: e-mail addresses, @handles and links: a name inside one takes the whole of it
+_ADDRESS = re.compile(
+    r"(?:mailto:)?[^\s<>\"'()\[\],;:@]+@[^\s<>\"'()\[\],;:@]*[^\s<>\"'()\[\],;:@.]"
+    r"|(?:https?://|ftp://|file:/*|www\.|\\\\)[^\s<>\"']*[^\s<>\"'.,;:)\]]"
+    r"|(?<![\w@.])@[A-Za-z0-9_.]*[A-Za-z0-9_]"
+    r"|(?<![\w@/])[\w\-]+(?:\.[\w\-]+)+/[^\s<>\"']*[^\s<>\"'.,;:)\]]"
+)
+
+
+def _address_placeholder(token: str) -> str:
+    if token.startswith("@"):
+        return "[handle removed]"
+    if "@" in token and not token.lower().startswith(("http", "www", "ftp", "file")):
+        return "[e-mail removed]"
+    return "[link removed]"
+
+
 class Matcher:
     """One compiled regular expression over folded text for a list of protected names."""
 
     def __init__(self, names: list[ProtectedName]):
         self.names = list(names)
-        self.by_key = {n.key: n for n in self.names}
-        alts = sorted({_pattern(n.text) for n in self.names}, key=lambda p: (-len(p), p))
+        self.by_key = {}
+        for n in self.names:
+            self.by_key.setdefault(n.key, n)
+        self._by_pattern = {}
+        for n in self.names:
+            self._by_pattern.setdefault(_pattern_for(n), n)
+        alts = sorted(self._by_pattern, key=lambda p: (-len(p), p))
         if alts:
-            body = "|".join(alts)
+            self._groups = alts
+            body = "|".join(f"({a})" for a in alts)
             self.regex = re.compile(f"{_BEFORE}(?:{body}){_AFTER}")
         else:
+            self._groups = []
             self.regex = re.compile(r"(?!x)x")
         # For each name, its longest run of letters/digits (folded): a name can only
         # be in a text whose folded form contains that run.
@@ -281,46 +490,76 @@ class Matcher:
             if runs:
                 anchors.add(max(runs, key=len))
         self.anchors = tuple(sorted(anchors, key=len))
+        self.long_anchors = tuple(a for a in self.anchors if len(a) >= 3)
+        self.short_anchors = tuple(a for a in self.anchors if len(a) < 3)
         # the anchors that can occur in pure-ASCII text, as bytes
-        self.ascii_anchors = tuple(a.encode("ascii") for a in self.anchors if a.isascii())
+        self.ascii_anchors = tuple(a.encode("ascii") for a in self.long_anchors if a.isascii())
+        self.ascii_short = tuple(a.encode("ascii") for a in self.short_anchors if a.isascii())
 
-    def _name_for(self, matched: str) -> ProtectedName | None:
-        return self.by_key.get(_key(matched))
+    def _name_for(self, m) -> ProtectedName:
+        idx = m.lastindex
+        if idx is not None:
+            return self._by_pattern[self._groups[idx - 1]]
+        return self.by_key.get(_key(m.group())) or ProtectedName(m.group(), "[name removed]", "unknown")
 
     def finditer(self, text: str):
-        """Matches in ``text`` (original text; folding is done here)."""
+        """Matches in ``text`` (spans of the original text; folding is done here)."""
         if not self.names or not text:
             return
-        folded = fold(text)
+        folded, index = fold_map(text)
         for m in self.regex.finditer(folded):
-            name = self._name_for(m.group())
-            if name is None:  # pragma: no cover - every alternative has a key
-                name = ProtectedName(m.group(), "[name removed]", "unknown")
-            if name.ordinary:
-                original = text[m.start():m.end()]
+            name = self._name_for(m)
+            start, end = span_back(index, m.start(), m.end())
+            original = text[start:end]
+            if name.upper:
+                if not all(c.isupper() for c in original if c.isalpha()):
+                    continue
+            elif name.ordinary:
                 if not original[:1].isupper():
                     continue
                 if m.group() in MONTHS and _in_date(folded, m.start(), m.end()):
                     continue  # "10 May 2012", "May 10th": a date, not a person
-            yield Match(m.start(), m.end(), name)
+            yield Match(start, end, name)
 
     def search(self, text: str) -> Match | None:
         for m in self.finditer(text):
             return m
         return None
 
+    def edits(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) for every match, in order, not overlapping; a name inside
+        an e-mail address, handle or link takes the whole address."""
+        out: list[tuple[int, int, str]] = []
+        addresses = None
+        for m in self.finditer(text):
+            start, end, rep = m.start, m.end, m.name.replacement
+            if addresses is None:
+                addresses = [(a.start(), a.end(), a.group()) for a in _ADDRESS.finditer(text)] \
+                    if ("@" in text or "/" in text or "www" in text.lower() or "\\\\" in text) else []
+            for s, e, tok in addresses:
+                if s <= start and end <= e:
+                    start, end, rep = s, e, _address_placeholder(tok)
+                    break
+            if out and start < out[-1][1]:
+                ps, pe, prep = out[-1]
+                if end > pe:
+                    out[-1] = (ps, end, prep)
+                continue
+            out.append((start, end, rep))
+        return out
+
     def sub(self, text: str) -> tuple[str, int]:
         """Replace every match; returns (new text, number replaced)."""
-        pieces, last, count = [], 0, 0
-        for m in self.finditer(text):
-            pieces.append(text[last:m.start])
-            pieces.append(m.name.replacement)
-            last = m.end
-            count += 1
-        if not count:
+        edits = self.edits(text)
+        if not edits:
             return text, 0
+        pieces, last = [], 0
+        for start, end, rep in edits:
+            pieces.append(text[last:start])
+            pieces.append(rep)
+            last = end
         pieces.append(text[last:])
-        return "".join(pieces), count
+        return "".join(pieces), len(edits)
 
     def maybe_in(self, text: str) -> bool:
         """Cheap superset test: could ``text`` contain a name anywhere (no boundaries, any case)?"""

@@ -122,15 +122,25 @@ def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
         anchors = matcher.ascii_anchors
         if any(a in text for a in anchors):
             return True
-        if b":t>" in text or b"text>" in text:
+        # short anchors (initials: "bl") are everywhere in markup: look in the text only
+        if b":t>" in text or b"text>" in text or (matcher.ascii_short and len(text) < 65536):
             tagless = _TAG_BYTES_RE.sub(b"", text)
-            return any(a in tagless for a in anchors)
+            return any(a in tagless for a in anchors + matcher.ascii_short) or (
+                bool(matcher.ascii_short) and b'="' in text and _attr_has(text, matcher.ascii_short))
         return False
     if matcher.maybe_in(text):
         return True
     if ":t>" in text or "Text>" in text:
         return matcher.maybe_in(_TAG_RE.sub("", text))
     return False
+
+
+_ATTR_BYTES_RE = re.compile(rb'="([^"]{1,12})"')
+
+
+def _attr_has(data: bytes, anchors: tuple) -> bool:
+    """Could a short attribute value (w:initials="ml") hold one of the short anchors?"""
+    return any(any(a in m.group(1) for a in anchors) for m in _ATTR_BYTES_RE.finditer(data))
 
 
 def _owner(el: etree._Element) -> etree._Element | None:
@@ -172,7 +182,7 @@ def _streams(root: etree._Element):
 def _replace_in_stream(nodes: list, matcher: Matcher) -> int:
     """Replace names in one concatenated stream of text nodes; returns the count."""
     text = "".join(t for _el, t in nodes)
-    matches = list(matcher.finditer(text))
+    matches = matcher.edits(text)
     if not matches:
         return 0
     edits: dict[int, list] = {}  # node index -> [(local_start, local_end, replacement)]
@@ -181,15 +191,13 @@ def _replace_in_stream(nodes: list, matcher: Matcher) -> int:
     for _el, t in nodes:
         spans.append((pos, pos + len(t)))
         pos += len(t)
-    for m in matches:
+    for m_start, m_end, replacement in matches:
         first = True
         for i, (s, e) in enumerate(spans):
-            if e <= m.start or s >= m.end or nodes[i][0] is None:
-                if s < m.end and e > m.start and nodes[i][0] is None:
-                    first = first  # a separator inside a name: nothing to edit
-                continue
-            ls, le = max(m.start, s) - s, min(m.end, e) - s
-            edits.setdefault(i, []).append((ls, le, m.name.replacement if first else ""))
+            if e <= m_start or s >= m_end or nodes[i][0] is None:
+                continue  # outside the name, or a separator inside it: nothing to edit
+            ls, le = max(m_start, s) - s, min(m_end, e) - s
+            edits.setdefault(i, []).append((ls, le, replacement if first else ""))
             first = False
     for i, changes in edits.items():
         el, t = nodes[i]

@@ -55,6 +55,7 @@ class YoungPerson:
     address: str = ""
     former_address: str = ""
     school: str = ""
+    aliases: list[str] = field(default_factory=list)  # names the text introduces (pet names, typos)
 
     def to_json(self) -> dict:
         return {
@@ -62,7 +63,7 @@ class YoungPerson:
             "known_as": list(self.known_as), "other_surnames": list(self.other_surnames),
             "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
             "gender": self.gender, "address": self.address, "former_address": self.former_address,
-            "school": self.school,
+            "school": self.school, "aliases": list(self.aliases),
         }
 
 
@@ -70,9 +71,13 @@ class YoungPerson:
 class FamilyMember:
     name: str
     relationship: str = ""
+    aliases: list[str] = field(default_factory=list)  # maiden names, pet names the text gives
 
     def to_json(self) -> dict:
-        return {"name": self.name, "relationship": self.relationship}
+        out = {"name": self.name, "relationship": self.relationship}
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        return out
 
 
 @dataclass
@@ -97,6 +102,8 @@ class Referral:
     parental_consent: bool | None = None
     young_person_informed: bool | None = None
     known_to_social_work: bool | None = None
+    #: relatives named only in the text ("her older brother Emrys"): protected like the family
+    named_in_text: list[FamilyMember] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -110,7 +117,11 @@ class Referral:
             "parental_consent": self.parental_consent,
             "young_person_informed": self.young_person_informed,
             "known_to_social_work": self.known_to_social_work,
+            "named_in_text": [f.to_json() for f in self.named_in_text],
         }
+
+    def protected_family(self) -> list[dict]:
+        return [f.to_json() for f in self.family + self.named_in_text]
 
 
 # -- label rules ----------------------------------------------------------------
@@ -1010,8 +1021,45 @@ def parse_referral(pkg: Package, *, rules_path: str | os.PathLike | None = None)
     reader = _Reader(rules)
     reader.read(dt.blocks(pkg))
     ref = _assemble(reader)
+    _discover_names(pkg, ref)
     log.info("referral read: %d young person(s), %d family member(s)", len(ref.young_people), len(ref.family))
     return ref
+
+
+def professional_words(ref: "Referral") -> frozenset[str]:
+    """Folded words of the professionals and organisations a form names (never protected as
+    derived or discovered names): the referrer, the referring and suggested agencies."""
+    from .textnorm import fold
+
+    words: set[str] = set()
+    for text in [ref.referrer.name, ref.referring_agency, *ref.suggested_agencies]:
+        for w in re.findall(r"[^\W\d_][\w'’\-]*", text or ""):
+            words.add(fold(w))
+    if ref.referrer.email:
+        for w in re.split(r"[^a-z]+", ref.referrer.email.split("@")[0].lower()):
+            if len(w) >= 3:
+                words.add(w)
+    return frozenset(words)
+
+
+def _discover_names(pkg: Package, ref: "Referral") -> None:
+    """Add the names the form's own text introduces (mailbot.names.discover) to the reading."""
+    from .names import discover
+
+    texts = dt.all_text(pkg).split("\n")
+    texts += [t for t in dt.property_texts(pkg) if t]
+    children = [y.to_json() for y in ref.young_people]
+    family = [f.to_json() for f in ref.family]
+    signed = [m.group(1) for t in texts for m in re.finditer(r"(?i)\bsigned\s*[:\-–]?\s*([^\t\n]{2,40}?)(?:\s{2,}|\t|date|$)", t)]
+    allowed = set(professional_words(ref))
+    for name in signed:
+        allowed.update(w.lower() for w in re.findall(r"[^\W\d_]+", name))
+    child_aliases, family_aliases, relatives = discover(texts, children, family, allowed=frozenset(allowed))
+    for person, aliases in zip(ref.young_people, child_aliases):
+        person.aliases.extend(a for a in aliases if a not in person.aliases)
+    for member, aliases in zip(ref.family, family_aliases):
+        member.aliases.extend(a for a in aliases if a not in member.aliases)
+    ref.named_in_text = [FamilyMember(r["name"], r["relationship"]) for r in relatives]
 
 
 def read_referral(source: bytes | str | os.PathLike) -> tuple[Package, Referral]:

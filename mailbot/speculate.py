@@ -88,7 +88,7 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
             continue
         # the form as read: the pipeline takes it instead of opening and reading the form again
         reading = (_digest(att.data), data)
-        children, family = data["young_people"], data["family"]
+        children, family = data["young_people"], data["family"] + data.get("named_in_text", [])
         codes = sibling_codes(_next_number, len(children))
         _next_number += 1  # the pipeline allocates one number per referral form it codes
         try:

@@ -31,8 +31,10 @@ def person_record(child: dict, family: list[dict]) -> dict:
         "surname": child.get("surname") or "",
         "known_as": list(child.get("known_as") or []),
         "other_surnames": list(child.get("other_surnames") or []),
+        "aliases": list(child.get("aliases") or []),
         "date_of_birth": child.get("date_of_birth"),
-        "family": [f.get("name") for f in family if f.get("name")],
+        "family": [f.get("name") for f in family if f.get("name")]
+                  + [a for f in family for a in (f.get("aliases") or [])],
     }
 
 
@@ -48,7 +50,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
     if data is None:
         data = parse_referral(pkg).to_json()
     children = data["young_people"]
-    family = data["family"]
+    family = data["family"] + data.get("named_in_text", [])  # relatives named only in the text too
 
     # A child already on the Master List never gets a second code.
     identities = [store.vault.identity(c["name"], c.get("date_of_birth")) for c in children]

@@ -1,0 +1,140 @@
+"""One normaliser for every check on names: the stripper, its verifier, the recall check, the
+leak gates (at queue time and before SMTP) and minutes.
+
+A name can be written in many ways that a reader sees as the same word:
+
+* accents, precomposed (é) or decomposed (e + U+0301): folded away (Seán = Sean);
+* invisible characters inside it (soft hyphen, zero-width space/joiner/non-joiner, word
+  joiner, BOM, bidi controls, variation selectors, any format character): removed;
+* letters from another script that look Latin (a Cyrillic а inside a surname, Greek ο,
+  fullwidth or mathematical letters): mapped to the Latin letter by Unicode's confusables
+  data (UTS #39, from the maintained ``confusable_homoglyphs`` package);
+* apostrophe, dash and space styles: one of each.
+
+:func:`fold_map` returns the folded text and, when characters were removed, the index in the
+original text of every folded character, so that a match on the folded text maps straight back
+to the text as written (and the invisible characters inside a name are removed with it).
+Pure functions, no I/O beyond loading the confusables table once.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+APOSTROPHES = "'’‘`´ʼʹ′‛＇"
+DASHES = "-‐‑‒–—―−﹘﹣－"
+SPACES = " \u00a0\u2007\u202f\u2009\u200a\u2002\u2003\u2004\u2005\u2006\u2008\u205f\u3000\t\u1680"
+
+
+def _is_invisible(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # Cf: soft hyphen, ZWSP/ZWNJ/ZWJ, word joiner, BOM, bidi controls; Mn/Me: combining marks
+    # (decomposed accents), variation selectors
+    return cat in ("Cf", "Mn", "Me") or ch in "\u034f\u115f\u1160\u3164\uffa0"
+
+
+@lru_cache(maxsize=1)
+def confusables() -> dict[str, str]:
+    """Non-Latin (or non-ASCII) characters that look like one ASCII letter or digit -> that letter."""
+    out: dict[str, str] = {}
+    try:
+        import confusable_homoglyphs
+        path = Path(confusable_homoglyphs.__file__).with_name("confusables.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except Exception:  # pragma: no cover - the package is a dependency; fail towards more matches
+        data = {}
+    for ch, glyphs in data.items():
+        if len(ch) != 1 or ch.isascii():
+            continue
+        targets = [g["c"] for g in glyphs if len(g.get("c", "")) == 1 and g["c"].isascii() and g["c"].isalpha()]
+        if targets:
+            # prefer a letter of the same case (Greek capital iota looks like I, not l)
+            same = [t for t in targets if t.isupper() == ch.isupper()] if ch.isupper() or ch.islower() else []
+            out[ch] = (same or targets)[0]
+    # a few the table leaves out or maps elsewhere
+    out.update({"ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h",
+                "ŀ": "l", "ſ": "s", "ß": "s", "æ": "a", "Ι": "I", "І": "I", "Ӏ": "I", "ӏ": "i", "і": "i", "ι": "i", "ǀ": "I", "Æ": "A", "œ": "o", "Œ": "O", "þ": "t", "ð": "d"})
+    return out
+
+
+class _Table(dict):
+    """str.translate table: one character -> one folded character, or None (removed)."""
+
+    def __init__(self, keep_case: bool):
+        super().__init__()
+        self.keep_case = keep_case
+
+    def __missing__(self, ordinal: int):
+        ch = chr(ordinal)
+        if ch in APOSTROPHES:
+            out = "'"
+        elif ch in DASHES:
+            out = "-"
+        elif ch in SPACES:
+            out = " "
+        elif _is_invisible(ch):
+            out = None
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            if len(base) == 1 and not base.isascii():
+                base = confusables().get(base, base)
+            elif not base:
+                base = ch
+            elif len(base) > 1:
+                base = confusables().get(ch, ch)
+                if not base.isascii():
+                    b2 = "".join(c for c in unicodedata.normalize("NFKD", base) if not unicodedata.combining(c))
+                    base = b2 if len(b2) == 1 else base
+            if not self.keep_case:
+                low = base.casefold()
+                base = low if len(low) == 1 else base.lower()[:1] or base
+            out = base if len(base) == 1 else ch
+        self[ordinal] = out
+        return out
+
+
+_FOLD = _Table(keep_case=False)
+_NORM = _Table(keep_case=True)
+_ASCII_FIX = str.maketrans({"`": "'", "\t": " "})
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and invisible characters off, look-alikes Latin, one style of
+    apostrophe/dash/space. Shorter than ``text`` only when characters were removed."""
+    if text.isascii():
+        text = text.lower()
+        return text.translate(_ASCII_FIX) if ("`" in text or "\t" in text) else text
+    return text.translate(_FOLD)
+
+
+def normalise(text: str) -> str:
+    """As :func:`fold` but keeping case (for the rule on names that are also ordinary words)."""
+    if text.isascii():
+        return text.translate(_ASCII_FIX) if ("`" in text or "\t" in text) else text
+    return text.translate(_NORM)
+
+
+def fold_map(text: str) -> tuple[str, list[int] | None]:
+    """(folded text, index map). The map is None when every character was kept (the common
+    case: folded[i] comes from text[i]); else map[i] is the index in ``text`` of folded[i],
+    with one extra entry, len(text), at the end."""
+    folded = fold(text)
+    if len(folded) == len(text):
+        return folded, None
+    index = []
+    for i, ch in enumerate(text):
+        if _FOLD[ord(ch)] is not None:
+            index.append(i)
+    index.append(len(text))
+    return folded, index
+
+
+def span_back(index: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """A span of the folded text as a span of the original text (invisible characters inside
+    the span are part of it)."""
+    if index is None:
+        return start, end
+    return index[start], (index[end - 1] + 1) if end > start else index[start]
