@@ -308,14 +308,43 @@ def discover(texts: list[str], children: list[dict], family: list[dict], *,
     family_aliases: list[list[str]] = [[] for _ in family]
     relatives: list[dict] = []
     known: dict[str, tuple[str, int]] = {}  # folded word -> ("child"|"family", index)
+    owners: dict[str, set] = {}               # folded word -> everyone it names
+    firsts: list[tuple[str, tuple[str, int]]] = []
     for i, c in enumerate(children):
         for n in [c.get("name"), c.get("first_name"), c.get("surname")] + list(c.get("known_as") or []) + \
                 list(c.get("other_surnames") or []) + list(c.get("aliases") or []):
             for w in _name_words(n or ""):
                 known.setdefault(fold(w), ("child", i))
+                owners.setdefault(fold(w), set()).add(("child", i))
+        words = _name_words(c.get("first_name") or c.get("name") or "")
+        if words:
+            firsts.append((fold(words[0]), ("child", i)))
     for i, f in enumerate(family):
-        for w in _name_words(f.get("name") or ""):
+        words = _name_words(f.get("name") or "")
+        for w in words:
             known.setdefault(fold(w), ("family", i))
+            owners.setdefault(fold(w), set()).add(("family", i))
+        if words:
+            firsts.append((fold(words[0]), ("family", i)))
+    from .vocabulary import nicknames_of, suffix_forms
+
+    def derived_owner(word: str) -> tuple[str, int] | None:
+        w = fold(word)
+        for first, owner in firsts:
+            if w in nicknames_of(first) or w in suffix_forms(first) or (len(w) >= 3 and first.startswith(w)):
+                return owner
+        return None
+
+    def relative_owner(text: str, pos: int) -> tuple[str, int] | None:
+        m = re.search(_RELATIVE_WORDS + r"\W{0,3}$", text[max(0, pos - 40):pos], re.I)
+        if not m:
+            return None
+        rel = m.group(0).lower()
+        for i, f in enumerate(family):
+            frel = fold(f.get("relationship") or "")
+            if frel and any(k in rel for k in re.findall(r"[a-z]+", frel)):
+                return ("family", i)
+        return None
 
     def plausible(word: str) -> bool:
         w = fold(word).strip("'’-")
@@ -327,10 +356,14 @@ def discover(texts: list[str], children: list[dict], family: list[dict], *,
         """The person whose name is nearest before ``pos`` in this text (else the first child)."""
         best, best_pos = ("child", 0), -1
         for m in re.finditer(r"[^\W\d_][\w’'\-]*", text[:pos]):
-            hit = known.get(fold(m.group()).rstrip("s").rstrip("'’")) or known.get(fold(m.group()))
-            if hit and m.start() > best_pos:
-                best, best_pos = hit, m.start()
+            w = fold(m.group())
+            who = owners.get(w) or owners.get(w.rstrip("s").rstrip("'’")) or set()
+            if len(who) == 1 and m.start() > best_pos:  # a shared surname names no one in particular
+                best, best_pos = next(iter(who)), m.start()
         return best
+
+    def owner_of(word: str, text: str, pos: int) -> tuple[str, int]:
+        return derived_owner(word) or relative_owner(text, pos) or owner_near(text, pos)
 
     def give(owner: tuple[str, int], word: str) -> None:
         target = child_aliases if owner[0] == "child" or not family else family_aliases
@@ -347,18 +380,18 @@ def discover(texts: list[str], children: list[dict], family: list[dict], *,
         for m in _INTRO.finditer(text):
             word = m.group(1).strip("’'-")
             if plausible(word):
-                give(owner_near(text, m.start()), word)
+                give(owner_of(word, text, m.start(1)), word)
         for m in _QUOTED.finditer(text):
             word = m.group(1).strip("’'-")
             window = text[max(0, m.start() - 60):m.start()]
             if plausible(word) and (re.search(r"call|known|name|goes|nick|sister|brother|mum|dad|mother|father",
                                               window, re.I) or owner_near(text, m.start()) != ("child", 0)
                                     or any(fold(w) in known for w in re.findall(r"\w+", window))):
-                give(owner_near(text, m.start()), word)
+                give(owner_of(word, text, m.start()), word)
         for m in _MAIDEN.finditer(text):
             for word in _name_words(m.group(1)):
                 if plausible(word) and word[0].isupper():
-                    give(owner_near(text, m.start()), word)
+                    give(owner_near(text, m.start()), word)  # née X: the person named just before
         for rx in (_RELATIVE_BEFORE, _RELATIVE_AFTER):
             for m in rx.finditer(text):
                 name = m.group(1)
@@ -540,6 +573,9 @@ class Matcher:
                 if s <= start and end <= e:
                     start, end, rep = s, e, _address_placeholder(tok)
                     break
+            else:
+                while end < len(text) and (text[end].isdigit() or text[end] == "_"):
+                    end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
             if out and start < out[-1][1]:
                 ps, pe, prep = out[-1]
                 if end > pe:

@@ -437,7 +437,7 @@ class _Reader:
             self.pending = None
             return
         # a heading starts a section
-        if self._is_heading(p, stripped):
+        if self._is_heading(p, stripped) and not any(v for _k, v in (self.label_value(stripped) or [])):
             sec = section_of(stripped, self.rules)
             if sec:
                 self.set_section(sec)
@@ -493,6 +493,13 @@ class _Reader:
             return [(key, "")] if key else None
         key, value = first
         pairs = [(key, value)]
+        # "Young person: A. Name – DOB 03/09/2010": a second label after a dash
+        for m in re.finditer(r"\s[-–—]\s", value):
+            more = self._first_pair(value[m.end():]) or self._label_then_value(value[m.end():])
+            if more:
+                pairs[0] = (key, value[:m.start()].strip())
+                pairs.append(more)
+                return pairs
         # "Signed: A. Person    Date: 25 Jul 2025": a second label after a wide gap
         parts = re.split(r"\s{2,}|\t", value)
         if len(parts) > 1:
@@ -503,6 +510,16 @@ class _Reader:
                     pairs.append(more)
                     break
         return pairs
+
+    def _label_then_value(self, raw: str) -> tuple[str, str] | None:
+        """"DOB 03/09/2010": a short label, a space, then a value with a digit."""
+        words = raw.split()
+        for n in (1, 2, 3):
+            if len(words) > n and re.search(r"\d", " ".join(words[n:])):
+                key = match_label(" ".join(words[:n]), self.section, self.rules, loose=False)
+                if key:
+                    return key, " ".join(words[n:])
+        return None
 
     def _first_pair(self, raw: str) -> tuple[str, str] | None:
         for m in self._SEP.finditer(raw):
@@ -525,10 +542,17 @@ class _Reader:
             return
         header = [canon(c.text) for c in rows[0]]
         cols = self._columns(header)
+        if self._label_value_rows(rows):
+            # | label | value | label | value |: pairs, not a header over people rows
+            for r in rows:
+                self.row(r)
+            return
         if "name" in cols or ("first_name" in cols and "surname" in cols):
             kind = None
             if "relationship" in cols and not ({"dob", "known_as", "school"} & set(cols)):
                 kind = "family"
+            elif "also_referred" in cols or ("relationship" in cols and self._sibling_rows(rows, cols)):
+                kind = "siblings"
             elif {"dob", "known_as", "gender", "school", "also_referred", "other_surnames"} & set(cols):
                 kind = "siblings" if self.section == "siblings" else "children"
             elif self.section == "family" or "relationship" in cols:
@@ -552,6 +576,32 @@ class _Reader:
             return
         for r in rows:
             self.row(r)
+
+    def _label_value_rows(self, rows) -> bool:
+        """Every row is label | value (| label | value ...): the even cells are labels, the odd
+        cells are not (P01's four-column layout)."""
+        labels = cells = 0
+        for n, r in enumerate(rows):
+            texts = [clean_value(c.text) for c in r]
+            if len(texts) < 4 or len(texts) % 2:
+                return False
+            for i in range(0, len(texts), 2):
+                label, value = texts[i], texts[i + 1]
+                if value and match_label(value, self.section, self.rules, loose=False) is not None:
+                    return False  # a label in a value column: a header row over people
+                if not label:
+                    continue
+                cells += 1
+                if match_label(label, self.section, self.rules) is not None:
+                    labels += 1
+                elif n == 0:
+                    return False
+        return cells > 0 and labels * 4 >= cells * 3
+
+    def _sibling_rows(self, rows, cols) -> bool:
+        idx = cols["relationship"]
+        rels = [canon(r[idx].text) for r in rows[1:] if idx < len(r) and r[idx].text.strip()]
+        return bool(rels) and all(re.search(r"brother|sister|sibling|twin", x) for x in rels)
 
     _YP_COLUMN = {"yp_name": "name", "yp_first_name": "first_name", "yp_surname": "surname", "dob": "dob",
                   "known_as": "known_as", "other_surnames": "other_surnames", "gender": "gender",
@@ -739,6 +789,10 @@ _TITLE = re.compile(r"^(?:mr|mrs|ms|miss|mx|dr|master)\.?\s+", re.I)
 def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") -> YoungPerson:
     name = clean_value(name)
     lines = [x for x in name.split("\n") if x.strip() and not is_empty(x, rules)]
+    if 1 < len(lines) <= 3 and sum(len(x.split()) for x in lines) <= 4 and \
+            sum(1 for x in lines if len(x.split()) == 1) >= len(lines) - 1:
+        lines = [" ".join(x.strip() for x in lines)]  # "Dylan<br/>Rowlands": one name on two lines
+        name = lines[0]
     if len(lines) > 1 or re.search(r"\s(?:and|&|\+)\s|;|/", name, re.I):
         # fail closed: never code one child and leave a sibling's name behind
         raise BadField(MORE_THAN_ONE, reason="several-names")

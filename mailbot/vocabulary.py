@@ -72,6 +72,12 @@ def is_ordinary_word(word: str) -> bool:
         return True
     if w.endswith(("'s", "s'")) and w[:-2] in d:
         return True
+    for suffix, repl in (("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("est", ""),
+                         ("ied", "y"), ("ier", "y"), ("iest", "y")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            stem = w[: -len(suffix)] + repl
+            if stem in d or (len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in d):
+                return True
     return False
 
 
