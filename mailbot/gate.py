@@ -55,6 +55,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.message import Message
 
+from . import textnorm as _textnorm
+
 log = logging.getLogger("mailbot.gate")
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -65,30 +67,24 @@ MAX_ZIP_PARTS = 3000
 MAX_ZIP_DEPTH = 2
 CACHE_MIN_BYTES = 32 * 1024
 
-#: first names (and a few surnames) that are also ordinary English words.
-ORDINARY_WORDS = frozenset("""
-will rose grace mark hope faith joy ruby amber jack bill pat sue dawn summer autumn holly ivy lily
-daisy jade crystal pearl violet iris poppy heather hazel sky river rob sunny frank earl guy rich don
-ray art bob miles chase hunter gene carol angel brook dale glen lee drew cliff penny ginger sandy
-dusty misty storm rocky reed rusty max harmony melody patience charity honor honour justice page
-wade colt skye star autumn june april may august dot kit sage rain robin wren jay hart grant hall
-young king green brown white black baker cook hill wood rich best long short bell lane price mason
-bishop carter archer fisher hunter miller page shepherd parker noble sterling victory mercy lucky
-""".split())
+#: first names (and a few surnames) that are also ordinary English words: the one list of
+#: rules/ordinary_words.txt, shared with the stripper and the verifier (mailbot.vocabulary)
+from .vocabulary import ordinary_words as _ordinary_words  # noqa: E402
+
+ORDINARY_WORDS = _ordinary_words()
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'",
                               "\u2032": "'", "\uff07": "'"})
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"[^\W\d_]+")  # letters only: digits separate words (rhodribeddoe2010)
 _B = r"(?<![^\W_])"
 _E = r"(?![^\W_])"
 
 
 def normalise(text: str) -> str:
-    """Accents stripped, apostrophes folded, case kept."""
-    if not text.isascii():
-        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return text.translate(_APOSTROPHES)
+    """Accents and invisible characters stripped, look-alike letters Latin, apostrophes folded,
+    case kept: the same normaliser as the stripper's (mailbot.textnorm)."""
+    return _textnorm.normalise(text) if not text.isascii() else text.translate(_APOSTROPHES)
 
 
 def fold(text: str) -> str:
@@ -787,14 +783,23 @@ def _read_person(person: dict, ordinary_set: frozenset) -> tuple[frozenset, froz
     surname = " ".join(_names(person.get("surname")))
     if first and surname:
         add_name(f"{first} {surname}", alone="all")
-    for n in _names(person.get("known_as")):
+    for n in _names(person.get("known_as")) + _names(person.get("aliases")):
         add_name(n, alone="all")
     for n in _names(person.get("other_surnames")):
         add_name(n, alone="all")
         if first:
             add_name(f"{first} {n}", alone="none")
     for n in _names(person.get("family")):
-        add_name(n, alone="last")
+        add_name(n, alone="all")
+    # joined up, as in e-mail addresses and handles: rhodribeddoe, rbeddoe, beddoerhodri
+    people = [(first, surname)] + [(" ".join(_tokens(n)[:1]), " ".join(_tokens(n)[1:])) for n in
+                                   _names(person.get("family"))]
+    for f, sname in people:
+        ft, st = _tokens(f), _tokens(sname)
+        if ft and st:
+            for joined in ("".join(ft + st), ft[0][0] + "".join(st), "".join(st + ft)):
+                if len(joined) >= 5:
+                    singles.add(joined)
     return frozenset(singles), frozenset(ordinary), frozenset(sequences)
 
 

@@ -242,9 +242,19 @@ def test_short_tokens_only_within_full_name(gate):
     assert_refused_at(gate.check_message(message(body="Known locally as Jo Jo.")), "body")
 
 
-def test_family_first_name_alone_is_not_protected(gate):
-    assert gate.check_message(message(body="Declan from the school will attend.")) is None
+def test_family_first_name_alone_is_protected(gate):
+    # every name of the family is protected in every form (issue 10): a family member's first
+    # name alone stops the message too; a staff member who shares it is allowed by full name
+    assert_refused_at(gate.check_message(message(body="Declan from the school will attend.")), "body")
     assert_refused_at(gate.check_message(message(body="Declan Fairweather attended.")), "body")
+
+
+def test_joined_up_handles_and_look_alikes_are_caught(gate):
+    # the child is Lesley Penhaligon's family (see the fixture): handles join names and digits
+    assert_refused_at(gate.check_message(message(body="Her account is @gpenhaligon_14.")), "body")
+    assert_refused_at(gate.check_message(message(body="Write to penhaligon2014@mail.example")), "body")
+    # a Cyrillic a and a soft hyphen inside the surname
+    assert_refused_at(gate.check_message(message(body="Seen with Penh\u0430li\u00adgon again.")), "body")
 
 
 def test_forwarded_message_inside_is_checked(gate):
