@@ -104,6 +104,8 @@ class Referral:
     known_to_social_work: bool | None = None
     #: relatives named only in the text ("her older brother Emrys"): protected like the family
     named_in_text: list[FamilyMember] = field(default_factory=list)
+    #: who signed the form (professionals: never taken for a protected name)
+    signatories: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -1096,18 +1098,31 @@ def professional_words(ref: "Referral") -> frozenset[str]:
     return frozenset(words)
 
 
+def recall_allowed(ref: "Referral") -> frozenset[str]:
+    """Folded words the recall check never holds on for this form: its professionals and
+    organisations (mailbot.referral.professional_words), its signatory, and its places (the
+    addresses and schools given in their own fields)."""
+    from .recall import allowed_words
+
+    texts = [*ref.signatories, *(y.school for y in ref.young_people), *(y.address for y in ref.young_people),
+             *(y.former_address for y in ref.young_people)]
+    return professional_words(ref) | allowed_words(*texts)
+
+
 def _discover_names(pkg: Package, ref: "Referral") -> None:
     """Add the names the form's own text introduces (mailbot.names.discover) to the reading."""
     from .names import discover
+    from .textnorm import fold
 
     texts = dt.all_text(pkg).split("\n")
     texts += [t for t in dt.property_texts(pkg) if t]
     children = [y.to_json() for y in ref.young_people]
     family = [f.to_json() for f in ref.family]
     signed = [m.group(1) for t in texts for m in re.finditer(r"(?i)\bsigned\s*[:\-–]?\s*([^\t\n]{2,40}?)(?:\s{2,}|\t|date|$)", t)]
+    ref.signatories = [n.strip() for n in signed if n.strip()]
     allowed = set(professional_words(ref))
     for name in signed:
-        allowed.update(w.lower() for w in re.findall(r"[^\W\d_]+", name))
+        allowed.update(fold(w) for w in re.findall(r"[^\W\d_]+", name))
     child_aliases, family_aliases, relatives = discover(texts, children, family, allowed=frozenset(allowed))
     for person, aliases in zip(ref.young_people, child_aliases):
         person.aliases.extend(a for a in aliases if a not in person.aliases)
