@@ -16,7 +16,7 @@ import string
 from pathlib import Path
 
 from .docx_package import Package, open_package, write_atomic
-from .errors import BadField, LeakDetected, MailbotError, NotAReferral
+from .errors import BadField, HeldForReview, LeakDetected, MailbotError, NotAReferral
 from .names import ProtectedName, build_matcher, protected_names
 from .redact import strip_names, verify_no_names
 
@@ -71,16 +71,19 @@ def codes_for(code: str, count: int) -> list[str]:
 
 def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
                   *, filename: str | None = None, stats: dict | None = None,
-                  extra: list[tuple[str, str]] = ()) -> bytes:
+                  extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None) -> bytes:
     """Strip every protected name, serialise, verify; the bytes of the Coded Referral.
 
-    Raises LeakDetected (nothing to send) when the verifier finds a name.
+    Raises LeakDetected (nothing to send) when the verifier finds a name. With
+    ``recall_allowed`` (the words of the form's professionals, agencies and places), the recall
+    check (mailbot.recall) also reads the result and raises HeldForReview where a word that
+    looks like a person's name remains.
     """
     if not children:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.",
                            reason="no-name")
-    names = protected_names(children, family, codes)
+    names = protected_names(children, family, codes, exclude=recall_allowed or frozenset())
     if not names:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.",
@@ -96,7 +99,22 @@ def code_document(pkg: Package, children: list[dict], family: list[dict], codes:
     strip_names(pkg, matcher, stats)
     data = pkg.to_bytes()
     verify_no_names(data, matcher, filename)
+    if recall_allowed is not None:
+        recall_check(data, recall_allowed)
     return data
+
+
+def recall_check(data: bytes, allowed: frozenset[str]) -> None:
+    """Raise HeldForReview when a word that looks like a person's name remains in ``data``."""
+    from .recall import check
+
+    findings = check(data, allowed=allowed)
+    if findings:
+        where = [f.where() for f in findings]
+        raise HeldForReview(
+            "A word that looks like a person's name remains in the coded document ("
+            + "; ".join(where[:5]) + "); it was held for the coordinator and nothing was sent.",
+            where=where)
 
 
 def _check_people(children: list[dict]) -> None:
@@ -144,7 +162,10 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     from .redaction_rules import field_protections, load_redaction_rules
 
     extra = field_protections(children, load_redaction_rules(DEFAULT_RULES_DIR))
-    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra)
+    from .referral import recall_allowed
+
+    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra,
+                          recall_allowed=recall_allowed(referral))
     try:
         write_atomic(out_path, coded)
     except OSError as exc:

@@ -42,5 +42,16 @@ class LeakDetected(MailbotError):
     reason = "leak-detected"
 
 
+class HeldForReview(LeakDetected):
+    """The recall check saw a word that looks like a name in the coded document: the referral is
+    held for the coordinator. ``where`` says where (section and paragraph), never the word."""
+
+    reason = "possible-name"
+
+    def __init__(self, message: str, *, where: list[str] | None = None, reason: str | None = None):
+        super().__init__(message, reason=reason)
+        self.where = list(where or [])
+
+
 class ConfigError(MailbotError):
     reason = "config"

@@ -120,6 +120,7 @@ class Referral:
             "young_person_informed": self.young_person_informed,
             "known_to_social_work": self.known_to_social_work,
             "named_in_text": [f.to_json() for f in self.named_in_text],
+            "signatories": list(self.signatories),
         }
 
     def protected_family(self) -> list[dict]:
@@ -1098,15 +1099,21 @@ def professional_words(ref: "Referral") -> frozenset[str]:
     return frozenset(words)
 
 
-def recall_allowed(ref: "Referral") -> frozenset[str]:
+def recall_allowed(ref: "Referral | dict", *more: str) -> frozenset[str]:
     """Folded words the recall check never holds on for this form: its professionals and
-    organisations (mailbot.referral.professional_words), its signatory, and its places (the
-    addresses and schools given in their own fields)."""
+    organisations (the referrer, the referring and suggested agencies), its signatories, its
+    places (the addresses and schools given in their own fields), and ``more`` (the network's
+    member agencies and contacts)."""
     from .recall import allowed_words
 
-    texts = [*ref.signatories, *(y.school for y in ref.young_people), *(y.address for y in ref.young_people),
-             *(y.former_address for y in ref.young_people)]
-    return professional_words(ref) | allowed_words(*texts)
+    data = ref.to_json() if isinstance(ref, Referral) else ref
+    people = data.get("young_people") or []
+    referrer = data.get("referrer") or {}
+    texts = [referrer.get("name", ""), referrer.get("email", ""), data.get("referring_agency", ""),
+             *(data.get("suggested_agencies") or []), *(data.get("signatories") or []),
+             *(y.get("school", "") for y in people), *(y.get("address", "") for y in people),
+             *(y.get("former_address", "") for y in people), *more]
+    return allowed_words(*texts)
 
 
 def _discover_names(pkg: Package, ref: "Referral") -> None:

@@ -148,6 +148,22 @@ MIGRATIONS: list[list[str]] = [
             value TEXT
         )""",
     ],
+    [
+        # referral forms held for the coordinator's review (the recall check saw a word that looks
+        # like a name): everything needed to finish them, sealed with the vault key
+        """CREATE TABLE held_forms (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created REAL NOT NULL,
+            codes TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'held'
+                CHECK (status IN ('held', 'stripped', 'released', 'discarded')),
+            reason TEXT NOT NULL DEFAULT '',
+            location TEXT NOT NULL DEFAULT '',
+            sealed BLOB NOT NULL,
+            decided REAL,
+            decision TEXT NOT NULL DEFAULT ''
+        )""",
+    ],
 ]
 
 
@@ -894,3 +910,42 @@ class Store:
             else:
                 conn.execute("INSERT INTO kv (name, value) VALUES (?, ?) "
                              "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, str(value)))
+
+    # -- referral forms held for review ---------------------------------------
+
+    _HELD_FORM_CONTEXT = b"held-form"
+
+    def add_held_form(self, codes: list[str], reason: str, location: str, payload: dict,
+                      now: float | None = None) -> int:
+        """Keep a referral form for the coordinator's review; its payload (the form, the reading,
+        who sent it) is sealed with the vault key. Returns the hold's number (H<n>)."""
+        sealed = self.vault.encrypt_json(payload, self._HELD_FORM_CONTEXT)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO held_forms (created, codes, reason, location, sealed) VALUES (?, ?, ?, ?, ?)",
+                (time.time() if now is None else now, ",".join(codes), reason, location, sealed))
+            return int(cur.lastrowid)
+
+    def held_form(self, hold_id: int) -> tuple[dict, dict] | None:
+        """(row, payload) of a held form, or None."""
+        row = self._conn().execute(
+            "SELECT id, created, codes, status, reason, location, sealed, decision FROM held_forms WHERE id = ?",
+            (int(hold_id),)).fetchone()
+        if row is None:
+            return None
+        info = {"id": row[0], "created": row[1], "codes": row[2].split(",") if row[2] else [],
+                "status": row[3], "reason": row[4], "location": row[5], "decision": row[7]}
+        return info, self.vault.decrypt_json(bytes(row[6]), self._HELD_FORM_CONTEXT)
+
+    def held_forms(self, status: str = "held") -> list[dict]:
+        rows = self._conn().execute(
+            "SELECT id, created, codes, reason, location FROM held_forms WHERE status = ? ORDER BY id",
+            (status,)).fetchall()
+        return [{"id": r[0], "created": r[1], "codes": r[2].split(","), "reason": r[3], "location": r[4]}
+                for r in rows]
+
+    def decide_held_form(self, hold_id: int, status: str, decision: str, now: float | None = None) -> None:
+        """Record the coordinator's decision; the sealed form is dropped (the case has its own record)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE held_forms SET status = ?, decision = ?, decided = ?, sealed = X'' "
+                         "WHERE id = ?", (status, decision, time.time() if now is None else now, int(hold_id)))

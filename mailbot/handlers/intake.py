@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..coding import code_document, sibling_codes
+from ..coding import code_document, recall_check, sibling_codes
 from ..redact import coded_filename
 from ..redaction_rules import field_protections, load_redaction_rules
 from ..compose import DOCX_TYPE, Attachment
 from ..docx_package import open_package
-from ..errors import LeakDetected, MailbotError
-from ..referral import parse_referral
+from ..errors import HeldForReview, LeakDetected, MailbotError
+from ..referral import parse_referral, recall_allowed
 
 log = logging.getLogger("mailbot.intake")
 
@@ -75,6 +75,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
     number = store.allocate_case_number()
     codes = sibling_codes(number, len(children))
     extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
+    allowed = recall_allowed(data, *network_words(ctx.cfg))
     try:
         # coded ahead by the helper process from exactly these inputs (a backlog), or here
         coded = None
@@ -84,6 +85,11 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
             if pkg is None:
                 pkg = open_package(form, max_file_bytes=ctx.cfg.max_email_bytes)
             coded = code_document(pkg, children, family, codes, extra=extra)
+        recall_check(coded, allowed)  # the second look that does not trust the reader
+    except HeldForReview as exc:
+        return _hold_for_review(ctx, email, member, exc, codes=codes, number=number, data=data,
+                                form=form if form is not None else (pkg.to_bytes() if pkg is not None else b""),
+                                source=source, filename=filename)
     except LeakDetected as exc:
         # Fail closed: nothing goes to the members; the number is not used (the transaction rolls back
         # only if we raise, so keep it: the coordinator codes this one by hand under the same number).
@@ -93,49 +99,103 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
                      f"check after removing names failed ({exc}). Nothing was sent to the members. Please "
                      f"code this referral by hand; the original is in the folder \"{ctx.cfg.quarantine_folder}\"."),
             source=source, case_code=codes[0])
+        _tell_referrer_held(ctx, email, member, codes, source)
         return "held", tuple(codes), "leak-check-failed"
+    distribute(ctx, agency=member.agency, from_address=email.from_address, message_id=email.message_id,
+               email_key=email.key, source=source, data=data, children=children, family=family,
+               codes=codes, number=number, coded=coded)
+    return "accepted", tuple(codes), ""
 
+
+def network_words(cfg) -> list[str]:
+    """The member agencies' names and contact addresses: never taken for a young person's name."""
+    out = []
+    for m in getattr(cfg, "members", []) or []:
+        out.append(getattr(m, "agency", "") or "")
+        out.extend(getattr(m, "contacts", []) or [])
+    return out
+
+
+def _tell_referrer_held(ctx, email, member, codes, source) -> None:
+    """The referrer of a held form is always answered (issue 10 item 13)."""
+    ctx.queue(kind="referral-held", rule_kind="acknowledgement", template="referral-held",
+              to=ctx.recipients("acknowledgement", sender=email.from_address),
+              values={"code": ", ".join(codes), "agency": member.agency},
+              source=source, case_code=codes[0], in_reply_to=email.message_id)
+
+
+def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, source, filename):
+    """Keep the form (sealed) for the coordinator, tell them where to look (never the word), and
+    answer the referrer. The numbers stay reserved for this referral."""
+    import base64
+
+    payload = {"form": base64.b64encode(form).decode("ascii"), "data": data, "codes": codes, "number": number,
+               "agency": member.agency, "from_address": email.from_address, "message_id": email.message_id,
+               "email_key": email.key, "source": source}
+    where = "; ".join(exc.where[:8]) or "the coded document"
+    hold_id = ctx.store.add_held_form(codes, exc.reason, where, payload)
+    ctx.store.audit("referral-held", email.message_id, codes[0], [], "recall-check", f"H{hold_id}: {where}",
+                    event="held")
+    ctx.tell_coordinator(
+        title=f"[{codes[0]}] referral held for your review (H{hold_id})",
+        details=(f"A referral from {member.agency} was coded as {', '.join(codes)}, but a word that looks like "
+                 f"a person's name is still in the coded document: {where}. Nothing was sent to the members. "
+                 f"Open the original in the folder \"{ctx.cfg.quarantine_folder}\" and decide:\n"
+                 f"  STRIP H{hold_id} <word>      removes that word too (it becomes {codes[0]}) and sends\n"
+                 f"  RELEASE H{hold_id} <reason>  sends the coded referral as it is (the reason is recorded)\n"
+                 f"  DISCARD H{hold_id}           sends nothing (the referrer is told to send it again)"),
+        source=source, case_code=codes[0])
+    _tell_referrer_held(ctx, email, member, codes, source)
+    log.info("referral from %s coded %s held for review H%d", member.agency, ",".join(codes), hold_id)
+    return "held", tuple(codes), "possible-name"
+
+
+def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
+               number, coded) -> None:
+    """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice."""
+    from ..store import Case
+
+    store = ctx.store
     today = ctx.local_now().date()
     for code, child in zip(codes, children):
         store.add_case(Case(
             code=code,
             number=number,
             letter=code[len(f"CN{number}"):],
-            lead_agency=member.agency,
-            lead_contact=email.from_address,
+            lead_agency=agency,
+            lead_contact=from_address,
             status="open",
             referred_on=today.isoformat(),
             identity=store.vault.identity(child["name"], child.get("date_of_birth")),
             person=person_record(child, family),
-            source_message_key=email.key,
+            source_message_key=email_key,
         ))
     store.mark_master_list_dirty()
 
     code_label = codes[0] if len(codes) == 1 else f"CN{number}"
     att = Attachment(coded_filename(codes), DOCX_TYPE, coded)
-    to = ctx.recipients("coded_referral", sender=email.from_address)  # Social Work not yet checked: excluded
-    values = {"code": ", ".join(codes), "lead_agency": member.agency, "referred_on": today.strftime("%d/%m/%Y")}
+    to = ctx.recipients("coded_referral", sender=from_address)  # Social Work not yet checked: excluded
+    values = {"code": ", ".join(codes), "lead_agency": agency, "referred_on": today.strftime("%d/%m/%Y")}
     ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=to,
               values=values, source=source, case_code=code_label, attachments=[att])
 
     children_lines = "\n".join(f"  {c}: young person {i}" for i, c in enumerate(codes, 1)) if len(codes) > 1 else ""
     ctx.queue(kind="acknowledgement", rule_kind="acknowledgement", template="acknowledgement",
-              to=ctx.recipients("acknowledgement", sender=email.from_address),
-              values={"code": ", ".join(codes), "agency": member.agency, "children_lines": children_lines,
+              to=ctx.recipients("acknowledgement", sender=from_address),
+              values={"code": ", ".join(codes), "agency": agency, "children_lines": children_lines,
                       "follow_up_by": (today + timedelta(days=14)).strftime("%d/%m/%Y")},
-              source=source, case_code=code_label, in_reply_to=email.message_id)
+              source=source, case_code=code_label, in_reply_to=message_id)
     says = data.get("known_to_social_work")
     ctx.queue(kind="coordinator-new-case", rule_kind="coordinator_notice", template="coordinator-new-case",
               to=ctx.recipients("coordinator_notice"),
               values={"code": code_label, "codes": ", ".join(codes), "first_code": codes[0],
-                      "lead_agency": member.agency, "lead_contact": email.from_address,
+                      "lead_agency": agency, "lead_contact": from_address,
                       "referred_on": today.strftime("%d/%m/%Y"),
                       "form_says_sw": {True: "yes", False: "no", None: "not stated"}[says],
                       "recipient_count": len(to)},
               source=source, case_code=code_label)
-    log.info("referral from %s coded %s; coded referral queued for %d addresses", member.agency,
+    log.info("referral from %s coded %s; coded referral queued for %d addresses", agency,
              ",".join(codes), len(to))
-    return "accepted", tuple(codes), ""
 
 
 __all__ = ["handle_referral", "person_record", "MailbotError"]
