@@ -278,11 +278,11 @@ _RELATIVE_WORDS = (
     r"step-?father|step-?mother|partner|boyfriend|girlfriend|son|daughter|carer|guardian|godmother|godfather)"
 )
 _RELATIVE_BEFORE = re.compile(
-    r"\b(?:his|her|their|the|a|an|whose|and|with|my|your|'s|’s)\s+" + _RELATIVE_WORDS
-    + r"(?:'s|’s)?\s*,?\s*(?:(?:called|named|is|was)\s+)?(" + _CAP + r"(?:\s+" + _CAP + r")?)",
+    r"(?i:\b(?:his|her|their|the|a|an|whose|and|with|my|your|'s|’s)\s+" + _RELATIVE_WORDS
+    + r"(?:'s|’s)?\s*,?\s*(?:(?:called|named|is|was)\s+)?)(" + _CAP + r"(?:\s+" + _CAP + r")?)",
 )
 _RELATIVE_AFTER = re.compile(
-    r"(" + _CAP + r")\s*(?:\([^)]*\))?\s*,\s*(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r"\b",
+    r"(" + _CAP + r")\s*(?:\([^)]*\))?\s*,\s*(?i:(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r")\b",
 )
 _QUOTED = re.compile(r"[" + _Q_OPEN + r"](" + _CAP + r")[" + _Q_CLOSE + r"]")
 

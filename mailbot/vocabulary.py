@@ -129,9 +129,12 @@ def suffix_forms(first_name: str) -> set[str]:
         stems.add(w[:-1])
     else:
         stems.add(w + w[-1])
-    if len(w) >= 6:
-        stems.add(w[:4])
-        stems.add(w[:3])
+    if len(w) >= 5:
+        for n in (3, 4):
+            stem = w[:n]
+            stems.add(stem)
+            if stem[-1] not in "aeiouy":
+                stems.add(stem + stem[-1])  # Robert -> Robb-ie, Thomas -> Tomm-y
     out = set()
     for stem in stems:
         if len(stem) < 3:
