@@ -905,8 +905,11 @@ def _assemble(r: _Reader) -> Referral:
         yp.gender = normalise_gender(rec.get("gender", ""), rules)
         yp.school = "" if is_empty(rec.get("school", ""), rules) else rec.get("school", "")
         yp.address = "" if is_empty(rec.get("address", ""), rules) else rec.get("address", "")
-        if any(canon(c.name) == canon(yp.name) for c in children):
-            continue
+        if any(canon(c.name) == canon(yp.name) for c in children) and not main_name:
+            # the same name in two rows: refused by check_plausible below, never merged silently
+            pass
+        elif any(canon(c.name) == canon(yp.name) for c in children):
+            continue  # the main name box and the children table name the same child
         children.append(yp)
 
     keys = {h.key for h in hits if h.key != "ignore"}
@@ -1036,7 +1039,75 @@ def _assemble(r: _Reader) -> Referral:
             if h.value:
                 break
         setattr(ref, key, val)
+    _drop_childs_own_email(ref)
+    check_plausible(ref, hits, rules)
     return ref
+
+
+IMPLAUSIBLE = ("The form could not be read with confidence: {why}. Nothing was shared with the network. "
+               "Please check the form and send it again.")
+
+
+def _implausible(why: str, reason: str) -> BadField:
+    return BadField(IMPLAUSIBLE.format(why=why), reason=reason)
+
+
+def _drop_childs_own_email(ref: Referral) -> None:
+    """The child's own e-mail (rhodribeddoe2010@...) is not the referrer's."""
+    from .textnorm import fold
+
+    email = ref.referrer.email
+    if not email:
+        return
+    local = re.sub(r"[^a-z]", "", fold(email.split("@")[0]))
+    for y in ref.young_people:
+        first = re.sub(r"[^a-z]", "", fold(y.first_name or ""))
+        sur = re.sub(r"[^a-z]", "", fold(y.surname or ""))
+        if first and sur and (first in local and sur in local or (first[:1] + sur) in local
+                              and not fold(ref.referrer.name or "").endswith(fold(y.surname))):
+            ref.referrer.email = ""
+            return
+
+
+def _answered(h) -> bool:
+    """A question's answer is there: a ticked box, a checked control, or words ("Not known")."""
+    if h.checked is not None:
+        return True
+    value = (h.value or "").strip()
+    if not value:
+        return False
+    if any(ch in value for ch in _UNTICKED + _TICKED):
+        return any(ch in value for ch in _TICKED)
+    return True
+
+
+def check_plausible(ref: Referral, hits: list, rules: Rules) -> None:
+    """Refuse a reading that cannot be right (issue 10 item 2): it is never coded."""
+    from .recall import form_words
+    from .textnorm import fold
+
+    words = form_words()
+    names = []
+    for i, y in enumerate(ref.young_people, 1):
+        name = y.name or " ".join(x for x in (y.first_name, y.surname) if x)
+        if not re.search(r"[^\W\d_]", name):
+            raise _implausible(f"the name of young person {i} has no letters", "implausible-name")
+        parts = [fold(w) for w in re.findall(r"[^\W\d_][\w'’\-]*", name)]
+        if match_label(name, None, rules, loose=False) is not None or (parts and all(p in words for p in parts)):
+            raise _implausible(f"the name of young person {i} is a label or a word of the form itself",
+                               "implausible-name")
+        names.append(canon(name))
+    if len(set(names)) < len(names):
+        raise _implausible("the form lists more young people than distinct names", "implausible-children")
+    if len(ref.young_people) > 1:
+        with_dob = [y.date_of_birth is not None for y in ref.young_people]
+        if any(with_dob) and not all(with_dob):
+            raise _implausible("one young person has a date of birth and another has none", "implausible-dob")
+    for key, what in (("parental_consent", "whether parental consent was obtained"),
+                      ("young_person_informed", "whether the young person was informed")):
+        asked = [h for h in hits if h.key == key]
+        if asked and getattr(ref, key) is None and not any(_answered(h) for h in asked):
+            raise _implausible(f"the form asks {what} but no answer could be read", "implausible-consent")
 
 
 def _is_instruction(line: str, rules: Rules) -> bool:
