@@ -438,8 +438,9 @@ _BEFORE = r"(?<![^\W\d_])"   # not preceded by a letter (digits may touch: 2010r
 _AFTER = r"(?![^\W\d_])"     # not followed by a letter (rhodribeddoe2010 is a name)
 
 
-def _pattern(name: str) -> str:
-    out = []
+def _atoms(name: str) -> tuple[str, ...]:
+    """A name as regex atoms over folded text: one per letter, _SEP between words."""
+    out: list[str] = []
     for chunk in re.split(r"([\s._\-,]+|')", fold(name)):
         if not chunk:
             continue
@@ -447,19 +448,54 @@ def _pattern(name: str) -> str:
             if out and out[-1] != _SEP:
                 out.append(_SEP)
         else:
-            out.append(re.escape(chunk))
+            out.extend(re.escape(ch) for ch in chunk)
     while out and out[-1] == _SEP:
         out.pop()
-    return "".join(out)
+    return tuple(out)
 
 
-def _pattern_for(n: ProtectedName) -> str:
+def _atoms_for(n: ProtectedName) -> tuple[str, ...]:
     if n.kind == "initials-dotted":
-        letters = [c for c in fold(n.text) if c.isalpha()]
-        return r"\.\s?".join(map(re.escape, letters)) + r"\."
+        letters = [re.escape(c) for c in fold(n.text) if c.isalpha()]
+        out: list[str] = []
+        for ch in letters:
+            if out:
+                out.append(r"\.\s?")
+            out.append(ch)
+        return tuple(out) + (r"\.",)
     if n.kind == "initials":
-        return re.escape(fold(n.text))
-    return _pattern(n.text)
+        return tuple(re.escape(c) for c in fold(n.text))
+    return _atoms(n.text)
+
+
+def _pattern(name: str) -> str:
+    return "".join(_atoms(name))
+
+
+def _trie_regex(sequences) -> str:
+    """One alternation of many atom sequences, as a trie: the engine tries a handful of branches
+    at each position instead of every name (hundreds with the derived forms)."""
+    trie: dict = {}
+    for seq in sequences:
+        node = trie
+        for atom in seq:
+            node = node.setdefault(atom, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        end = "" in node
+        branches = [atom + emit(child) for atom, child in sorted(node.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+                    if atom != ""]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            # longest first, as the alternation of whole names did: a possessive is matched by the
+            # name before it, "rhodribeddoe" by the joined full name before its first name
+            body = "(?:" + body + ")?" if len(branches) == 1 and not body.startswith("(?:") else "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
 
 
 MONTHS = frozenset("january february march april may june july august september october november december".split())
@@ -504,16 +540,11 @@ class Matcher:
         self.by_key = {}
         for n in self.names:
             self.by_key.setdefault(n.key, n)
-        self._by_pattern = {}
-        for n in self.names:
-            self._by_pattern.setdefault(_pattern_for(n), n)
-        alts = sorted(self._by_pattern, key=lambda p: (-len(p), p))
-        if alts:
-            self._groups = alts
-            body = "|".join(f"({a})" for a in alts)
-            self.regex = re.compile(f"{_BEFORE}(?:{body}){_AFTER}")
+        sequences = {_atoms_for(n) for n in self.names}
+        sequences.discard(())
+        if sequences:
+            self.regex = re.compile(f"{_BEFORE}(?:{_trie_regex(sequences)}){_AFTER}")
         else:
-            self._groups = []
             self.regex = re.compile(r"(?!x)x")
         # For each name, its longest run of letters/digits (folded): a name can only
         # be in a text whose folded form contains that run.
@@ -530,16 +561,20 @@ class Matcher:
         self.ascii_short = tuple(a.encode("ascii") for a in self.short_anchors if a.isascii())
 
     def _name_for(self, m) -> ProtectedName:
-        idx = m.lastindex
-        if idx is not None:
-            return self._by_pattern[self._groups[idx - 1]]
         return self.by_key.get(_key(m.group())) or ProtectedName(m.group(), "[name removed]", "unknown")
 
     def finditer(self, text: str):
         """Matches in ``text`` (spans of the original text; folding is done here)."""
         if not self.names or not text:
             return
-        folded, index = fold_map(text)
+        if text.isascii():  # the common case: one C-level search decides most texts
+            folded, index = text.lower(), None
+            if "`" in folded or "\t" in folded:
+                folded = fold(text)
+            if self.regex.search(folded) is None:
+                return
+        else:
+            folded, index = fold_map(text)
         for m in self.regex.finditer(folded):
             name = self._name_for(m)
             start, end = span_back(index, m.start(), m.end())

@@ -22,6 +22,8 @@ name. It fails closed: what it cannot scan, it refuses.
 
 from __future__ import annotations
 
+import hashlib
+import html
 import io
 import itertools
 import logging
@@ -36,6 +38,7 @@ from lxml import etree
 from .docx_package import OLE_MAGIC, ZIP_MAGIC, Package, open_package, parse_xml
 from .errors import BadDocument, LeakDetected
 from .names import Matcher, ProtectedName, build_matcher
+from .textnorm import fold
 
 log = logging.getLogger("mailbot.redact")
 
@@ -107,40 +110,56 @@ def _clean_memo(matcher: Matcher) -> dict:
     return memo
 
 
+_BOUNDARY_RE = re.compile(
+    r"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)\b[^>]*>", re.IGNORECASE)
+_ATTR_VALUE_RE = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
+_COMMENT_RE = re.compile(r"<!--(.*?)-->|<\?(.*?)\?>", re.S)
+_SURFACE_CACHE: "dict[tuple, str]" = {}
+_SURFACE_CACHE_MAX = 256
+
+
+def _surface(data: bytes) -> str | None:
+    """Everything of an XML part a name could be in, as one folded text: the text nodes (joined
+    as they are read, with a line break at each paragraph, cell, tab and line break), every
+    attribute value, comments and processing instructions, entities resolved. None when the
+    part must be parsed to be read (character references, another encoding).
+
+    Large parts (styles, themes) are the same in many forms: their surface is cached on their
+    bytes' digest (in memory only; a surface of a part with a name is never cached)."""
+    key = None
+    if len(data) > 16384:
+        key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
+        hit = _SURFACE_CACHE.get(key)
+        if hit is not None:
+            return hit
+    text = _decoded_for_test(data)
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    body = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
+    notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
+    surface = fold(html.unescape(body + "\n" + attrs + "\n" + notes))
+    if key is not None:
+        if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX:
+            _SURFACE_CACHE.clear()
+        _SURFACE_CACHE[key] = surface
+    return surface
+
+
 def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     """Sound superset test: False only if no name can be in this XML part.
 
-    Every name holds a run of letters/digits (its anchor) that must appear, folded,
-    in the part's raw text or in its text with the tags removed (a name split over
-    runs). Letters are never escaped in XML except by character references, and a
-    part with character references is always parsed.
+    The matcher's own expression (without its case rules) runs over the part's surface
+    (:func:`_surface`): what the stripper and the verifier read, as one text. A part that
+    cannot be read that way (character references, another encoding) is always parsed.
     """
-    text = _decoded_for_test(data)
-    if text is None:
+    surface = _surface(data)
+    if surface is None:
         return True
-    if isinstance(text, bytes):
-        anchors = matcher.ascii_anchors
-        if any(a in text for a in anchors):
-            return True
-        # short anchors (initials: "bl") are everywhere in markup: look in the text only
-        if b":t>" in text or b"text>" in text or (matcher.ascii_short and len(text) < 65536):
-            tagless = _TAG_BYTES_RE.sub(b"", text)
-            return any(a in tagless for a in anchors + matcher.ascii_short) or (
-                bool(matcher.ascii_short) and b'="' in text and _attr_has(text, matcher.ascii_short))
-        return False
-    if matcher.maybe_in(text):
-        return True
-    if ":t>" in text or "Text>" in text:
-        return matcher.maybe_in(_TAG_RE.sub("", text))
-    return False
-
-
-_ATTR_BYTES_RE = re.compile(rb'="([^"]{1,12})"')
-
-
-def _attr_has(data: bytes, anchors: tuple) -> bool:
-    """Could a short attribute value (w:initials="ml") hold one of the short anchors?"""
-    return any(any(a in m.group(1) for a in anchors) for m in _ATTR_BYTES_RE.finditer(data))
+    return matcher.regex.search(surface) is not None or (
+        "%" in surface and matcher.regex.search(fold(urllib.parse.unquote(surface))) is not None)
 
 
 def _owner(el: etree._Element) -> etree._Element | None:
@@ -225,21 +244,30 @@ def _strip_tree(root: etree._Element, matcher: Matcher) -> int:
     count = 0
     for nodes in _streams(root):
         count += _replace_in_stream(nodes, matcher)
+    clean: set[str] = set()  # values already found clean in this part ("0", "single", "auto"...)
     for el in root.iter():
-        if el.tag not in _TEXT_TAGS and el.text:
+        if el.tag not in _TEXT_TAGS and el.text and el.text not in clean:
             new, n = _sub_value(el.text, matcher)
             if n:
                 el.text, count = new, count + n
-        if el.tail:
+            else:
+                clean.add(el.text)
+        if el.tail and el.tail not in clean:
             new, n = _sub_value(el.tail, matcher)
             if n:
                 el.tail, count = new, count + n
+            else:
+                clean.add(el.tail)
         if isinstance(el.tag, str):
             for attr, value in el.attrib.items():
+                if value in clean:
+                    continue
                 new, n = _sub_value(value, matcher)
                 if n:
                     el.set(attr, new)
                     count += n
+                else:
+                    clean.add(value)
     return count
 
 
@@ -308,6 +336,7 @@ def _scan_tree(root: etree._Element, matcher: Matcher, part: str) -> None:
         m = matcher.search("".join(t for _el, t in nodes))
         if m:
             raise _leak(part, m)
+    clean: set[str] = set()
     for el in root.iter():
         values = [el.text or "", el.tail or ""]
         if isinstance(el.tag, str):
@@ -315,8 +344,9 @@ def _scan_tree(root: etree._Element, matcher: Matcher, part: str) -> None:
         else:  # comment / processing instruction
             values.append(getattr(el, "target", "") or "")
         for v in values:
-            if not v:
+            if not v or v in clean:
                 continue
+            clean.add(v)
             m = matcher.search(v)
             if m is None and "%" in v:
                 m = matcher.search(urllib.parse.unquote(v))
