@@ -184,12 +184,27 @@ def test_implausible_form_refused_or_clean(form):
         named = [tok for tok in t["protected_tokens"] if len(tok) > 2 and
                  re.search(r"(?<![A-Za-z])" + re.escape(normalise(tok)) + r"(?![A-Za-z])", normalise(msg))]
         assert not named, f"{form.name}: the refusal message names {named}"
+        if _unverifiable(t):
+            assert re.search(r"embedded|linked|external|imported|pasted|remote|attached|cannot be checked",
+                             msg, re.I), f"{form.name}: the refusal does not name the problem: {msg!r}"
         return
     leaks = leaks_of(data, t, f"{CODE}-coded-referral.docx")
     assert not leaks, f"{form.name}: coded (not refused/held) and names left: {leaks}"
     if _unverifiable(t):
         bad = _no_unverifiable_content(data)
         assert not bad, f"{form.name}: coded with unverifiable content left: {bad}"
+
+
+MUST_REFUSE = [f for f in HOLD if truth(f).get("expected", {}).get("must_refuse")]
+
+
+@pytest.mark.parametrize("form", MUST_REFUSE, ids=_ids)
+def test_implausible_reading_is_refused(form):
+    """Issue 10.2: an implausible reading is refused with a plain reason, never coded."""
+    t = truth(form)
+    data, err = coded(form)
+    assert err is not None, (f"{form.name}: coded although the reading is implausible "
+                             f"({t['expected']['stress_note']})")
 
 
 def test_corpus_is_there():
