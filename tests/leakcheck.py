@@ -34,13 +34,31 @@ _LOOKALIKE = str.maketrans({
 })
 
 
+_TABLES: list[dict] = []
+
+
+def _tables() -> tuple[dict, dict]:
+    """Deletion tables for format (Cf) characters and combining marks, built once."""
+    if not _TABLES:
+        cf, comb = {}, {}
+        for cp in range(0x110000):
+            ch = chr(cp)
+            if unicodedata.category(ch) == "Cf":
+                cf[cp] = None
+            if unicodedata.combining(ch):
+                comb[cp] = None
+        _TABLES.extend([cf, comb])
+    return _TABLES[0], _TABLES[1]
+
+
 def normalise(text: str) -> str:
     """Visible letters only as a reader sees them: no invisible characters, no accents."""
+    cf, comb = _tables()
     text = html.unescape(text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = text.translate(cf)
     text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE)
     text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.translate(comb)
 
 
 def _unquote_all(text: str) -> str:
@@ -125,12 +143,13 @@ def find_leaks(data: bytes, tokens: list[str], *, filename: str = "",
             if pat.search(hay):
                 leaks.append((part, token))
                 break
+    letter_views = [(part, _letters(text)) for part, text in views] if joined else []
     for token in joined:
         tok = _letters(normalise(token))
         if len(tok) < 6:
             continue
-        for part, text in views:
-            if tok in _letters(text):
+        for part, letters in letter_views:
+            if tok in letters:
                 leaks.append((part, token + " (joined up)"))
                 break
     return leaks
