@@ -6,7 +6,9 @@ and with tags as spaces, attribute values, entities and %-escapes decoded, print
 runs of binary parts), strips invisible characters, folds accents and look-alike
 letters, and searches
 
-* each token as a word (case-insensitive; initials case-sensitive),
+* each token as a word (case-insensitive; initials case-sensitive; a token listed as an
+  ordinary word - a name that is also a word, "Hope", "Will" - only Capitalised or UPPER,
+  so "we hope" is not a leak but "Hope" and "HOPE" are),
 * joined-up forms (letters only: "rhodribeddoe", "rbeddoe") anywhere in a letters-only
   view, which is how names hide in e-mail addresses, handles and URLs.
 """
@@ -32,13 +34,31 @@ _LOOKALIKE = str.maketrans({
 })
 
 
+_TABLES: list[dict] = []
+
+
+def _tables() -> tuple[dict, dict]:
+    """Deletion tables for format (Cf) characters and combining marks, built once."""
+    if not _TABLES:
+        cf, comb = {}, {}
+        for cp in range(0x110000):
+            ch = chr(cp)
+            if unicodedata.category(ch) == "Cf":
+                cf[cp] = None
+            if unicodedata.combining(ch):
+                comb[cp] = None
+        _TABLES.extend([cf, comb])
+    return _TABLES[0], _TABLES[1]
+
+
 def normalise(text: str) -> str:
     """Visible letters only as a reader sees them: no invisible characters, no accents."""
+    cf, comb = _tables()
     text = html.unescape(text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = text.translate(cf)
     text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE)
     text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.translate(comb)
 
 
 def _unquote_all(text: str) -> str:
@@ -83,34 +103,53 @@ def is_initials(token: str) -> bool:
     return bool(re.fullmatch(r"(?:[A-Z]\.?){2,3}", token))
 
 
+def _ordinary_pattern(tok: str) -> re.Pattern:
+    """A name that is also an ordinary word: only its Capitalised or UPPER form is the name."""
+    words = [w for w in re.split(r"[\s_.@/-]+", tok) if w]
+    cap = r"[\s._\-'’]*".join(re.escape(w[:1].upper() + w[1:].lower()) for w in words)
+    up = r"[\s._\-'’]*".join(re.escape(w.upper()) for w in words)
+    return re.compile(r"(?<![A-Za-z0-9])(?:" + cap + "|" + up + r")(?![A-Za-z])")
+
+
 def find_leaks(data: bytes, tokens: list[str], *, filename: str = "",
-               joined: list[str] = ()) -> list[tuple[str, str]]:
-    """(part, token) for every protected token still present in any form."""
+               joined: list[str] = (), ordinary: list[str] = ()) -> list[tuple[str, str]]:
+    """(part, token) for every protected token still present in any form.
+
+    ``ordinary``: tokens that are also ordinary words (the truth's ordinary_word_tokens);
+    those are matched only Capitalised or in upper case.
+    """
+    ordinary_set = {normalise(w).casefold() for w in ordinary}
     views = document_views(data)
     if filename:
         views.append(("file name", normalise(filename)))
     leaks = []
     for token in tokens:
         tok = normalise(token)
+        case_sensitive = False
         if is_initials(tok):
+            case_sensitive = True
             letters = tok.replace(".", "")
             pat = re.compile(r"(?<![A-Za-z])" + r"\.?\s?".join(letters) + r"\.?(?![A-Za-z])")
+        elif tok.casefold() in ordinary_set:
+            case_sensitive = True
+            pat = _ordinary_pattern(tok)
         else:
             words = [re.escape(w) for w in re.split(r"[\s_.@/-]+", tok.casefold()) if w]
             if not words:
                 continue
-            pat = re.compile(r"(?<![a-z0-9])" + r"[\s._\-'’]*".join(words) + r"(?![a-z])", re.I)
+            pat = re.compile(r"(?<![a-z0-9])" + r"[\s._\-'’@/]*".join(words) + r"(?![a-z])", re.I)
         for part, text in views:
-            hay = text if is_initials(tok) else text.casefold()
+            hay = text if case_sensitive else text.casefold()
             if pat.search(hay):
                 leaks.append((part, token))
                 break
+    letter_views = [(part, _letters(text)) for part, text in views] if joined else []
     for token in joined:
         tok = _letters(normalise(token))
         if len(tok) < 6:
             continue
-        for part, text in views:
-            if tok in _letters(text):
+        for part, letters in letter_views:
+            if tok in letters:
                 leaks.append((part, token + " (joined up)"))
                 break
     return leaks
