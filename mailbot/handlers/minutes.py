@@ -66,6 +66,11 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
     cases = family
     label = code if len(cases) > 1 else case.code
+    from . import is_lead_or_coordinator, not_lead_problem
+
+    if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
+        # another member's minutes change nothing: the caller replies plainly and tells the coordinator
+        raise not_lead_problem(label, case.lead_agency, "Minutes")
     codes_done = tuple(c.code for c in cases)
     children, relatives, codes = _people_on_record(store)
     try:
