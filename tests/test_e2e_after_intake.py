@@ -490,3 +490,26 @@ def test_detained_then_released_asks_the_lead_agency_for_a_meeting(network, bot,
     asked, = of_kind(mailserver, lead, "released-reminder", "CN1")
     assert "call a Network Case Meeting" in " ".join(body(asked).split())
     assert not of_kind(mailserver, network.members[1][1], "released-reminder")
+
+
+def test_minutes_from_a_member_that_is_not_the_lead_agency_change_nothing(sample_network, sample_bot):
+    """Issue 11, 6: only the lead agency's contacts (or a coordinator) act for a case."""
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    other = "joanne.weldon@lisnavarfss.ie"  # a member, but CN15's lead is Lisnavar Community School
+    _send_minutes(net, other, "minutes-2.docx")
+    run_bot(bot)
+    for address in ["svarian@lisnavarcs.ie", "eamony@lisnavaroutreach.ie", net.coordinator]:
+        assert not of_kind(server, address, "minutes"), address
+    case = bot.store.get_case("CN15")
+    assert case.next_meeting is None and case.lead_agency == "Lisnavar Community School"
+    refusal, = of_kind(server, other, "form-problem")
+    assert "only come from its lead agency (Lisnavar Community School)" in " ".join(body(refusal).split())
+    alert, = [m for m in of_kind(server, net.coordinator, "coordinator-alert") if "not-lead-agency" in m["Subject"]]
+    assert server.count(net.mailbox, "Quarantine") == 1
+
+    # the coordinator may send the same minutes: they go out and the next meeting is recorded
+    _send_minutes(net, net.coordinator, "minutes-2.docx")
+    run_bot(bot)
+    got, = of_kind(server, "eamony@lisnavaroutreach.ie", "minutes", "CN15")
+    assert bot.store.get_case("CN15").next_meeting == "2027-03-01T15:30"
+    assert not of_kind(server, net.coordinator, "command-reply")
