@@ -361,3 +361,14 @@ def test_coordinator_referral_for_an_agency_that_is_not_a_member_gets_a_clear_an
     assert "does not match exactly one member agency" in " ".join(body(answer).split())
     assert not of_kind(mailserver, network.coordinator, "command-reply")
     assert mailserver.count(network.mailbox, "Quarantine") == 1
+
+
+def test_commands_in_an_email_with_a_form_are_not_read_and_the_coordinator_is_told(network, bot, mailserver):
+    raw = network.email_with(network.coordinator, "Referral and a command", body="RESEND MASTER LIST\n",
+                             attachments=[("referral.docx", (SAMPLES / "S01-table.docx").read_bytes())])
+    network.server.deliver_to_inbox(network.mailbox, raw, mail_from=network.coordinator)
+    run_bot(bot)
+    assert [c.code for c in bot.store.open_cases()] == ["CN1"]
+    note, = of_kind(mailserver, network.coordinator, "command-reply")
+    assert "the commands in it were not read" in " ".join(body(note).split())
+    assert not confirmation_requests(mailserver, network.coordinator)

@@ -391,7 +391,12 @@ def handle_commands(ctx, email, verdict) -> Outcome:
         return Outcome(kind="command", outcome="quarantined", reason="not-a-coordinator")
     if any(kind_of_attachment(a) in WORD_KINDS for a in email.attachments):
         # a Referral Form (on behalf of the agency named on it) or minutes sent by the coordinator
-        return handle_documents(ctx, email, verdict)
+        outcome = handle_documents(ctx, email, verdict)
+        if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
+            _reply(ctx, email, owner, "Your email had a Word attachment, so it was handled as a Referral Form "
+                   "or minutes; the commands in it were not read. Send commands in an email of their own.\n",
+                   source=email.key + ":commands-not-read")
+        return outcome
     is_confirmation, token = find_confirmation(email.subject or "", email.text_body or "")
     if is_confirmation:
         return _handle_confirmation(ctx, email, owner, token)
