@@ -31,7 +31,8 @@ def confirmation_requests(mailserver, address: str):
 
 def token_of(msg) -> str:
     text = msg.get_body(("plain",)).get_content()
-    tokens = set(TOKEN_RE.findall(text)) | set(TOKEN_RE.findall(str(msg["Subject"])))
+    assert not TOKEN_RE.search(str(msg["Subject"])), "the code is never in the subject (auto-replies quote it)"
+    tokens = set(TOKEN_RE.findall(text))
     assert len(tokens) == 1, tokens
     return tokens.pop()
 
@@ -42,12 +43,14 @@ def latest_token(mailserver, address: str) -> str:
     return token_of(requests[-1])
 
 
-def reply_confirm(network, token: str, *, sender: str | None = None, in_subject: bool = True) -> None:
-    """The coordinator's reply to a confirmation request (token in the subject, or in the body)."""
+def reply_confirm(network, token: str, *, sender: str | None = None, in_subject: bool = False) -> None:
+    """The coordinator's reply to a confirmation request: the request quoted in the body (as a mail client
+    replies), or the code typed into the subject."""
     if in_subject:
-        send_command(network, "Thanks\n", sender=sender, subject=f"Re: Please confirm your commands: CONFIRM {token}")
+        send_command(network, "Thanks\n", sender=sender, subject=f"CONFIRM {token}")
     else:
-        send_command(network, f"CONFIRM {token}\n", sender=sender, subject="yes")
+        send_command(network, f"Yes, please.\n\n> To carry them out, reply to this email\n>\n> CONFIRM {token}\n",
+                     sender=sender, subject="Re: Please confirm your commands (reply to this email)")
 
 
 def command_confirmed(network, bot, mailserver, text: str, run) -> None:

@@ -148,7 +148,7 @@ def test_genuine_confirmed_commands_run_once_and_a_replayed_token_changes_nothin
     assert mailserver.fetch_all(new_contact) == []
     token = token_of(request)
 
-    reply_confirm(network, token)  # a reply to the request: the token is in the subject
+    reply_confirm(network, token)  # a reply to the request: the token is in the quoted body
     run_bot(bot)
     assert new_contact in all_contacts(bot)
     got, = of_kind(mailserver, new_contact, "master-list")       # the new member has the Master List
@@ -158,8 +158,8 @@ def test_genuine_confirmed_commands_run_once_and_a_replayed_token_changes_nothin
     assert done["To"] == network.coordinator
     assert "Confirmed" in body(done) and body(done).lower().count("done:") == 2
 
-    # the same token again, in a new email (body this time): used once, nothing changes
-    reply_confirm(network, token, in_subject=False)
+    # the same token again, in a new email (typed into the subject this time): used once, nothing changes
+    reply_confirm(network, token, in_subject=True)
     run_bot(bot)
     assert len(of_kind(mailserver, member, "master-list")) == lists_before + 1
     assert len(of_kind(mailserver, new_contact, "master-list")) == 1
@@ -372,3 +372,33 @@ def test_commands_in_an_email_with_a_form_are_not_read_and_the_coordinator_is_to
     note, = of_kind(mailserver, network.coordinator, "command-reply")
     assert "the commands in it were not read" in " ".join(body(note).split())
     assert not confirmation_requests(mailserver, network.coordinator)
+
+
+def test_an_out_of_office_reply_to_a_request_confirms_nothing(network, bot, mailserver, coded_case):
+    """An attacker's forged command makes mailbot write to the coordinator; the coordinator's auto-reply
+    comes back From the coordinator. It must not confirm: the code is never in the subject (which
+    auto-replies quote), and marked or recognisable auto-replies are never acted on."""
+    evil = network.outsider
+    send_command(network, f"MEMBER ADD Evil Agency {evil}", headers={"Reply-To": evil})
+    run_bot(bot)
+    request, = confirmation_requests(mailserver, network.coordinator)
+    token = token_of(request)
+    # a localised out-of-office that quotes the subject only, and one that quotes everything but says it is automatic
+    send_command(network, "Je suis absente.\n", subject="Réponse automatique : " + str(request["Subject"]))
+    send_command(network, body(request), subject="Automatic reply: " + str(request["Subject"]),
+                 headers={"Auto-Submitted": "auto-replied"})
+    run_bot(bot)
+    assert evil not in all_contacts(bot)
+    assert mailserver.fetch_all(evil) == []
+    assert [r["status"] for r in bot.store.pending_command_requests(None)] == ["pending"]
+    assert token  # still unused: the coordinator can confirm it (or let it expire)
+
+
+def test_a_line_with_hidden_direction_characters_is_not_offered_for_confirmation(network, bot, mailserver):
+    # parses as an agency with a right-to-left override in its name: it would display reordered
+    send_command(network, f"MEMBER ADD Hebble \u202eecivreS htuoY {network.outsider}\n")
+    run_bot(bot)
+    assert not confirmation_requests(mailserver, network.coordinator)
+    reply, = of_kind(mailserver, network.coordinator, "command-reply")
+    assert "invisible or direction-changing characters" in " ".join(body(reply).split())
+    assert bot.store.pending_command_requests(None) == []

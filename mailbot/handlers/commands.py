@@ -415,6 +415,11 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
         if isinstance(cmd, C.CommandError):
             results.append((cmd.line, f"not done: {cmd.message}"))
             ok = False
+        elif needs_confirmation(ctx, cmd) and _hidden_characters(cmd.line):
+            # what the coordinator would be asked to confirm must read as what would run
+            results.append((cmd.line, "not done: the line holds invisible or direction-changing characters. "
+                                      "Type it again in a plain email."))
+            ok = False
         elif needs_confirmation(ctx, cmd):
             waiting.append(cmd.line)
             results.append((cmd.line, "waiting for your confirmation (see below)."))
@@ -436,6 +441,14 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
         return Outcome(kind="command", outcome="replied", reason="" if ok else "command-errors")
     _ask_confirmation(ctx, email, owner, waiting, reply)
     return Outcome(kind="command", outcome="replied", reason="awaiting-confirmation")
+
+
+def _hidden_characters(line: str) -> bool:
+    """Format characters (bidi overrides, zero-width...) or controls that could make a quoted line read
+    differently from what is parsed."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cf", "Cc") and ch not in "\t" for ch in line)
 
 
 def _ask_confirmation(ctx, email, owner: str, lines: list[str], reply: str) -> None:
