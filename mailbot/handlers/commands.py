@@ -427,7 +427,8 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
             outcome, done = _carry_out(ctx, cmd, f"{email.key}:cmd{i}")
             results.append((cmd.line, outcome))
             ok = ok and done
-    others = [a for a in email.attachments]
+    # a signature logo is not worth a remark; a PDF or another document is (it may be a form)
+    others = [a for a in email.attachments if not (a.content_type or "").lower().startswith("image/")]
     if not results:
         reply = "No command was found in your email. Reply HELP for the list of commands."
         ok = False
