@@ -219,6 +219,9 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     for d, label in ((rules_dir, "rules_dir"), (templates_dir, "templates_dir")):
         if not d.is_dir():
             raise ConfigError(f"[paths] {label} {d} is not a folder.")
+    from .confirm import load_confirm_rules
+
+    load_confirm_rules(rules_dir)  # rules/commands.toml: a damaged list is refused at start, not at the first command
     ml = data.get("master_list", {})
     ml_password = _secret(ml, "master_list", required=True)
     if not ml_password or len(ml_password) < 8:

@@ -200,3 +200,15 @@ def _raw_config(tmp_path) -> dict:
         "master_list": {"password_file": str(pw)},
         "members": [{"agency": "Hebble Youth Service", "contacts": ["youth.worker@hebble-ys.example.net"]}],
     }
+
+
+def test_a_damaged_commands_toml_is_refused_when_the_configuration_is_read(tmp_path):
+    from mailbot.config import parse_config
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "commands.toml").write_text("[confirmation]\ncommands = [1, 2]\n")
+    raw = _raw_config(tmp_path)
+    raw["paths"]["rules_dir"] = str(rules)
+    with pytest.raises(ConfigError, match="commands.toml"):
+        parse_config(raw, base=tmp_path)

@@ -241,7 +241,8 @@ def test_two_pending_requests_and_a_case_closed_in_between(network, bot, mailser
     assert exit_token != handover_token
     assert bot.store.get_case("CN1").status == "open" and bot.store.get_case("CN1").lead_agency == lead_agency
 
-    reply_confirm(network, exit_token)
+    # the coordinator's reply also writes a new command above the quote: it is not read
+    send_command(network, f"HANDOVER CN1 TO {new_agency}\n\n> CONFIRM {exit_token}\n", subject="Re: confirm")
     run_bot(bot)
     case = bot.store.get_case("CN1")
     assert case.status == "closed" and case.lead_agency == lead_agency   # the handover did not run
@@ -250,6 +251,8 @@ def test_two_pending_requests_and_a_case_closed_in_between(network, bot, mailser
                for r in bot.store.audit_rows("CN1"))
     done = body(of_kind(mailserver, network.coordinator, "command-reply")[-1])
     assert "Reason recorded: no longer a concern, linked to adult services" in done
+    assert "commands written in this email itself were not read" in " ".join(done.split())
+    assert len(confirmation_requests(mailserver, network.coordinator)) == 2
 
     reply_confirm(network, handover_token)
     run_bot(bot)

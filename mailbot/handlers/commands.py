@@ -422,7 +422,7 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
             ok = False
         elif needs_confirmation(ctx, cmd):
             waiting.append(cmd.line)
-            results.append((cmd.line, "waiting for your confirmation (see below)."))
+            results.append((cmd.line, "waiting for your confirmation (above)."))
         else:
             outcome, done = _carry_out(ctx, cmd, f"{email.key}:cmd{i}")
             results.append((cmd.line, outcome))
@@ -525,6 +525,10 @@ def _handle_confirmation(ctx, email, owner: str, token: str | None) -> Outcome:
         outcome, done = _carry_out(ctx, cmd, f"{request['source']}:confirmed:cmd{i}")
         results.append((line, outcome))
         ok = ok and done
-    _reply(ctx, email, owner, "Confirmed.\n\n" + C.format_reply(results), source=email.key)
+    extra = ""
+    if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
+        extra = ("\nThe commands written in this email itself were not read (it was a confirmation). Send "
+                 "them in an email of their own.\n")
+    _reply(ctx, email, owner, "Confirmed.\n\n" + C.format_reply(results) + extra, source=email.key)
     log.info("confirmed coordinator command(s) carried out (request %s)", request["id"])
     return Outcome(kind="confirmation", outcome="replied", reason="" if ok else "command-errors")
