@@ -513,3 +513,23 @@ def test_minutes_from_a_member_that_is_not_the_lead_agency_change_nothing(sample
     got, = of_kind(server, "eamony@lisnavaroutreach.ie", "minutes", "CN15")
     assert bot.store.get_case("CN15").next_meeting == "2027-03-01T15:30"
     assert not of_kind(server, net.coordinator, "command-reply")
+
+
+def test_a_handover_in_minutes_sent_by_the_coordinator_waits_for_confirmation(sample_network, sample_bot):
+    """Minutes from the coordinator are passed on, but a handover (or exit) in them is a change of the case's
+    standing: a forged coordinator From must not be able to make it, so it waits for the code."""
+    from confirmhelp import latest_token, reply_confirm
+
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    _send_minutes(net, net.coordinator, "minutes-3.docx")  # CN19: a handover to Lisnavar Youthreach
+    run_bot(bot)
+    got, = of_kind(server, "clodagh.taaffe@lisnavaryouthreach.ie", "minutes", "CN19")
+    assert bot.store.get_case("CN19").lead_agency == "Lisnavar Family Support Service"
+    assert not of_kind(server, "priya.lal@mv-childrens.example.net", "case-handover")
+    request, = of_kind(server, net.coordinator, "command-confirm")
+    assert "HANDOVER CN19 TO Lisnavar Youthreach" in body(request)
+
+    reply_confirm(net, latest_token(server, net.coordinator))
+    run_bot(bot)
+    assert bot.store.get_case("CN19").lead_agency == "Lisnavar Youthreach"
+    told, = of_kind(server, "priya.lal@mv-childrens.example.net", "case-handover", "CN19")

@@ -440,7 +440,7 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
     if not waiting:
         _reply(ctx, email, owner, reply, source=email.key)
         return Outcome(kind="command", outcome="replied", reason="" if ok else "command-errors")
-    _ask_confirmation(ctx, email, owner, waiting, reply)
+    request_confirmation(ctx, email, owner, waiting, reply)
     return Outcome(kind="command", outcome="replied", reason="awaiting-confirmation")
 
 
@@ -452,14 +452,17 @@ def _hidden_characters(line: str) -> bool:
     return any(unicodedata.category(ch) in ("Cf", "Cc") and ch not in "\t" for ch in line)
 
 
-def _ask_confirmation(ctx, email, owner: str, lines: list[str], reply: str) -> None:
+def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *, source: str | None = None) -> None:
+    """Keep command ``lines`` until ``owner`` (a configured coordinator address) confirms them, and mail
+    ``owner`` the one-time code. Inside the caller's transaction. ``reply``: what else to say."""
+    source = source or email.key
     token = new_token()
     now = ctx.now()
     hours = float(getattr(ctx.cfg, "confirmation_hours", 24.0))
     expires = now + timedelta(hours=hours)
     summary = ", ".join(dict.fromkeys(command_name(C.parse_command_line(line)) for line in lines))
     ctx.store.add_pending_commands(token_hash=token_hash(token), coordinator=owner, lines=lines,
-                                   summary=summary, source=email.key, expires_at=expires.timestamp(),
+                                   summary=summary, source=source, expires_at=expires.timestamp(),
                                    now=now.timestamp())
     quoted = "\n".join("> " + line for line in lines)
     count = ctx.queue(kind="command-confirm", rule_kind="coordinator_notice", template="command-confirm",
@@ -467,14 +470,14 @@ def _ask_confirmation(ctx, email, owner: str, lines: list[str], reply: str) -> N
                       values={"token": token, "commands": quoted, "count": len(lines),
                               "expires": expires.astimezone(ctx.cfg.tz).strftime("%A %d %B %Y at %H:%M"),
                               "hours": f"{hours:g}", "reply": reply},
-                      source=email.key, in_reply_to=email.message_id,
+                      source=source, in_reply_to=email.message_id,
                       reason="Confirmation token for coordinator commands, to the coordinator's configured "
                              "address only")
     if count:
         # the token travels in this one email: its copy in the outbox is sealed like a held message
         from ..compose import message_id
 
-        ctx.store.seal_outgoing(message_id("command-confirm", email.key, owner, domain=ctx.cfg.domain))
+        ctx.store.seal_outgoing(message_id("command-confirm", source, owner, domain=ctx.cfg.domain))
     log.info("%d coordinator command(s) (%s) wait for confirmation", len(lines), summary)
 
 
