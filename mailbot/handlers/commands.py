@@ -29,6 +29,10 @@ coordinator's confirmation whatever rules/commands.toml says; otherwise it
 needs confirmation when rules/commands.toml lists its name. The parser must
 also read the new line into the new type (mailbot.commands.parse_command_line).
 A parsed command of a type nobody registered is refused, never run.
+
+Something other than a command email that must wait for the coordinator
+(an exit in minutes the coordinator sent, a held form to release) calls
+:func:`request_confirmation` with the command lines to run once confirmed.
 """
 
 from __future__ import annotations
