@@ -40,7 +40,13 @@ aoife.test@hse.example``                                worker's name (quotes op
 ======================================================  ==========================================
 
 Never write a young person's name in a command: use the case code. The
-``EXIT`` reason and the worker's details are recorded as written.
+``EXIT`` reason and the worker's details are recorded as written (an EXIT
+reason that holds a name on record is refused).
+
+By email, every command except ``HELP`` (rules/commands.toml; the ones that
+change who receives names or a case's standing always) runs only once the
+coordinator confirms it with the one-time code mailbot sends to the
+coordinator's configured address (mailbot.confirm, mailbot.handlers.commands).
 
 API
 ---
@@ -75,7 +81,9 @@ Commands (one per line; not case-sensitive; use the case code, never a name):
   MEMBER REMOVE <email>
   MEMBER CHANGE <old email> <new email>
   RESEND MASTER LIST
-  HELP"""
+  HELP
+Commands that change who receives case material or a case's standing wait for your
+confirmation: you get an email with a one-time code; reply to it (or send CONFIRM <code>)."""
 
 
 # -- the commands ------------------------------------------------------------

@@ -77,6 +77,8 @@ class Config:
     require_authentication_pass: bool = False
     max_email_bytes: int = 25 * 1024 * 1024
     digest_time: str = "07:30"
+    #: [commands] confirmation_hours: how long a coordinator command waits for its confirmation
+    confirmation_hours: float = 24.0
     #: optional [imap] tuning: read_timeout, liveness_seconds, connect_timeout, full_pass_seconds, backoff_max
     imap_tuning: dict = field(default_factory=dict)
     #: [smtp] retry_base_seconds / retry_max_seconds: the outbox's backoff between attempts
@@ -175,6 +177,17 @@ def _address(value, where: str) -> str:
     return value.strip().lower()
 
 
+def _confirmation_hours(raw) -> float:
+    """[commands] confirmation_hours: a number of hours above 0, at most 30 days (default 24)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[commands] must be a table.")
+    value = raw.get("confirmation_hours", 24)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 720:
+        raise ConfigError("[commands] confirmation_hours must be a number of hours above 0 and at most 720 "
+                          "(30 days); 24 if left out.")
+    return float(value)
+
+
 def parse_config(data: dict, *, base: Path | None = None) -> Config:
     base = base or Path.cwd()
     net = data.get("network")
@@ -206,6 +219,9 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     for d, label in ((rules_dir, "rules_dir"), (templates_dir, "templates_dir")):
         if not d.is_dir():
             raise ConfigError(f"[paths] {label} {d} is not a folder.")
+    from .confirm import load_confirm_rules
+
+    load_confirm_rules(rules_dir)  # rules/commands.toml: a damaged list is refused at start, not at the first command
     ml = data.get("master_list", {})
     ml_password = _secret(ml, "master_list", required=True)
     if not ml_password or len(ml_password) < 8:
@@ -258,6 +274,7 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         require_authentication_pass=bool(sec.get("require_authentication_pass", False)),
         max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
         digest_time=dt,
+        confirmation_hours=_confirmation_hours(data.get("commands", {})),
         imap_tuning={k: v for k in IMAP_TUNING if (v := _seconds(imap_raw, k, "imap")) is not None},
         smtp_retry_base=_seconds(smtp_raw, "retry_base_seconds", "smtp") or 2.0,
         smtp_retry_max=_seconds(smtp_raw, "retry_max_seconds", "smtp") or 300.0,

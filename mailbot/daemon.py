@@ -315,7 +315,7 @@ def run_coordinator_commands(config_path: Path, text: str) -> int:
     try:
         with bot.store.transaction():
             reply, ok = execute_commands(bot.ctx, text, source=f"cli:{datetime.now(timezone.utc).isoformat()}",
-                                         actor=cfg.coordinators[0])
+                                         actor=cfg.coordinators[0], confirmed=True)  # the shell: no token
         after_batch(bot.ctx)
     finally:
         bot.close()

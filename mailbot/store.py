@@ -148,10 +148,37 @@ MIGRATIONS: list[list[str]] = [
             value TEXT
         )""",
     ],
+    # Coordinator commands waiting for the coordinator's confirmation (mailbot.confirm), and the
+    # recorded reasons of exits. IF NOT EXISTS: safe whatever order migrations of parallel work take.
+    [
+        """CREATE TABLE IF NOT EXISTS pending_commands (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            coordinator TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            commands_enc BLOB NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'done', 'cancelled')),
+            finished_at REAL,
+            finish_reason TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE IF NOT EXISTS case_exits (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL,
+            closed_on TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL DEFAULT '',
+            at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS case_exits_code ON case_exits(code, id)",
+    ],
     [
         # referral forms held for the coordinator's review (the recall check saw a word that looks
         # like a name): everything needed to finish them, sealed with the vault key
-        """CREATE TABLE held_forms (
+        """CREATE TABLE IF NOT EXISTS held_forms (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             created REAL NOT NULL,
             codes TEXT NOT NULL,
@@ -949,3 +976,86 @@ class Store:
         with self.transaction() as conn:
             conn.execute("UPDATE held_forms SET status = ?, decision = ?, decided = ?, sealed = X'' "
                          "WHERE id = ?", (status, decision, time.time() if now is None else now, int(hold_id)))
+    # -- commands waiting for the coordinator's confirmation (mailbot.confirm) ---------------------
+
+    _PENDING_CTX = b"pending-command"
+    _PENDING_COLUMNS = ("id", "token_hash", "coordinator", "created_at", "expires_at", "commands_enc",
+                        "summary", "source", "status", "finished_at", "finish_reason")
+
+    def add_pending_commands(self, *, token_hash: str, coordinator: str, lines: list[str], summary: str,
+                             source: str, expires_at: float, now: float | None = None) -> int:
+        """Keep command lines until their coordinator confirms them. Only the token's hash is stored,
+        and the lines are encrypted with the vault key (a line could hold a name written by mistake)."""
+        now = time.time() if now is None else now
+        enc = self.vault.encrypt_json(list(lines), self._PENDING_CTX + b":" + token_hash.encode())
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO pending_commands (token_hash, coordinator, created_at, expires_at, commands_enc, "
+                "summary, source) VALUES (?,?,?,?,?,?,?)",
+                (token_hash, coordinator, now, float(expires_at), enc, summary, source))
+            return int(cur.lastrowid)
+
+    def pending_commands(self, token_hash: str) -> dict | None:
+        """The request for this token hash (any status), with its decrypted ``lines``; None if unknown."""
+        row = self._conn().execute(
+            f"SELECT {', '.join(self._PENDING_COLUMNS)} FROM pending_commands WHERE token_hash = ?",
+            (token_hash,)).fetchone()
+        if row is None:
+            return None
+        d = dict(zip(self._PENDING_COLUMNS, row))
+        d["lines"] = self.vault.decrypt_json(bytes(d.pop("commands_enc")),
+                                             self._PENDING_CTX + b":" + d["token_hash"].encode())
+        return d
+
+    def pending_command_requests(self, status: str | None = "pending") -> list[dict]:
+        """Read-only: id, coordinator, created_at, expires_at, summary, status of every request (no lines)."""
+        names = ("id", "coordinator", "created_at", "expires_at", "summary", "status", "finished_at",
+                 "finish_reason")
+        sql = f"SELECT {', '.join(names)} FROM pending_commands"
+        params: tuple = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            params = (status,)
+        return [dict(zip(names, r)) for r in self._conn().execute(sql + " ORDER BY id", params)]
+
+    def finish_pending_commands(self, request_id: int, status: str, reason: str = "",
+                                now: float | None = None) -> bool:
+        """Mark a pending request done or cancelled; False when it was no longer pending (used once)."""
+        if status not in ("done", "cancelled"):
+            raise ValueError("status must be done or cancelled")
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE pending_commands SET status = ?, finished_at = ?, finish_reason = ? "
+                "WHERE id = ? AND status = 'pending'", (status, now, reason, int(request_id)))
+            return cur.rowcount == 1
+
+    # -- exits -------------------------------------------------------------
+
+    def record_exit(self, code: str, *, reason: str, closed_on: str | None, actor: str = "",
+                    now: float | None = None) -> None:
+        """The reason given for a case's exit (EXIT CN78 reason), kept with the case code."""
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO case_exits (code, closed_on, reason, actor, at) VALUES (?,?,?,?,?)",
+                         (code, closed_on, reason or "", actor or "", now))
+
+    def exit_reason(self, code: str) -> str | None:
+        """The reason recorded with the latest exit of this case, or None when none was recorded."""
+        row = self._conn().execute("SELECT reason FROM case_exits WHERE code = ? ORDER BY id DESC LIMIT 1",
+                                   (code,)).fetchone()
+        return None if row is None else row[0]
+
+    def seal_outgoing(self, message_id: str) -> bool:
+        """Encrypt a queued message's bytes in place with the vault key (as a held one is sealed).
+
+        For a message that carries a secret (a confirmation token): the database then holds it no more
+        readably than a name. Reading the item back (due, get_outbox_item) decrypts it as before."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT raw FROM outbox WHERE message_id = ?", (message_id,)).fetchone()
+            if row is None:
+                return False
+            if not bytes(row[0]).startswith(_HELD_PREFIX):
+                sealed = _HELD_PREFIX + self.vault.encrypt(bytes(row[0]), _HELD_CONTEXT)
+                conn.execute("UPDATE outbox SET raw = ? WHERE message_id = ?", (sealed, message_id))
+            return True

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from confirmhelp import command_confirmed
 from conftest import SAMPLES, truth_for
 from mailbot.testing.network import MASTER_LIST_PASSWORD, TestNetwork
 
@@ -65,7 +66,11 @@ def email_everything(msg) -> str:
     return "\n".join(parts)
 
 
-def command(network, text: str, subject: str = "commands") -> None:
+def command(network, text: str, subject: str = "commands", bot=None) -> None:
+    """Commands from the coordinator; with ``bot``, also confirmed (the next run carries them out)."""
+    if bot is not None:
+        command_confirmed(network, bot, network.server, text, run_bot)
+        return
     raw = network.email_with(network.coordinator, subject, body=text)
     network.server.deliver_to_inbox(network.mailbox, raw, mail_from=network.coordinator)
 
@@ -126,7 +131,7 @@ def test_sw_command_with_worker_tells_lead_and_sends_coded_referral_to_social_wo
     protected = [t.lower() for t in truth_for(SAMPLES / "S01-table.docx")["protected_tokens"]]
     assert not of_kind(mailserver, sw, "coded-referral")
 
-    command(network, WORKER_LINE + "\nSW CN1 maybe later\n\n-- \nAine, coordinator")
+    command(network, WORKER_LINE + "\nSW CN1 maybe later\n\n-- \nAine, coordinator", bot=bot)
     run_bot(bot)
 
     # the lead agency has the worker's details
@@ -143,12 +148,15 @@ def test_sw_command_with_worker_tells_lead_and_sends_coded_referral_to_social_wo
     everything = email_everything(coded).lower()
     assert not any(t in everything for t in protected)
     assert "CN1" in docx_xml(data)
-    # the coordinator's reply quotes each line with done / not done (+ the syntax)
+    # the coordinator's reply quotes each line with done / not done (+ the syntax): the line in error
+    # was answered at once, in the confirmation request; the confirmed line after confirmation
     reply, = of_kind(mailserver, network.coordinator, "command-reply")
     text = body(reply)
     assert WORKER_LINE in text
     ok_part = text.split(WORKER_LINE, 1)[1]
     assert re.search(r"\bdone\b", ok_part.split("\n\n")[0] + ok_part[:400], re.I)
+    request, = of_kind(mailserver, network.coordinator, "command-confirm")
+    text = body(request)
     assert "SW CN1 maybe later" in text
     bad_part = text.split("SW CN1 maybe later", 1)[1]
     assert "not done" in bad_part.lower()
@@ -158,7 +166,7 @@ def test_sw_command_with_worker_tells_lead_and_sends_coded_referral_to_social_wo
     assert case.sw_known is True and case.sw_open is True and case.sw_worker["name"] == "Aoife Test"
 
     # the same command again: Social Work still has exactly one Coded Referral
-    command(network, WORKER_LINE)
+    command(network, WORKER_LINE, bot=bot)
     run_bot(bot)
     assert len(of_kind(mailserver, sw, "coded-referral", "CN1")) == 1
     assert len(of_kind(mailserver, network.coordinator, "command-reply")) == 2
@@ -167,7 +175,7 @@ def test_sw_command_with_worker_tells_lead_and_sends_coded_referral_to_social_wo
 def test_sw_not_known_sends_nothing_to_social_work(network, bot, mailserver, coded_case):
     sw = network.social_work[1]
     before = len(mailserver.fetch_all(sw))
-    command(network, "sw cn-1 not-known")
+    command(network, "sw cn-1 not-known", bot=bot)
     run_bot(bot)
     case = bot.store.get_case("CN1")
     assert case.sw_known is False and case.sw_worker is None
@@ -180,7 +188,7 @@ def test_sw_not_known_sends_nothing_to_social_work(network, bot, mailserver, cod
 
 
 def test_commands_for_unknown_codes_are_refused_plainly(network, bot, mailserver):
-    command(network, "EXIT CN404\nHANDOVER CN404 TO Hebble Youth Service\nSW CN404 not-known")
+    command(network, "EXIT CN404\nHANDOVER CN404 TO Hebble Youth Service\nSW CN404 not-known", bot=bot)
     run_bot(bot)
     reply, = of_kind(mailserver, network.coordinator, "command-reply")
     text = body(reply)
@@ -217,14 +225,14 @@ def test_meeting_notice_reaches_members_with_invite_and_social_work_only_when_al
     assert bot.store.get_case("CN1").next_meeting.startswith("2027-01-20T10:30")
 
     # known + open but no worker: still not Social Work
-    command(network, "SW CN1 known open unallocated")
+    command(network, "SW CN1 known open unallocated", bot=bot)
     run_bot(bot)
     notice_email(network, lead, "Case: CN1", date="27/01/2027")
     run_bot(bot)
     assert not of_kind(mailserver, sw, "meeting-notice")
 
     # a worker is allocated: the next notice does reach Social Work
-    command(network, WORKER_LINE)
+    command(network, WORKER_LINE, bot=bot)
     run_bot(bot)
     notice_email(network, lead, "Meeting notice CN1", date="3/2/2027", time="2.30pm")
     run_bot(bot)
@@ -291,7 +299,7 @@ def test_exit_closes_the_case_and_the_next_master_list_leaves_it_out(network, bo
     first_list, = of_kind(mailserver, member, "master-list")
     assert "CN1" in master_list_cells(first_list)
 
-    command(network, "EXIT CN1 no longer a concern")
+    command(network, "EXIT CN1 no longer a concern", bot=bot)
     run_bot(bot)
 
     case = bot.store.get_case("CN1")
@@ -308,7 +316,7 @@ def test_exit_closes_the_case_and_the_next_master_list_leaves_it_out(network, bo
     assert "closed" in body(reply)
 
     # a second EXIT changes nothing and tells nobody
-    command(network, "EXIT CN1")
+    command(network, "EXIT CN1", bot=bot)
     run_bot(bot)
     assert len(of_kind(mailserver, member, "case-closed")) == 1
     assert len(of_kind(mailserver, member, "master-list")) == 2
@@ -316,7 +324,7 @@ def test_exit_closes_the_case_and_the_next_master_list_leaves_it_out(network, bo
 
 def test_handover_by_command_changes_the_lead_agency(network, bot, mailserver, coded_case):
     new_agency, new_contact = network.members[6]
-    command(network, f"HANDOVER CN1 TO {new_agency}")
+    command(network, f"HANDOVER CN1 TO {new_agency}", bot=bot)
     run_bot(bot)
     case = bot.store.get_case("CN1")
     assert case.lead_agency == new_agency and case.lead_contact == new_contact
@@ -326,7 +334,7 @@ def test_handover_by_command_changes_the_lead_agency(network, bot, mailserver, c
     assert len(lists) == 2
     assert new_agency in master_list_cells(lists[-1])
     # an unknown agency, or a name that fits several agencies, is refused: nothing changes
-    command(network, "HANDOVER CN1 TO Nowhere Agency\nHANDOVER CN1 TO Lisnavar")
+    command(network, "HANDOVER CN1 TO Nowhere Agency\nHANDOVER CN1 TO Lisnavar", bot=bot)
     run_bot(bot)
     assert bot.store.get_case("CN1").lead_agency == new_agency
     replies = of_kind(mailserver, network.coordinator, "command-reply")
@@ -472,13 +480,56 @@ def test_cancelled_notice_sends_a_calendar_cancel_for_the_same_meeting(network, 
 
 def test_detained_then_released_asks_the_lead_agency_for_a_meeting(network, bot, mailserver, coded_case):
     lead = coded_case
-    command(network, "DETAINED CN1")
+    command(network, "DETAINED CN1", bot=bot)
     run_bot(bot)
     assert bot.store.get_case("CN1").detained is True
     assert not of_kind(mailserver, lead, "released-reminder")
-    command(network, "RELEASED CN1")
+    command(network, "RELEASED CN1", bot=bot)
     run_bot(bot)
     assert bot.store.get_case("CN1").detained is False
     asked, = of_kind(mailserver, lead, "released-reminder", "CN1")
     assert "call a Network Case Meeting" in " ".join(body(asked).split())
     assert not of_kind(mailserver, network.members[1][1], "released-reminder")
+
+
+def test_minutes_from_a_member_that_is_not_the_lead_agency_change_nothing(sample_network, sample_bot):
+    """Issue 11, 6: only the lead agency's contacts (or a coordinator) act for a case."""
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    other = "joanne.weldon@lisnavarfss.ie"  # a member, but CN15's lead is Lisnavar Community School
+    _send_minutes(net, other, "minutes-2.docx")
+    run_bot(bot)
+    for address in ["svarian@lisnavarcs.ie", "eamony@lisnavaroutreach.ie", net.coordinator]:
+        assert not of_kind(server, address, "minutes"), address
+    case = bot.store.get_case("CN15")
+    assert case.next_meeting is None and case.lead_agency == "Lisnavar Community School"
+    refusal, = of_kind(server, other, "form-problem")
+    assert "only come from its lead agency (Lisnavar Community School)" in " ".join(body(refusal).split())
+    alert, = [m for m in of_kind(server, net.coordinator, "coordinator-alert") if "not-lead-agency" in m["Subject"]]
+    assert server.count(net.mailbox, "Quarantine") == 1
+
+    # the coordinator may send the same minutes: they go out and the next meeting is recorded
+    _send_minutes(net, net.coordinator, "minutes-2.docx")
+    run_bot(bot)
+    got, = of_kind(server, "eamony@lisnavaroutreach.ie", "minutes", "CN15")
+    assert bot.store.get_case("CN15").next_meeting == "2027-03-01T15:30"
+    assert not of_kind(server, net.coordinator, "command-reply")
+
+
+def test_a_handover_in_minutes_sent_by_the_coordinator_waits_for_confirmation(sample_network, sample_bot):
+    """Minutes from the coordinator are passed on, but a handover (or exit) in them is a change of the case's
+    standing: a forged coordinator From must not be able to make it, so it waits for the code."""
+    from confirmhelp import latest_token, reply_confirm
+
+    net, bot, server = sample_network, sample_bot, sample_network.server
+    _send_minutes(net, net.coordinator, "minutes-3.docx")  # CN19: a handover to Lisnavar Youthreach
+    run_bot(bot)
+    got, = of_kind(server, "clodagh.taaffe@lisnavaryouthreach.ie", "minutes", "CN19")
+    assert bot.store.get_case("CN19").lead_agency == "Lisnavar Family Support Service"
+    assert not of_kind(server, "priya.lal@mv-childrens.example.net", "case-handover")
+    request, = of_kind(server, net.coordinator, "command-confirm")
+    assert "HANDOVER CN19 TO Lisnavar Youthreach" in body(request)
+
+    reply_confirm(net, latest_token(server, net.coordinator))
+    run_bot(bot)
+    assert bot.store.get_case("CN19").lead_agency == "Lisnavar Youthreach"
+    told, = of_kind(server, "priya.lal@mv-childrens.example.net", "case-handover", "CN19")

@@ -24,6 +24,30 @@ def _reply_problem(ctx, email, *, filename: str, problem: str, source: str) -> N
               in_reply_to=email.message_id)
 
 
+def is_lead_or_coordinator(ctx, case, address: str) -> bool:
+    """May this address act for the case (minutes, meeting notices, cancellations)? A coordinator, or a
+    contact (still in the member directory) of the case's lead agency."""
+    a = (address or "").strip().lower()
+    if not a:
+        return False
+    if a in {c.strip().lower() for c in ctx.cfg.coordinators}:
+        return True
+    member = next((m for m in ctx.cfg.members if a in (c.lower() for c in m.contacts)), None)
+    if member is None:
+        return False
+    return member.agency.lower() == (case.lead_agency or "").lower() or a == (case.lead_contact or "").lower()
+
+
+def not_lead_problem(case_codes: str, lead_agency: str, what: str):
+    """The plain refusal for minutes or a notice from a member that is not the case's lead agency."""
+    from ..errors import MailbotError
+
+    return MailbotError(
+        f"{what} for {case_codes} can only come from its lead agency ({lead_agency}) or the coordinator. "
+        f"Nothing was sent or changed. If the lead agency has changed, ask the coordinator.",
+        reason="not-lead-agency")
+
+
 def handle_documents(ctx, email, verdict) -> Outcome:
     """A member's email with attachments: each Word file is a referral or minutes."""
     from ..docx_package import open_package
@@ -32,6 +56,11 @@ def handle_documents(ctx, email, verdict) -> Outcome:
     from .minutes import handle_minutes, looks_like_minutes
 
     member = verdict.member
+    coordinator = verdict.role == "coordinator"
+    if member is None and coordinator:
+        from ..senders import Member
+
+        member = Member(agency="the network coordinator", emails=[email.from_address])
     codes: list[str] = []
     outcomes: list[str] = []
     problems: list[str] = []
@@ -59,6 +88,14 @@ def handle_documents(ctx, email, verdict) -> Outcome:
             if pkg is not None and looks_like_minutes(pkg):
                 kinds.add("minutes")
                 outcome, got, reason = handle_minutes(ctx, email, member, pkg, source=source)
+            elif coordinator:
+                # the coordinator referring on behalf of the agency named on the form
+                from .on_behalf import handle_coordinator_referral
+
+                kinds.add("referral")
+                outcome, got, reason = handle_coordinator_referral(ctx, email, pkg, source=source,
+                                                                   filename=safe_name, form=att.data,
+                                                                   data=read_ahead)
             else:
                 kinds.add("referral")
                 outcome, got, reason = handle_referral(ctx, email, member, pkg, source=source, filename=safe_name,
@@ -114,6 +151,25 @@ def handle_too_large(ctx, email, verdict) -> Outcome:
 
 
 def handle_other(ctx, email, verdict) -> Outcome:
+    from ..confirm import find_confirmation, token_hash
+
+    is_confirmation, token = find_confirmation(email.subject or "", email.text_body or "")
+    if is_confirmation:
+        # Only a coordinator confirms commands (mailbot.handlers.commands). A token that reached
+        # someone else has leaked: it is cancelled, and nothing changes.
+        request = ctx.store.pending_commands(token_hash(token)) if token else None
+        if request is not None and request["status"] == "pending":
+            ctx.store.finish_pending_commands(request["id"], "cancelled", "came back from a member address",
+                                              now=ctx.now().timestamp())
+        _reply_problem(ctx, email, filename="(the whole email)",
+                       problem="Only the network coordinator can confirm commands. Nothing was changed.",
+                       source=email.key)
+        ctx.tell_coordinator(title="a confirmation code came from a member address",
+                             details=f"From {email.from_address}: an email carrying a command confirmation "
+                                     f"was refused; nothing was changed"
+                                     + ("; the code it carried was cancelled." if request else "."),
+                             source=email.key)
+        return Outcome(kind="confirmation", outcome="quarantined", reason="confirmation-not-from-coordinator")
     problems = list(getattr(email, "problems", None) or [])
     if problems:  # e.g. an unreadable winmail.dat: say what went wrong, not "no form found"
         _reply_problem(ctx, email, filename="(the whole email)", problem=" ".join(problems), source=email.key)

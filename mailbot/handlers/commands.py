@@ -1,9 +1,38 @@
-"""The coordinator's commands, by email or `mailbot command`: parse (mailbot.commands), carry out, reply.
+"""The coordinator's commands, by email or `mailbot command`: parse (mailbot.commands), confirm, carry out, reply.
 
 Each command line is quoted in the reply with what was done or why not.
 Everything a command changes happens inside the caller's transaction, with
 the emails it causes (worker details to the lead agency, the Coded Referral
 to Social Work, exit/handover notices, the Master List).
+
+Confirmation (mailbot.confirm): a command emailed to the mailbox that changes
+who receives names or a case's standing is not carried out when it arrives.
+It is kept (encrypted, with the SHA-256 of a one-time token), and the token is
+emailed to the coordinator's own configured address. The command runs when an
+email carrying ``CONFIRM <token>`` comes from that configured address before
+the token expires ([commands] confirmation_hours). ``mailbot command`` on the
+server's shell runs commands at once.
+
+Registering a command
+---------------------
+
+Every command type is registered once, with :func:`register_command`::
+
+    register_command(Strip, _strip, name="STRIP", always_confirm=True)
+
+``run(ctx, cmd, source) -> str`` carries it out (inside the caller's
+transaction) and returns the outcome sentence; it raises ``Refused("why")``
+when nothing was done. ``name`` (a string, or a function of the parsed command
+for commands with variants) is what rules/commands.toml lists.
+``always_confirm`` (a bool, or a function of the command) makes it need the
+coordinator's confirmation whatever rules/commands.toml says; otherwise it
+needs confirmation when rules/commands.toml lists its name. The parser must
+also read the new line into the new type (mailbot.commands.parse_command_line).
+A parsed command of a type nobody registered is refused, never run.
+
+Something other than a command email that must wait for the coordinator
+(an exit in minutes the coordinator sent, a held form to release) calls
+:func:`request_confirmation` with the command lines to run once confirmed.
 """
 
 from __future__ import annotations
@@ -12,10 +41,14 @@ import email as email_lib
 import email.policy
 import json
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
 
 from .. import commands as C
 from ..compose import DOCX_TYPE, Attachment
 from ..config import MemberConfig
+from ..confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
 from ..pipeline import Outcome, social_work_status
 
 log = logging.getLogger("mailbot.commands")
@@ -71,16 +104,17 @@ def _case_or_error(ctx, code: str, *, must_be_open: bool = False):
     if case is None:
         family = [c.code for c in ctx.store.all_cases() if f"CN{c.number}" == code] if code[-1:].isdigit() else []
         if family:
-            raise _Refused(f"{code} is a family of siblings: give the young person's own code "
+            raise Refused(f"{code} is a family of siblings: give the young person's own code "
                            f"({' or '.join(family)}).")
-        raise _Refused(f"{code} is not a case code on record.")
+        raise Refused(f"{code} is not a case code on record.")
     if must_be_open and case.status != "open":
-        raise _Refused(f"{case.code} is closed; nothing changed.")
+        raise Refused(f"{case.code} is closed; nothing changed.")
     return case
 
 
-class _Refused(Exception):
-    pass
+class Refused(Exception):
+    """Raised by a command's ``run``: nothing was done; the message (one plain line) says why."""
+
 
 
 def _coded_referral_attachment(ctx, case) -> Attachment | None:
@@ -131,12 +165,24 @@ def _exit(ctx, cmd: C.ExitCase, source: str) -> str:
     case = _case_or_error(ctx, cmd.code)
     if case.status != "open":
         return f"{case.code} is already closed; nothing changed."
-    ctx.store.update_case(case.code, status="closed", closed_on=ctx.local_now().date().isoformat())
+    reason = " ".join((cmd.reason or "").split())
+    if reason and ctx.gate().check_text(reason, "exit reason"):
+        raise Refused("the reason holds a name on record. Write it without any name (the case code is "
+                      "enough); nothing changed.")
+    closed_on = ctx.local_now().date().isoformat()
+    ctx.store.update_case(case.code, status="closed", closed_on=closed_on)
+    # the reason is kept with the case and in the audit trail (names refused above)
+    ctx.store.record_exit(case.code, reason=reason, closed_on=closed_on, actor="coordinator",
+                          now=ctx.now().timestamp())
+    ctx.store.audit("case-exit", None, case.code, [], "command",
+                    f"exit by coordinator command; reason: {reason or 'not given'}", event="exit",
+                    now=ctx.now().timestamp())
     ctx.store.mark_master_list_dirty()
     ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
               to=ctx.recipients("case_update", social_work=social_work_status(case)),
               values={"code": case.code, "lead_agency": case.lead_agency}, source=source, case_code=case.code)
-    return f"{case.code} closed and removed from the Master List; members told."
+    return (f"{case.code} closed and removed from the Master List; members told. Reason recorded: "
+            f"{reason or 'none given'}.")
 
 
 def _find_member(ctx, to: str) -> tuple[str, str] | None:
@@ -160,7 +206,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
     case = _case_or_error(ctx, cmd.code, must_be_open=True)
     found = _find_member(ctx, cmd.to)
     if not found:
-        raise _Refused(f"no single member agency matches '{cmd.to[:80]}'. Use the agency's full name or a "
+        raise Refused(f"no single member agency matches '{cmd.to[:80]}'. Use the agency's full name or a "
                        f"member address.")
     agency, contact = found
     old = case.lead_agency
@@ -186,42 +232,123 @@ def _detained(ctx, cmd, source: str, detained: bool) -> str:
     return f"{case.code} recorded as released; the lead agency was asked to call a meeting."
 
 
-def _run_one(ctx, cmd, source: str) -> str:
+
+# -- the registry ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CommandSpec:
+    run: Callable  # (ctx, cmd, source) -> outcome sentence; raises Refused
+    name: Callable  # (cmd) -> the command's name in rules/commands.toml
+    always_confirm: Callable  # (cmd) -> True when confirmed whatever the rules say
+
+
+COMMANDS: dict[type, CommandSpec] = {}
+
+
+def register_command(cls: type, run: Callable, *, name: str | Callable,
+                     always_confirm: bool | Callable = False) -> None:
+    """Make a parsed command type runnable (see the module doc). Registering a type again replaces it."""
+    name_of = name if callable(name) else (lambda _cmd, _n=" ".join(str(name).upper().split()): _n)
+    always = always_confirm if callable(always_confirm) else (lambda _cmd, _a=bool(always_confirm): _a)
+    COMMANDS[cls] = CommandSpec(run=run, name=name_of, always_confirm=always)
+
+
+def command_name(cmd) -> str:
+    spec = COMMANDS.get(type(cmd))
+    return spec.name(cmd) if spec else type(cmd).__name__.upper()
+
+
+def needs_confirmation(ctx, cmd) -> bool:
+    """Whether an emailed command waits for the coordinator's confirmation. Unregistered: yes (never runs)."""
+    spec = COMMANDS.get(type(cmd))
+    if spec is None or spec.always_confirm(cmd):
+        return True
+    name = spec.name(cmd)
+    return any(rule_covers(rule, name) for rule in _confirm_rules(ctx))
+
+
+def _confirm_rules(ctx) -> tuple[str, ...]:
+    rules_dir = ctx.cfg.rules_dir
+    hit = _RULES_CACHE.get(rules_dir)
+    if hit is None:
+        hit = _RULES_CACHE[rules_dir] = load_confirm_rules(rules_dir)
+    return hit
+
+
+_RULES_CACHE: dict = {}
+
+
+def _sw_name(cmd: C.SocialWorkCheck) -> str:
+    if not cmd.known:
+        return "SW NOT-KNOWN"
+    if not cmd.open:
+        return "SW KNOWN CLOSED"
+    if cmd.worker_name or cmd.worker_phone or cmd.worker_email:
+        return "SW KNOWN OPEN WORKER"
+    return "SW KNOWN OPEN UNALLOCATED"
+
+
+def _member_add(ctx, cmd: C.MemberAdd, source: str) -> str:
+    _record_member_op(ctx, {"op": "add", "agency": cmd.agency, "email": cmd.email.lower(),
+                            "social_work": cmd.social_work, "may_submit": cmd.may_submit})
+    return f"{cmd.email} added to {cmd.agency}."
+
+
+def _member_remove(ctx, cmd: C.MemberRemove, source: str) -> str:
+    if not any(cmd.email.lower() in m.contacts for m in ctx.cfg.members):
+        raise Refused(f"{cmd.email} is not a member address.")
+    _record_member_op(ctx, {"op": "remove", "email": cmd.email.lower()})
+    return f"{cmd.email} removed."
+
+
+def _member_change(ctx, cmd: C.MemberChange, source: str) -> str:
+    if not any(cmd.old_email.lower() in m.contacts for m in ctx.cfg.members):
+        raise Refused(f"{cmd.old_email} is not a member address.")
+    _record_member_op(ctx, {"op": "change", "old": cmd.old_email.lower(), "new": cmd.new_email.lower()})
+    return f"{cmd.old_email} changed to {cmd.new_email}."
+
+
+def _resend(ctx, cmd, source: str) -> str:
     from ..master_list_job import send_master_list_if_changed
 
-    if isinstance(cmd, C.SocialWorkCheck):
-        return _sw(ctx, cmd, source)
-    if isinstance(cmd, C.ExitCase):
-        return _exit(ctx, cmd, source)
-    if isinstance(cmd, C.Handover):
-        return _handover(ctx, cmd, source)
-    if isinstance(cmd, C.Detained):
-        return _detained(ctx, cmd, source, True)
-    if isinstance(cmd, C.Released):
-        return _detained(ctx, cmd, source, False)
-    if isinstance(cmd, C.MemberAdd):
-        _record_member_op(ctx, {"op": "add", "agency": cmd.agency, "email": cmd.email.lower(),
-                                "social_work": cmd.social_work, "may_submit": cmd.may_submit})
-        return f"{cmd.email} added to {cmd.agency}."
-    if isinstance(cmd, C.MemberRemove):
-        if not any(cmd.email.lower() in m.contacts for m in ctx.cfg.members):
-            raise _Refused(f"{cmd.email} is not a member address.")
-        _record_member_op(ctx, {"op": "remove", "email": cmd.email.lower()})
-        return f"{cmd.email} removed."
-    if isinstance(cmd, C.MemberChange):
-        if not any(cmd.old_email.lower() in m.contacts for m in ctx.cfg.members):
-            raise _Refused(f"{cmd.old_email} is not a member address.")
-        _record_member_op(ctx, {"op": "change", "old": cmd.old_email.lower(), "new": cmd.new_email.lower()})
-        return f"{cmd.old_email} changed to {cmd.new_email}."
-    if isinstance(cmd, C.ResendMasterList):
-        send_master_list_if_changed(ctx, force=True)
-        return "the current Master List was sent to all members."
-    if isinstance(cmd, C.Help):
-        return "\n" + C.HELP_TEXT
-    raise _Refused("not understood.")
+    send_master_list_if_changed(ctx, force=True)
+    return "the current Master List was sent to all members."
 
 
-def execute_commands(ctx, text: str, *, source: str, actor: str) -> tuple[str, bool]:
+register_command(C.SocialWorkCheck, _sw, name=_sw_name,
+                 always_confirm=lambda c: _sw_name(c) == "SW KNOWN OPEN WORKER")
+register_command(C.ExitCase, _exit, name="EXIT", always_confirm=True)
+register_command(C.Handover, _handover, name="HANDOVER", always_confirm=True)
+register_command(C.Detained, lambda ctx, c, s: _detained(ctx, c, s, True), name="DETAINED")
+register_command(C.Released, lambda ctx, c, s: _detained(ctx, c, s, False), name="RELEASED")
+register_command(C.MemberAdd, _member_add, name="MEMBER ADD", always_confirm=True)
+register_command(C.MemberRemove, _member_remove, name="MEMBER REMOVE", always_confirm=True)
+register_command(C.MemberChange, _member_change, name="MEMBER CHANGE", always_confirm=True)
+register_command(C.ResendMasterList, _resend, name="RESEND MASTER LIST", always_confirm=True)
+register_command(C.Help, lambda ctx, c, s: "\n" + C.HELP_TEXT, name="HELP")
+
+
+def _run_one(ctx, cmd, source: str) -> str:
+    spec = COMMANDS.get(type(cmd))
+    if spec is None:
+        raise Refused("not understood.")
+    return spec.run(ctx, cmd, source)
+
+
+def _carry_out(ctx, cmd, source: str) -> tuple[str, bool]:
+    try:
+        outcome = "done: " + _run_one(ctx, cmd, source)
+        log.info("coordinator command %s carried out", command_name(cmd))
+        return outcome, True
+    except Refused as exc:
+        return f"not done: {exc}", False
+
+
+def execute_commands(ctx, text: str, *, source: str, actor: str, confirmed: bool = False) -> tuple[str, bool]:
+    """Run every command of ``text``; (reply, all done).
+
+    ``confirmed=True`` (the server's shell) carries every command out at once. Without it a command
+    that needs confirmation is refused here: email goes through :func:`handle_commands`."""
     results: list[tuple[str, str]] = []
     ok = True
     for i, cmd in enumerate(C.parse_commands(text)):
@@ -229,20 +356,186 @@ def execute_commands(ctx, text: str, *, source: str, actor: str) -> tuple[str, b
             results.append((cmd.line, f"not done: {cmd.message}"))
             ok = False
             continue
-        try:
-            results.append((cmd.line, "done: " + _run_one(ctx, cmd, f"{source}:cmd{i}")))
-            log.info("coordinator command %s carried out", type(cmd).__name__)
-        except _Refused as exc:
-            results.append((cmd.line, f"not done: {exc}"))
+        if not confirmed and needs_confirmation(ctx, cmd):
+            results.append((cmd.line, "not done: this command needs the coordinator's confirmation."))
             ok = False
+            continue
+        outcome, done = _carry_out(ctx, cmd, f"{source}:cmd{i}")
+        results.append((cmd.line, outcome))
+        ok = ok and done
     if not results:
         return "No command was found in your email. Reply HELP for the list of commands.", False
     return C.format_reply(results), ok
 
 
+# -- email: confirm first, then carry out ------------------------------------------------
+
+def configured_coordinator(ctx, address: str) -> str | None:
+    """The coordinator address as configured that this address is; None when it is none of them."""
+    a = (address or "").strip().lower()
+    for c in ctx.cfg.coordinators:
+        if c.strip().lower() == a:
+            return c
+    return None
+
+
+def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
+    ctx.queue(kind="command-reply", rule_kind="acknowledgement", template="command-reply", to=[to],
+              values={"reply": reply}, source=source, in_reply_to=email.message_id,
+              reason="Reply to the coordinator's commands, at the coordinator's configured address")
+
+
 def handle_commands(ctx, email, verdict) -> Outcome:
-    reply, ok = execute_commands(ctx, email.text_body or "", source=email.key, actor=email.from_address)
-    ctx.queue(kind="command-reply", rule_kind="acknowledgement", template="command-reply",
-              to=ctx.recipients("acknowledgement", sender=email.from_address), values={"reply": reply},
-              source=email.key, in_reply_to=email.message_id)
-    return Outcome(kind="command", outcome="replied" if ok else "replied", reason="" if ok else "command-errors")
+    from ..mailreader import kind_of_attachment
+    from ..notices import looks_like_notice
+    from . import WORD_KINDS, handle_documents
+
+    owner = configured_coordinator(ctx, email.from_address)
+    if owner is None:  # classify sends only coordinators here; fail closed all the same
+        return Outcome(kind="command", outcome="quarantined", reason="not-a-coordinator")
+    if any(kind_of_attachment(a) in WORD_KINDS for a in email.attachments):
+        # a Referral Form (on behalf of the agency named on it) or minutes sent by the coordinator
+        outcome = handle_documents(ctx, email, verdict)
+        if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
+            _reply(ctx, email, owner, "Your email had a Word attachment, so it was handled as a Referral Form "
+                   "or minutes; the commands in it were not read. Send commands in an email of their own.\n",
+                   source=email.key + ":commands-not-read")
+        return outcome
+    is_confirmation, token = find_confirmation(email.subject or "", email.text_body or "")
+    if is_confirmation:
+        return _handle_confirmation(ctx, email, owner, token)
+    if looks_like_notice(email.subject or "", email.text_body or ""):
+        from .notices import handle_notice
+
+        return handle_notice(ctx, email, verdict)
+    return _handle_command_email(ctx, email, owner)
+
+
+def _handle_command_email(ctx, email, owner: str) -> Outcome:
+    results: list[tuple[str, str]] = []
+    waiting: list[str] = []
+    ok = True
+    for i, cmd in enumerate(C.parse_commands(email.text_body or "")):
+        if isinstance(cmd, C.CommandError):
+            results.append((cmd.line, f"not done: {cmd.message}"))
+            ok = False
+        elif needs_confirmation(ctx, cmd) and _hidden_characters(cmd.line):
+            # what the coordinator would be asked to confirm must read as what would run
+            results.append((cmd.line, "not done: the line holds invisible or direction-changing characters. "
+                                      "Type it again in a plain email."))
+            ok = False
+        elif needs_confirmation(ctx, cmd):
+            waiting.append(cmd.line)
+            results.append((cmd.line, "waiting for your confirmation (above)."))
+        else:
+            outcome, done = _carry_out(ctx, cmd, f"{email.key}:cmd{i}")
+            results.append((cmd.line, outcome))
+            ok = ok and done
+    # a signature logo is not worth a remark; a PDF or another document is (it may be a form)
+    others = [a for a in email.attachments if not (a.content_type or "").lower().startswith("image/")]
+    if not results:
+        reply = "No command was found in your email. Reply HELP for the list of commands."
+        ok = False
+    else:
+        reply = C.format_reply(results)
+    if others:
+        reply += ("\nThe attachment(s) of your email were not read: only a Referral Form or minutes sent as "
+                  "a Word .docx file are. Nothing in them was shared.\n")
+    if not waiting:
+        _reply(ctx, email, owner, reply, source=email.key)
+        return Outcome(kind="command", outcome="replied", reason="" if ok else "command-errors")
+    request_confirmation(ctx, email, owner, waiting, reply)
+    return Outcome(kind="command", outcome="replied", reason="awaiting-confirmation")
+
+
+def _hidden_characters(line: str) -> bool:
+    """Format characters (bidi overrides, zero-width...) or controls that could make a quoted line read
+    differently from what is parsed."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cf", "Cc") and ch not in "\t" for ch in line)
+
+
+def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *, source: str | None = None) -> None:
+    """Keep command ``lines`` until ``owner`` (a configured coordinator address) confirms them, and mail
+    ``owner`` the one-time code. Inside the caller's transaction. ``reply``: what else to say."""
+    source = source or email.key
+    token = new_token()
+    now = ctx.now()
+    hours = float(getattr(ctx.cfg, "confirmation_hours", 24.0))
+    expires = now + timedelta(hours=hours)
+    summary = ", ".join(dict.fromkeys(command_name(C.parse_command_line(line)) for line in lines))
+    ctx.store.add_pending_commands(token_hash=token_hash(token), coordinator=owner, lines=lines,
+                                   summary=summary, source=source, expires_at=expires.timestamp(),
+                                   now=now.timestamp())
+    quoted = "\n".join("> " + line for line in lines)
+    count = ctx.queue(kind="command-confirm", rule_kind="coordinator_notice", template="command-confirm",
+                      to=[owner],
+                      values={"token": token, "commands": quoted, "count": len(lines),
+                              "expires": expires.astimezone(ctx.cfg.tz).strftime("%A %d %B %Y at %H:%M"),
+                              "hours": f"{hours:g}", "reply": reply},
+                      source=source, in_reply_to=email.message_id,
+                      reason="Confirmation token for coordinator commands, to the coordinator's configured "
+                             "address only")
+    if count:
+        # the token travels in this one email: its copy in the outbox is sealed like a held message
+        from ..compose import message_id
+
+        ctx.store.seal_outgoing(message_id("command-confirm", source, owner, domain=ctx.cfg.domain))
+    log.info("%d coordinator command(s) (%s) wait for confirmation", len(lines), summary)
+
+
+def _handle_confirmation(ctx, email, owner: str, token: str | None) -> Outcome:
+    store = ctx.store
+    now = ctx.now()
+    request = store.pending_commands(token_hash(token)) if token else None
+    if request is None:
+        _reply(ctx, email, owner, "This confirmation code is not one I sent (or it was mistyped). Nothing was "
+               "changed. Send the commands again to get a new code.\n", source=email.key)
+        log.warning("a confirmation with an unknown token was refused")
+        return Outcome(kind="confirmation", outcome="replied", reason="unknown-token")
+    if request["status"] != "pending":
+        _reply(ctx, email, owner, "This confirmation code was already used (or cancelled): a code works once. "
+               "Nothing was changed.\n", source=email.key)
+        log.warning("a confirmation with a used or cancelled token (request %s) was refused", request["id"])
+        return Outcome(kind="confirmation", outcome="replied", reason="token-used")
+    if request["coordinator"].lower() != owner.lower():
+        store.finish_pending_commands(request["id"], "cancelled", "confirmed from another address",
+                                      now=now.timestamp())
+        _reply(ctx, email, owner, "This confirmation code was sent to another coordinator address, so it "
+               "cannot be confirmed from this one. Nothing was changed, and the code no longer works.\n",
+               source=email.key)
+        _reply(ctx, email, request["coordinator"],
+               "A confirmation code sent to you came back from another address, so it was cancelled and "
+               "nothing was changed. If you still want those commands, send them again.\n",
+               source=email.key + ":owner")
+        log.warning("a confirmation from another address than its token's (request %s) was refused",
+                    request["id"])
+        return Outcome(kind="confirmation", outcome="replied", reason="token-wrong-address")
+    if now.timestamp() > float(request["expires_at"]):
+        store.finish_pending_commands(request["id"], "cancelled", "expired", now=now.timestamp())
+        _reply(ctx, email, owner, "This confirmation code has expired. Nothing was changed. Send the commands "
+               "again to get a new code.\n", source=email.key)
+        return Outcome(kind="confirmation", outcome="replied", reason="token-expired")
+    if not store.finish_pending_commands(request["id"], "done", "confirmed", now=now.timestamp()):
+        _reply(ctx, email, owner, "This confirmation code was already used. Nothing was changed.\n",
+               source=email.key)
+        return Outcome(kind="confirmation", outcome="replied", reason="token-used")
+    results: list[tuple[str, str]] = []
+    ok = True
+    for i, line in enumerate(request["lines"]):
+        cmd = C.parse_command_line(line)
+        if isinstance(cmd, C.CommandError):
+            results.append((cmd.line, f"not done: {cmd.message}"))
+            ok = False
+            continue
+        outcome, done = _carry_out(ctx, cmd, f"{request['source']}:confirmed:cmd{i}")
+        results.append((line, outcome))
+        ok = ok and done
+    extra = ""
+    if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
+        extra = ("\nThe commands written in this email itself were not read (it was a confirmation). Send "
+                 "them in an email of their own.\n")
+    _reply(ctx, email, owner, "Confirmed.\n\n" + C.format_reply(results) + extra, source=email.key)
+    log.info("confirmed coordinator command(s) carried out (request %s)", request["id"])
+    return Outcome(kind="confirmation", outcome="replied", reason="" if ok else "command-errors")

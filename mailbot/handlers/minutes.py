@@ -66,6 +66,11 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
     cases = family
     label = code if len(cases) > 1 else case.code
+    from . import is_lead_or_coordinator, not_lead_problem
+
+    if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
+        # another member's minutes change nothing: the caller replies plainly and tells the coordinator
+        raise not_lead_problem(label, case.lead_agency, "Minutes")
     codes_done = tuple(c.code for c in cases)
     children, relatives, codes = _people_on_record(store)
     try:
@@ -96,16 +101,37 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     updates: dict = {}
     if minutes.get("next_meeting"):
         updates["next_meeting"] = minutes["next_meeting"]
-    if minutes.get("exit_agreed"):
+    from .commands import _find_member, configured_coordinator, request_confirmation
+
+    exit_agreed = bool(minutes.get("exit_agreed"))
+    handover_to = None if exit_agreed else minutes.get("handover_to")
+    coordinator = configured_coordinator(ctx, email.from_address)
+    if coordinator and (exit_agreed or handover_to):
+        # Minutes sent by the coordinator are passed on, but an exit or handover in them changes a case's
+        # standing: like the EXIT and HANDOVER commands, it waits for the coordinator's confirmation
+        # (anyone can make an email look as if it came from the coordinator).
+        found = _find_member(ctx, handover_to) if handover_to else None
+        open_codes = [c.code for c in cases if c.status == "open"]
+        if exit_agreed:
+            lines = [f"EXIT {c} exit agreed in the minutes of {date}" for c in open_codes]
+        elif found and found[0] != lead_agency:
+            lines = [f"HANDOVER {c} TO {found[0]}" for c in open_codes]
+        else:
+            lines = []
+        if lines:
+            request_confirmation(ctx, email, coordinator, lines,
+                                 f"The minutes for {label} you sent were passed on; what they record changes "
+                                 f"the case and waits for your confirmation.\n", source=source)
+        exit_agreed = False
+        handover_to = handover_to if (handover_to and not found) else None  # "not a member": told below
+    if exit_agreed:
         updates.update(status="closed", closed_on=ctx.local_now().date().isoformat())
         store.mark_master_list_dirty()
         ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
                   to=_recipients(ctx, "case_update", cases),
                   values={"code": label, "lead_agency": lead_agency}, source=source, case_code=case.code)
-    elif minutes.get("handover_to"):
-        from .commands import _find_member
-
-        found = _find_member(ctx, minutes["handover_to"])
+    elif handover_to:
+        found = _find_member(ctx, handover_to)
         if found and found[0] != lead_agency:
             updates.update(lead_agency=found[0], lead_contact=found[1])
             store.mark_master_list_dirty()

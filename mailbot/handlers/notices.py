@@ -116,8 +116,18 @@ def handle_notice(ctx, email, verdict) -> Outcome:
         case = _find_case(ctx.store, notice.code)
         if case.status != "open":
             raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
+        from . import is_lead_or_coordinator, not_lead_problem
+
+        if not is_lead_or_coordinator(ctx, case, email.from_address):
+            raise not_lead_problem(case.code, case.lead_agency,
+                                   "A meeting cancellation" if notice.cancelled else "A meeting notice")
     except MailbotError as exc:
         _reply_problem(ctx, email, filename="(meeting notice)", problem=str(exc), source=email.key)
+        if exc.reason == "not-lead-agency":
+            ctx.tell_coordinator(title=f"[{case.code}] a meeting notice from a member that is not the lead agency",
+                                 details=f"From {email.from_address}: a meeting notice for {case.code} (lead "
+                                         f"agency {case.lead_agency}) was refused; nothing was sent or changed. "
+                                         f"The sender was told.", source=email.key, case_code=case.code)
         if isinstance(exc, LeakDetected):
             ctx.tell_coordinator(title="a meeting notice held a young person's name",
                                  details=f"From {email.from_address}: the notice was not sent on; the sender was "
