@@ -64,6 +64,7 @@ from typing import Union
 __all__ = [
     "Command", "CommandError", "SocialWorkCheck", "ExitCase", "Handover", "Detained",
     "Released", "MemberAdd", "MemberRemove", "MemberChange", "ResendMasterList", "Help",
+    "StripHeld", "ReleaseHeld", "DiscardHeld", "ListHeld", "display_line",
     "parse_commands", "parse_command_line", "format_reply", "normalise_code", "HELP_TEXT",
 ]
 
@@ -81,6 +82,10 @@ Commands (one per line; not case-sensitive; use the case code, never a name):
   MEMBER REMOVE <email>
   MEMBER CHANGE <old email> <new email>
   RESEND MASTER LIST
+  HELD                      (referral forms held for your review)
+  STRIP H3 <word> [<word>]  (remove these words too, then send the held referral)
+  RELEASE H3 <reason>       (send the held referral as it is; the reason is recorded)
+  DISCARD H3                (send nothing; the referrer is asked to send the form again)
   HELP
 Commands that change who receives case material or a case's standing wait for your
 confirmation: you get an email with a one-time code; reply to it (or send CONFIRM <code>)."""
@@ -158,6 +163,41 @@ class MemberChange:
 @dataclass(frozen=True)
 class ResendMasterList:
     line: str = ""
+
+
+@dataclass(frozen=True)
+class StripHeld:
+    """STRIP H3 <word>...: the words are names; they are never repeated in a reply (``display``)."""
+    hold: int
+    words: tuple[str, ...]
+    line: str = ""
+
+    @property
+    def display(self) -> str:
+        return f"STRIP H{self.hold} ({len(self.words)} word(s), not repeated here)"
+
+
+@dataclass(frozen=True)
+class ReleaseHeld:
+    hold: int
+    reason: str
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class DiscardHeld:
+    hold: int
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class ListHeld:
+    line: str = ""
+
+
+def display_line(cmd) -> str:
+    """How a command line is quoted back (a line that holds a name is not repeated)."""
+    return getattr(cmd, "display", None) or getattr(cmd, "line", "")
 
 
 @dataclass(frozen=True)
@@ -308,6 +348,26 @@ def parse_command_line(line: str) -> Command | CommandError:
             return _error(original, "RESEND", "Only the Master List can be resent.")
         if kw in ("HELP", "?"):
             return Help(line=original)
+        if kw in ("STRIP", "RELEASE", "DISCARD"):
+            from .held import parse_hold_id
+
+            hold = parse_hold_id(rest[0]) if rest else None
+            if hold is None:
+                shown = f"STRIP H<number> ({len(rest) - 1} word(s))" if kw == "STRIP" else original
+                return CommandError(shown, f"{kw} needs the number of the held referral, like {kw} H3.")
+            if kw == "STRIP":
+                words = tuple(w.strip(" \"'") for w in rest[1:] if w.strip(" \"'"))
+                if not words:
+                    return CommandError(f"STRIP H{hold}", "Give the word to remove: STRIP H3 <word>.")
+                return StripHeld(hold, words, line=original)
+            if kw == "RELEASE":
+                reason = " ".join(rest[1:]).strip(" -:")
+                if not reason:
+                    return CommandError(original, "Give a reason: RELEASE H3 <reason> (it is recorded).")
+                return ReleaseHeld(hold, reason, line=original)
+            return DiscardHeld(hold, line=original)
+        if kw == "HELD" and not rest:
+            return ListHeld(line=original)
     except Exception:  # pragma: no cover - parsing must never raise
         return _unknown(original)
     return _unknown(original)

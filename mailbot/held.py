@@ -58,10 +58,13 @@ def _code_again(ctx, payload: dict, words: list[str], *, recall: bool) -> bytes:
     return coded
 
 
-def _finish(ctx, payload: dict, coded: bytes) -> None:
+def _finish(ctx, payload: dict, coded: bytes, words: list[str] = ()) -> None:
     from .handlers.intake import distribute
 
     data = payload["data"]
+    if words:  # the coordinator's words are names of this young person from now on (gate, minutes)
+        first = data["young_people"][0]
+        first["aliases"] = list(first.get("aliases") or []) + [w for w in words if w not in (first.get("aliases") or [])]
     distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
                message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
                data=data, children=data["young_people"], family=data["family"] + data.get("named_in_text", []),
@@ -78,7 +81,7 @@ def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
     try:
         with ctx.store.transaction():
             coded = _code_again(ctx, payload, words, recall=True)
-            _finish(ctx, payload, coded)
+            _finish(ctx, payload, coded, words)
             ctx.store.decide_held_form(hold_id, "stripped", f"{len(words)} word(s) removed by the coordinator")
             ctx.store.audit("held-form", payload.get("message_id"), codes[0], [], "coordinator",
                             f"H{hold_id} stripped ({len(words)} word(s)) and sent", event="decision")

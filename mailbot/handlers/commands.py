@@ -328,6 +328,44 @@ register_command(C.ResendMasterList, _resend, name="RESEND MASTER LIST", always_
 register_command(C.Help, lambda ctx, c, s: "\n" + C.HELP_TEXT, name="HELP")
 
 
+def _held_decision(run):
+    def call(ctx, cmd, source: str) -> str:
+        from ..errors import MailbotError
+
+        try:
+            return run(ctx, cmd)
+        except MailbotError as exc:
+            raise Refused(str(exc)) from None
+    return call
+
+
+def _strip_held(ctx, cmd, ) -> str:
+    from ..held import strip_and_send
+    return strip_and_send(ctx, cmd.hold, list(cmd.words))
+
+
+def _release_held(ctx, cmd) -> str:
+    from ..held import release
+    return release(ctx, cmd.hold, cmd.reason)
+
+
+def _discard_held(ctx, cmd) -> str:
+    from ..held import discard
+    return discard(ctx, cmd.hold)
+
+
+def _list_held(ctx, cmd) -> str:
+    from ..held import list_held
+    return "\n" + list_held(ctx)
+
+
+# the held-form review: each decision sends (or withholds) a referral, so it is always confirmed
+register_command(C.StripHeld, _held_decision(_strip_held), name="STRIP", always_confirm=True)
+register_command(C.ReleaseHeld, _held_decision(_release_held), name="RELEASE", always_confirm=True)
+register_command(C.DiscardHeld, _held_decision(_discard_held), name="DISCARD", always_confirm=True)
+register_command(C.ListHeld, _held_decision(_list_held), name="HELD")
+
+
 def _run_one(ctx, cmd, source: str) -> str:
     spec = COMMANDS.get(type(cmd))
     if spec is None:
@@ -353,15 +391,15 @@ def execute_commands(ctx, text: str, *, source: str, actor: str, confirmed: bool
     ok = True
     for i, cmd in enumerate(C.parse_commands(text)):
         if isinstance(cmd, C.CommandError):
-            results.append((cmd.line, f"not done: {cmd.message}"))
+            results.append((C.display_line(cmd), f"not done: {cmd.message}"))
             ok = False
             continue
         if not confirmed and needs_confirmation(ctx, cmd):
-            results.append((cmd.line, "not done: this command needs the coordinator's confirmation."))
+            results.append((C.display_line(cmd), "not done: this command needs the coordinator's confirmation."))
             ok = False
             continue
         outcome, done = _carry_out(ctx, cmd, f"{source}:cmd{i}")
-        results.append((cmd.line, outcome))
+        results.append((C.display_line(cmd), outcome))
         ok = ok and done
     if not results:
         return "No command was found in your email. Reply HELP for the list of commands.", False
@@ -417,19 +455,19 @@ def _handle_command_email(ctx, email, owner: str) -> Outcome:
     ok = True
     for i, cmd in enumerate(C.parse_commands(email.text_body or "")):
         if isinstance(cmd, C.CommandError):
-            results.append((cmd.line, f"not done: {cmd.message}"))
+            results.append((C.display_line(cmd), f"not done: {cmd.message}"))
             ok = False
         elif needs_confirmation(ctx, cmd) and _hidden_characters(cmd.line):
             # what the coordinator would be asked to confirm must read as what would run
-            results.append((cmd.line, "not done: the line holds invisible or direction-changing characters. "
+            results.append((C.display_line(cmd), "not done: the line holds invisible or direction-changing characters. "
                                       "Type it again in a plain email."))
             ok = False
         elif needs_confirmation(ctx, cmd):
             waiting.append(cmd.line)
-            results.append((cmd.line, "waiting for your confirmation (above)."))
+            results.append((C.display_line(cmd), "waiting for your confirmation (above)."))
         else:
             outcome, done = _carry_out(ctx, cmd, f"{email.key}:cmd{i}")
-            results.append((cmd.line, outcome))
+            results.append((C.display_line(cmd), outcome))
             ok = ok and done
     # a signature logo is not worth a remark; a PDF or another document is (it may be a form)
     others = [a for a in email.attachments if not (a.content_type or "").lower().startswith("image/")]
@@ -468,7 +506,7 @@ def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *
     ctx.store.add_pending_commands(token_hash=token_hash(token), coordinator=owner, lines=lines,
                                    summary=summary, source=source, expires_at=expires.timestamp(),
                                    now=now.timestamp())
-    quoted = "\n".join("> " + line for line in lines)
+    quoted = "\n".join("> " + C.display_line(C.parse_command_line(line)) for line in lines)
     count = ctx.queue(kind="command-confirm", rule_kind="coordinator_notice", template="command-confirm",
                       to=[owner],
                       values={"token": token, "commands": quoted, "count": len(lines),
@@ -526,11 +564,11 @@ def _handle_confirmation(ctx, email, owner: str, token: str | None) -> Outcome:
     for i, line in enumerate(request["lines"]):
         cmd = C.parse_command_line(line)
         if isinstance(cmd, C.CommandError):
-            results.append((cmd.line, f"not done: {cmd.message}"))
+            results.append((C.display_line(cmd), f"not done: {cmd.message}"))
             ok = False
             continue
         outcome, done = _carry_out(ctx, cmd, f"{request['source']}:confirmed:cmd{i}")
-        results.append((line, outcome))
+        results.append((C.display_line(cmd), outcome))
         ok = ok and done
     extra = ""
     if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
