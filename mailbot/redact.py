@@ -137,10 +137,13 @@ def _surface(data: bytes) -> str | None:
         return None
     if isinstance(text, bytes):
         text = text.decode("ascii")
-    body = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    # the text as the streams read it (runs of a paragraph joined), and each element's text on
+    # its own (a property, a cell of another table), so that neither view hides a name
+    joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    apart = _TAG_RE.sub("\n", text)
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
-    surface = fold(html.unescape(body + "\n" + attrs + "\n" + notes))
+    surface = fold(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
     if key is not None:
         if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX:
             _SURFACE_CACHE.clear()
