@@ -321,15 +321,26 @@ def check_config(path: Path) -> int:
     cfg = load_config(path)
     print(f"configuration: ok ({len(cfg.members)} member agencies, "
           f"{sum(len(m.contacts) for m in cfg.members)} addresses)")
-    ok = True
+    from . import authcheck
+
+    ok, lines = authcheck.advice(cfg)
+    for line in lines:
+        print(line)
+    imap_ok = True
     try:
         from .inbox import probe_imap
 
         probe_imap(cfg)
         print(f"imap: ok ({cfg.imap.host}:{cfg.imap.port}, folder {cfg.imap_folder})")
     except Exception as exc:  # one line each, never a traceback
-        ok = False
+        ok = imap_ok = False
         print(f"imap: FAILED - {cfg.imap.host}:{cfg.imap.port}: {exc}")
+    if imap_ok and cfg.check_authentication_results:
+        try:  # what the provider writes: read from the newest email's headers, and proposed
+            for line in authcheck.proposal(cfg, authcheck.newest_authentication_results(cfg)):
+                print(line)
+        except Exception as exc:  # noqa: BLE001
+            print(f"  The newest email's Authentication-Results could not be read ({type(exc).__name__}).")
     try:
         import asyncio
 

@@ -192,3 +192,11 @@ def authorise(email: IncomingEmail, directory: Directory, *, require_auth_pass: 
     if status != "pass" and require_auth_pass:
         return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)")
     return Verdict(True, role, member, "coordinator" if coordinator else "network member")
+
+
+def refusal_note(email: IncomingEmail, verdict: Verdict, quarantine_folder: str) -> str:
+    """The coordinator's note about an email refused for its From line: name-free (addresses only)."""
+    sent_from = f"sent from {email.from_address}" if email.from_address else "with no single sender address"
+    return (f"An email {sent_from} was refused: {verdict.reason}. Nothing in it was acted on and no reply "
+            f"was sent. It is kept in the folder \"{quarantine_folder}\". If it is genuine, ask the sender "
+            f"to send it again from their own address, with a plain From line.")
