@@ -210,7 +210,8 @@ def _org(domain: str) -> str:
 
 
 def stamp_authentication_results(raw: bytes, authserv_id: str, *, envelope: str, from_address: str,
-                                 sending_domain: str | None = None, results: str | None = None) -> bytes:
+                                 sending_domain: str | None = None, results: str | None = None,
+                                 strip_claims: bool = True) -> bytes:
     """``raw`` as a receiving MX would store it: its own Authentication-Results on top, any header
     that claims its authserv-id removed. SPF passes when the sending server is authorised for the
     envelope domain; DMARC passes when that SPF pass aligns with the From domain."""
@@ -240,7 +241,7 @@ def stamp_authentication_results(raw: bytes, authserv_id: str, *, envelope: str,
     for line in lines:
         if line[:1] in (b" ", b"\t") and skipping:
             continue
-        skipping = bool(ours.match(line))
+        skipping = strip_claims and bool(ours.match(line))
         if not skipping:
             kept.append(line)
     header = f"Authentication-Results: {authserv_id}; {results}".encode() + nl
@@ -580,7 +581,8 @@ service lmtp {{
 
     def deliver_to_inbox(self, address: str, raw: bytes | str | EmailMessage,
                          mail_from: str | None = None, *, sending_domain: str | None = None,
-                         results: str | None = None, authenticate: bool = True) -> None:
+                         results: str | None = None, authenticate: bool = True,
+                         strip_claims: bool = True) -> None:
         """Deliver straight into a mailbox over LMTP, as the coordinator's MX would.
 
         Like a real MX, it first checks the sender and prepends its own Authentication-Results
@@ -590,7 +592,8 @@ service lmtp {{
         connects (default: the envelope's domain: genuine mail). A forger sends from their own
         domain: ``sending_domain="attacker.test"`` gives spf=fail for anyone else's envelope, and
         dmarc fails unless the From domain is the forger's own. ``results`` overrides what the MX
-        writes; ``authenticate=False`` writes nothing (a server without checks).
+        writes; ``authenticate=False`` writes nothing (a server without checks); ``strip_claims=False``
+        keeps the headers that claim our id (a careless MX).
         """
         if isinstance(raw, EmailMessage):
             raw = raw.as_bytes()
@@ -600,7 +603,8 @@ service lmtp {{
         envelope = mail_from if mail_from is not None else (from_addr or "sender@outside.test")
         if authenticate:
             raw = stamp_authentication_results(raw, self.authserv_id, envelope=envelope, from_address=from_addr,
-                                               sending_domain=sending_domain, results=results)
+                                               sending_domain=sending_domain, results=results,
+                                               strip_claims=strip_claims)
         self._lmtp_send(envelope, address, raw)
 
     def imap(self, address: str):
