@@ -112,6 +112,15 @@ class TestNetwork:
         self.server.deliver_to_inbox(self.mailbox, raw, mail_from=sender)
         return raw
 
+    def received(self, raw: bytes, **kw) -> bytes:
+        """``raw`` as the test MX would put it in the inbox (its Authentication-Results on top), for tests
+        that hand raw mail to the pipeline without Dovecot; keywords as MailServer.deliver_to_inbox."""
+        from .mailserver import _from_address, stamp_authentication_results
+
+        sender = _from_address(raw)
+        return stamp_authentication_results(raw, self.server.authserv_id, envelope=kw.pop("mail_from", None) or sender,
+                                            from_address=sender, **kw)
+
     def deliver(self, raw: bytes, **kw) -> None:
         """Deliver ``raw`` to the coordinator mailbox through the test MX (see MailServer.deliver_to_inbox)."""
         self.server.deliver_to_inbox(self.mailbox, raw, **kw)
