@@ -487,14 +487,14 @@ def _stylesheet(doc) -> list[tuple[object, dict[str, str]]]:
                 try:
                     matched = set(CSSSelector(sel)(doc))
                 except Exception:  # noqa: BLE001 - a selector we cannot evaluate
-                    if _hides({}, decls, None, None, None):
+                    if _hides(decls):
                         raise _HiddenHTML(sel) from None
                     continue
                 rules.append((matched, decls))
     return rules
 
 
-def _hides(attrs, decls, colour, background, _unused) -> bool:
+def _hides(decls: dict[str, str]) -> bool:
     """Do these declarations by themselves make an element's text invisible?"""
     if decls.get("display", "").startswith("none"):
         return True
@@ -539,11 +539,9 @@ def _visible_text(doc) -> str:
             decls["color"] = el.get("color")
         if el.get("bgcolor") and "background-color" not in decls:
             decls["background-color"] = el.get("bgcolor")
-        gone = el.get("hidden") is not None or decls.get("display", "").startswith("none") or (
-            el.get("aria-hidden") == "true" and decls.get("display", "").startswith("none"))
+        gone = el.get("hidden") is not None or decls.get("display", "").startswith("none")
         # visibility and font-size are inherited and a child may undo them: followed below
-        if not gone and _hides(el.attrib, {k: v for k, v in decls.items() if k not in ("visibility", "font-size")},
-                               colour, background, None):
+        if not gone and _hides({k: v for k, v in decls.items() if k not in ("visibility", "font-size")}):
             gone = True
         if gone:
             if el.tail and not hidden and not font_zero:

@@ -42,8 +42,8 @@ def recent_count(store, sender: str, window_seconds: int, *, now: float | None =
 
 def is_flooding(ctx, email, kind: str) -> bool:
     """Has this email's sender already had its share of handled emails in this window?"""
-    sender = (email.from_address or "").lower()
-    if kind == "auto" or not sender:
+    sender = (email.from_address or "").lower()  # "": every email with no single sender, as one
+    if kind == "auto":
         return False
     return recent_count(ctx.store, sender, _window_seconds(ctx.cfg)) >= ctx.cfg.rate_limit_emails
 
@@ -58,18 +58,19 @@ def handle_flood(ctx, email, verdict) -> Outcome:
     source = f"rate-limit:{sender}:{window}"
     values = {"limit": str(cfg.rate_limit_emails), "minutes": str(cfg.rate_limit_window_minutes),
               "until": until.strftime("%H:%M")}
-    if verdict.allowed:  # never a reply to a stranger or to mail that failed authentication
+    if verdict.allowed and sender:  # never a reply to a stranger or to mail that failed authentication
         ctx.queue(kind="rate-limited", rule_kind="acknowledgement", template="rate-limited",
                   to=ctx.recipients("acknowledgement", sender=sender), values=values, source=source,
                   in_reply_to=email.message_id)
     count = recent_count(ctx.store, sender, seconds) + 1
+    who = sender or "Emails with no single sender address (a misleading From line)"
     ctx.tell_coordinator(
         title="too many emails from one address",
-        details=(f"{sender} has sent more than {cfg.rate_limit_emails} emails within "
+        details=(f"{who}: more than {cfg.rate_limit_emails} emails within "
                  f"{cfg.rate_limit_window_minutes} minutes ({count} so far). Until {values['until']}, each further "
-                 f"email from this address is kept in the folder \"{cfg.quarantine_folder}\" without being "
+                 f"such email is kept in the folder \"{cfg.quarantine_folder}\" without being "
                  f"processed or answered; the daily digest counts them. "
-                 + ("The sender was told once. " if verdict.allowed else "The sender was not answered. ")
+                 + ("The sender was told once. " if verdict.allowed and sender else "The sender was not answered. ")
                  + "To have one handled, move it back to the inbox after the flood."),
         source=source)
     log.warning("flood control: an email from one sender filed unhandled (%d within the window)", count)

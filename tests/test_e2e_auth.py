@@ -261,18 +261,23 @@ def test_a_flooding_sender_gets_one_reply_and_the_coordinator_one_alert(mailserv
         stranger = mailserver.add_user(f"someone.{net.suffix}@elsewhere.test")
         for i in range(6):
             net.deliver(net.email_with(stranger, f"spam {i}", body="Buy now."))
+        for i in range(6):  # a From line with two mailboxes: no single sender, one bucket
+            net.deliver(raw_mail(net, f"{net.coordinator}, {stranger}", f"odd {i}", "HELP\n"))
         run(bot)
         got = kinds(mailserver, flooder)
         assert got.count("no-form") == 3 and got.count("rate-limited") == 1 and len(got) == 4
         assert mailserver.count(stranger) == 0  # a stranger is never answered
         alerts = [str(m["Subject"]) for m in mailserver.fetch_all(net.coordinator)
                   if m["X-Mailbot-Kind"] == "coordinator-alert"]
-        assert sum("too many emails" in s for s in alerts) == 2  # one per flooding sender
+        assert sum("too many emails" in s for s in alerts) == 3  # one per flooding sender
         assert sum("nothing to process" in s for s in alerts) == 3
+        assert sum("misleading From line" in s for s in alerts) == 3
         # nothing silently dropped: every email is filed and counted
         quarantined = subjects(mailserver, net.mailbox, "Quarantine")
         assert len([s for s in quarantined if s.startswith(("hello", "again"))]) == 12
         assert len([s for s in quarantined if s.startswith("spam")]) == 6
+        assert len([s for s in quarantined if s.startswith("odd")]) == 6
+        assert "command-reply" not in kinds(mailserver, net.coordinator)
         assert mailserver.count(net.mailbox) == 0
         rows = bot.store.messages_after(0)
         assert sum(r["sender"] == flooder for r in rows) == 12
