@@ -335,6 +335,9 @@ def check_config(path: Path) -> int:
     except Exception as exc:  # one line each, never a traceback
         ok = imap_ok = False
         print(f"imap: FAILED - {cfg.imap.host}:{cfg.imap.port}: {exc}")
+    if not imap_ok and cfg.check_authentication_results and not cfg.trusted_authserv_ids:
+        print("  Once the IMAP login works, check-config reads the headers of the newest email in the inbox "
+              "and proposes the authserv-id to trust.")
     if imap_ok and cfg.check_authentication_results:
         try:  # what the provider writes: read from the newest email's headers, and proposed
             for line in authcheck.proposal(cfg, authcheck.newest_authentication_results(cfg)):
