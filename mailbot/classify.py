@@ -38,8 +38,8 @@ def classify(ctx, email):
         email,
         directory_for(cfg),
         require_auth_pass=cfg.require_authentication_pass and cfg.check_authentication_results,
-        # checks off: trust no Authentication-Results header at all (no authserv-id can match)
-        trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else ["\0off"],
+        # checks off: trust no Authentication-Results header at all
+        trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else [],
     )
     if verdict.role in ("auto", "ourselves"):
         return "auto", verdict

@@ -74,7 +74,12 @@ class Config:
     members: list[MemberConfig]
     check_authentication_results: bool = True
     trusted_authserv_ids: list[str] = field(default_factory=list)
-    require_authentication_pass: bool = False
+    #: safe by default: mail without an aligned, trusted SPF/DKIM/DMARC pass is refused
+    require_authentication_pass: bool = True
+    #: flood control: more than rate_limit_emails emails from one sender within the window are filed
+    #: unhandled in Quarantine, with one reply to the sender and one alert to the coordinator per window
+    rate_limit_emails: int = 20
+    rate_limit_window_minutes: int = 60
     max_email_bytes: int = 25 * 1024 * 1024
     digest_time: str = "07:30"
     #: [commands] confirmation_hours: how long a coordinator command waits for its confirmation
@@ -169,6 +174,36 @@ def _connections(raw: dict) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
         raise ConfigError("[smtp] connections must be a whole number from 1 to 32.")
     return value
+
+
+def _flag(sec: dict, key: str, default: bool) -> bool:
+    value = sec.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[security] {key} must be true or false (found {value!r}).")
+    return value
+
+
+def _whole(sec: dict, key: str, default: int, low: int, high: int) -> int:
+    value = sec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"[security] {key} must be a whole number from {low} to {high} (found {value!r}).")
+    return value
+
+
+_AUTHSERV_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def _authserv_ids(sec: dict) -> list[str]:
+    ids = sec.get("trusted_authserv_ids", [])
+    if isinstance(ids, str) or not isinstance(ids, list):
+        raise ConfigError('[security] trusted_authserv_ids must be a list, e.g. ["mx.example.net"].')
+    out = []
+    for value in ids:
+        if not isinstance(value, str) or not _AUTHSERV_ID.match(value.strip()):
+            raise ConfigError(f"[security] trusted_authserv_ids: {value!r} is not a server name "
+                              "(the first word of your provider's Authentication-Results header, e.g. mx.example.net).")
+        out.append(value.strip().lower())
+    return out
 
 
 def _address(value, where: str) -> str:
@@ -269,9 +304,11 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         templates_dir=templates_dir,
         master_list_password=ml_password,
         members=members,
-        check_authentication_results=bool(sec.get("check_authentication_results", True)),
-        trusted_authserv_ids=list(sec.get("trusted_authserv_ids", [])),
-        require_authentication_pass=bool(sec.get("require_authentication_pass", False)),
+        check_authentication_results=_flag(sec, "check_authentication_results", True),
+        trusted_authserv_ids=_authserv_ids(sec),
+        require_authentication_pass=_flag(sec, "require_authentication_pass", True),
+        rate_limit_emails=_whole(sec, "rate_limit_emails", 20, 1, 10000),
+        rate_limit_window_minutes=_whole(sec, "rate_limit_window_minutes", 60, 1, 7 * 24 * 60),
         max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
         digest_time=dt,
         confirmation_hours=_confirmation_hours(data.get("commands", {})),
@@ -301,15 +338,29 @@ def check_config(path: Path) -> int:
     cfg = load_config(path)
     print(f"configuration: ok ({len(cfg.members)} member agencies, "
           f"{sum(len(m.contacts) for m in cfg.members)} addresses)")
-    ok = True
+    from . import authcheck
+
+    ok, lines = authcheck.advice(cfg)
+    for line in lines:
+        print(line)
+    imap_ok = True
     try:
         from .inbox import probe_imap
 
         probe_imap(cfg)
         print(f"imap: ok ({cfg.imap.host}:{cfg.imap.port}, folder {cfg.imap_folder})")
     except Exception as exc:  # one line each, never a traceback
-        ok = False
+        ok = imap_ok = False
         print(f"imap: FAILED - {cfg.imap.host}:{cfg.imap.port}: {exc}")
+    if not imap_ok and cfg.check_authentication_results and not cfg.trusted_authserv_ids:
+        print("  Once the IMAP login works, check-config reads the headers of the newest email in the inbox "
+              "and proposes the authserv-id to trust.")
+    if imap_ok and cfg.check_authentication_results:
+        try:  # what the provider writes: read from the newest email's headers, and proposed
+            for line in authcheck.proposal(cfg, authcheck.newest_authentication_results(cfg)):
+                print(line)
+        except Exception as exc:  # noqa: BLE001
+            print(f"  The newest email's Authentication-Results could not be read ({type(exc).__name__}).")
     try:
         import asyncio
 

@@ -51,13 +51,14 @@ def run_demo(work_dir: Path, *, referrals: int = 3) -> int:
             loop.run_until_complete(bot.run_async(stop))
 
         thread = threading.Thread(target=serve, name="mailbot", daemon=True)
-        thread.start()
         print(f"Local demo mailbox on 127.0.0.1 (IMAP {server.imap_port}, SMTP {server.smtp_port}).")
         print(f"{len(net.members) + 1} member agencies; coordinator mailbox {net.mailbox}.\n")
         for i, form in enumerate(forms):
             agency, address = net.members[i % len(net.members)]
-            net.send_referral(address, form)
+            net.send_referral(address, form)  # through the local MX, which adds Authentication-Results
             print(f"  {agency} emailed a Referral Form ({form.name}) to the coordinator")
+        # started once the forms are in the inbox: one batch, so one Master List, however loaded the machine
+        thread.start()
         # wait until every member has its mail
         expected = len(forms)
         deadline = time.monotonic() + 60

@@ -32,10 +32,10 @@ import hashlib
 import logging
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage, Message
-from html.parser import HTMLParser
 
 log = logging.getLogger("mailbot.mailreader")
 
@@ -63,6 +63,7 @@ class AuthResult:
     domain: str          # spf: smtp.mailfrom domain; dkim: header.d; dmarc: header.from ("" if absent)
     authserv_id: str = ""
     index: int = 0       # which Authentication-Results header (0 = topmost, added last)
+    top: bool = False    # in the first contiguous block of Authentication-Results headers at the top
 
 
 @dataclass
@@ -84,6 +85,8 @@ class IncomingEmail:
     auth_results: list[AuthResult] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: why the From line does not name exactly one sender unambiguously ("" when it does): see parse_from
+    from_problem: str = ""
 
     @property
     def from_domain(self) -> str:
@@ -149,31 +152,178 @@ def normalize_message_id(text: str) -> str:
     return ids[0] if ids else ""
 
 
-def _from(msg: Message, defects: list[str]) -> tuple[str, str]:
-    """The sender's (addr-spec, display name). Two From headers or two addresses in one
-    are ambiguous (a known spoofing trick): the address is then left empty, so that
-    the sender is not recognised as anyone."""
-    if len(_raw_header_values(msg, "From")) > 1:
-        defects.append("several From headers")
-        return "", ""
+# The From line decides who is acting, so it is read strictly: the sender is the addr-spec of the
+# single mailbox in it (what DMARC and mail clients use), never a display name. Anything that makes
+# the sender ambiguous is recorded in ``from_problem`` and refused by mailbot.senders.
+
+FROM_MISSING = "the email has no From line"
+FROM_SEVERAL_HEADERS = "the email has more than one From line"
+FROM_SEVERAL = "the From line names more than one sender"
+FROM_GROUP = "the From line uses group syntax instead of one sender"
+FROM_UNREADABLE = "the From line could not be read as one email address"
+FROM_HIDDEN_ADDRESS = "the From line shows a different email address than the one it was sent from"
+
+_ADDR_LIKE = re.compile(r"[^\s<>\"'(),;:\[\]\\@]+@[^\s<>\"'(),;:\[\]\\@]+\.[^\s<>\"'(),;:\[\]\\@.]+")
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_DOMAIN = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+$")
+
+
+def _split_from(value: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Tokens of a From value: ("quoted"|"angle"|"text"|"special", text), plus the comments' texts.
+
+    Raises ValueError on unbalanced quotes, angle brackets or comments."""
+    tokens: list[tuple[str, str]] = []
+    comments: list[str] = []
+    i, n = 0, len(value)
+    text = []
+
+    def flush():
+        if text:
+            tokens.append(("text", "".join(text)))
+            text.clear()
+
+    while i < n:
+        ch = value[i]
+        if ch == '"':
+            flush()
+            j, buf = i + 1, []
+            while j < n and value[j] != '"':
+                if value[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(value[j])
+                j += 1
+            if j >= n:
+                raise ValueError("unbalanced quote")
+            tokens.append(("quoted", "".join(buf)))
+            i = j + 1
+        elif ch == "(":
+            flush()
+            depth, j, buf = 1, i + 1, []
+            while j < n and depth:
+                c = value[j]
+                if c == "\\" and j + 1 < n:
+                    buf.append(value[j + 1])
+                    j += 2
+                    continue
+                depth += c == "("
+                depth -= c == ")"
+                if depth:
+                    buf.append(c)
+                j += 1
+            if depth:
+                raise ValueError("unbalanced comment")
+            comments.append("".join(buf))
+            tokens.append(("text", " "))
+            i = j
+        elif ch == "<":
+            flush()
+            j = value.find(">", i + 1)
+            if j < 0 or "<" in value[i + 1:j]:
+                raise ValueError("unbalanced angle bracket")
+            tokens.append(("angle", value[i + 1:j]))
+            i = j + 1
+        elif ch in ">)":
+            raise ValueError("stray bracket")
+        elif ch in ",;:":
+            flush()
+            tokens.append(("special", ch))
+            i += 1
+        else:
+            text.append(ch)
+            i += 1
+    flush()
+    return tokens, comments
+
+
+def _decode_words(text: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except Exception:  # noqa: BLE001
+        return text
+
+
+def _valid_addr_spec(addr: str) -> bool:
+    local, at, domain = addr.rpartition("@")
+    return bool(at and local and domain and _LOCAL.match(local) and ".." not in local
+                and not local.startswith(".") and not local.endswith(".") and _DOMAIN.match(domain))
+
+
+def parse_from(values: list[str]) -> tuple[str, str, str]:
+    """(addr-spec lowercased, display name, problem) from the raw value(s) of the From header(s).
+
+    ``problem`` is "" when the From line names exactly one mailbox unambiguously; otherwise it is
+    one of the FROM_* lines, and the address is the one mailbox's addr-spec where there is one
+    (``"coordinator@network.test" <evil@attacker.test>`` is evil@attacker.test), else "".
+    """
+    if not values:
+        return "", "", FROM_MISSING
+    if len(values) > 1:
+        return "", "", FROM_SEVERAL_HEADERS
+    value = values[0]
+    try:  # raw 8-bit header bytes arrive as surrogate escapes: read them as UTF-8
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        pass
+    value = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    try:
+        tokens, comments = _split_from(value)
+    except ValueError:
+        return "", "", FROM_UNREADABLE
+    specials = [t for kind, t in tokens if kind == "special"]
+    if ":" in specials or ";" in specials:
+        return "", "", FROM_GROUP
+    if "," in specials:
+        return "", "", FROM_SEVERAL
+    angles = [t for kind, t in tokens if kind == "angle"]
+    if len(angles) > 1:
+        return "", "", FROM_SEVERAL
+    display = ""
+    if angles:
+        at = next(i for i, (kind, _t) in enumerate(tokens) if kind == "angle")
+        if any(kind != "text" or t.strip() for kind, t in tokens[at + 1:]):
+            return "", "", FROM_UNREADABLE  # something after <addr>: a second mailbox, or junk
+        addr = angles[0].strip()
+        parts = []
+        for kind, t in tokens[:at]:
+            parts.append(t if kind == "quoted" else _decode_words(t))
+        display = " ".join("".join(parts).split())
+    else:
+        if any(kind == "quoted" for kind, _t in tokens):
+            return "", "", FROM_UNREADABLE  # a quoted local part ("a@b"@c) or a bare phrase
+        words = "".join(t for _kind, t in tokens).split()
+        if len(words) != 1:
+            return "", "", FROM_UNREADABLE if len(words) < 2 or not any("@" in w for w in words) else FROM_SEVERAL
+        addr = words[0]
+    if not _valid_addr_spec(addr):
+        return "", display, FROM_UNREADABLE
+    addr = addr.lower()
+    # An address shown anywhere else in the line (display name, comment, an encoded-word) that is
+    # not the sender's own is how a forger makes the coordinator's address appear on screen.
+    shown = unicodedata.normalize("NFKC", " ".join([display] + [_decode_words(c) for c in comments]))
+    for candidate in _ADDR_LIKE.findall(shown.replace("\uff20", "@")):
+        if candidate.strip(".").lower() != addr:
+            return addr, display, FROM_HIDDEN_ADDRESS
+    return addr, display, ""
+
+
+def _from(msg: Message, defects: list[str]) -> tuple[str, str, str]:
+    """The sender's (addr-spec, display name, problem): see :func:`parse_from`."""
+    raw = _raw_header_values(msg, "From")
+    addr, display, problem = parse_from(raw)
+    if problem:
+        defects.append("From: " + problem)
+        return addr, display, problem
+    # a second opinion: the standard library's header parser must see the same single mailbox
     try:
         header = msg.get("From")
-        if header is not None and getattr(header, "addresses", None):
-            if len(header.addresses) > 1:
-                defects.append("several From addresses")
-                return "", header.addresses[0].display_name or ""
-            addr = header.addresses[0]
-            return (addr.addr_spec or "").strip().lower(), addr.display_name or ""
+        addresses = list(getattr(header, "addresses", ()) or ())
+        groups = [g for g in getattr(header, "groups", ()) or () if g.display_name is not None]
+        if groups or len(addresses) != 1 or (addresses[0].addr_spec or "").strip().lower() != addr:
+            defects.append("From: parsers disagree")
+            return addr, display, FROM_UNREADABLE
     except Exception as exc:  # noqa: BLE001
         defects.append(f"header From: {type(exc).__name__}")
-    raw = _raw_header_values(msg, "From")
-    if raw:
-        addrs = [a for a in email.utils.getaddresses([" ".join(raw[0].split())]) if a[1]]
-        if len(addrs) != 1:
-            return "", ""
-        name, addr = addrs[0]
-        return addr.strip().lower(), name
-    return "", ""
+    return addr, display, ""
 
 
 def _date(msg: Message, defects: list[str]) -> datetime | None:
@@ -241,43 +391,215 @@ def _is_auto(msg: Message, from_address: str, subject: str, bounce: bool, defect
 # --------------------------------------------------------------------------
 # bodies
 
-class _TextFromHTML(HTMLParser):
-    _BLOCK = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre", "hr"}
-    _SKIP = {"script", "style", "head", "title"}
+# HTML bodies: only the text a reader sees. Commands and notice fields are read from it, so text a
+# mail client does not show (hidden by CSS, comments, scripts, the head) must never be read.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
+_HTML_BLOCK = {"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre",
+               "hr", "ul", "ol", "dl", "dt", "dd", "section", "article", "header", "footer", "address"}
+_HTML_SKIP = {"script", "style", "head", "title", "template", "meta", "link", "object", "embed", "iframe",
+              "frame", "frameset", "applet", "svg", "math", "audio", "video", "canvas", "select", "option",
+              "textarea", "input", "button", "datalist", "map"}
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_CSS_RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")
+_NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 128, 0),
+                  "blue": (0, 0, 255), "yellow": (255, 255, 0), "silver": (192, 192, 192), "gray": (128, 128, 128),
+                  "grey": (128, 128, 128), "snow": (255, 250, 250), "ivory": (255, 255, 240),
+                  "whitesmoke": (245, 245, 245), "ghostwhite": (248, 248, 255), "floralwhite": (255, 250, 240)}
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self.out.append("\n")
+
+class _HiddenHTML(Exception):
+    """The HTML hides text in a way that cannot be worked out: none of it is read."""
+
+
+def _css_declarations(text: str) -> dict[str, str]:
+    out = {}
+    for decl in (text or "").split(";"):
+        name, colon, value = decl.partition(":")
+        if colon:
+            out[name.strip().lower()] = " ".join(value.replace("!important", "").split()).lower()
+    return out
+
+
+def _colour(value: str):
+    """(r, g, b) for a CSS or HTML colour, "transparent", or None when not understood."""
+    v = (value or "").strip().lower()
+    if not v:
+        return None
+    if v == "transparent":
+        return "transparent"
+    if v in _NAMED_COLOURS:
+        return _NAMED_COLOURS[v]
+    m = re.fullmatch(r"#?([0-9a-f]{3}|[0-9a-f]{6})", v)
+    if m and (v.startswith("#") or len(v) in (3, 6)):
+        h = m.group(1)
+        if len(h) == 3:
+            h = "".join(c * 2 for c in h)
+        return tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
+    m = re.fullmatch(r"rgba?\(\s*([\d.]+)%?\s*,?\s*([\d.]+)%?\s*,?\s*([\d.]+)%?\s*(?:[,/]\s*([\d.]+%?))?\s*\)", v)
+    if m:
+        alpha = m.group(4)
+        if alpha is not None:
+            a = float(alpha.rstrip("%")) / (100 if alpha.endswith("%") else 1)
+            if a <= 0.05:
+                return "transparent"
+        return tuple(min(255, int(float(m.group(i)))) for i in (1, 2, 3))
+    return None
+
+
+def _length(value: str) -> tuple[float, str] | None:
+    m = re.match(r"^\s*(-?[\d.]+)\s*([a-z%]*)", value or "")
+    if not m:
+        return None
+    try:
+        return float(m.group(1)), m.group(2)
+    except ValueError:
+        return None
+
+
+def _tiny_font(value: str) -> bool | None:
+    """True: a font too small to see; False: a readable size; None: relative or not understood."""
+    length = _length(value)
+    if length is None:
+        return None
+    number, unit = length
+    if unit in ("em", "rem", "ex", "ch"):
+        return number <= 0.1
+    if unit == "%":
+        return number <= 10
+    return number <= 1  # px, pt, or a bare 0
+
+
+def _stylesheet(doc) -> list[tuple[object, dict[str, str]]]:
+    """(elements matched, declarations) of each rule in the <style> elements that could hide text."""
+    from lxml.cssselect import CSSSelector
+
+    rules = []
+    for style in doc.iter("style"):
+        css = _CSS_COMMENT.sub(" ", style.text or "")
+        for m in _CSS_RULE.finditer(css):
+            selectors, decls = m.group(1).strip(), _css_declarations(m.group(2))
+            if not selectors or selectors.startswith("@") or not decls:
+                continue
+            for sel in selectors.split(","):
+                sel = sel.strip()
+                if not sel:
+                    continue
+                try:
+                    matched = set(CSSSelector(sel)(doc))
+                except Exception:  # noqa: BLE001 - a selector we cannot evaluate
+                    if _hides(decls):
+                        raise _HiddenHTML(sel) from None
+                    continue
+                rules.append((matched, decls))
+    return rules
+
+
+def _hides(decls: dict[str, str]) -> bool:
+    """Do these declarations by themselves make an element's text invisible?"""
+    if decls.get("display", "").startswith("none"):
+        return True
+    if decls.get("visibility") in ("hidden", "collapse"):
+        return True
+    if _tiny_font(decls.get("font-size", "")):
+        return True
+    opacity = _length(decls.get("opacity", ""))
+    if opacity is not None and opacity[0] <= 0.05:
+        return True
+    for key in ("max-height", "height", "max-width", "width"):
+        size = _length(decls.get(key, ""))
+        if size is not None and size[0] <= 1 and decls.get("overflow", "").startswith(("hidden", "clip")):
+            return True
+    for key in ("text-indent", "left", "top", "margin-left", "margin-top"):
+        offset = _length(decls.get(key, ""))
+        if offset is not None and offset[0] <= -500:
+            return True
+    if _colour(decls.get("color", "")) == "transparent":
+        return True
+    return False
+
+
+def _visible_text(doc) -> str:
+    rules = _stylesheet(doc)
+    out: list[str] = []
+
+    def walk(el, state) -> None:
+        hidden, font_zero, colour, background = state
+        tag = el.tag if isinstance(el.tag, str) else ""
+        tag = tag.lower()
+        if not tag or tag in _HTML_SKIP:  # comments, processing instructions, scripts, the head...
+            if el.tail and not hidden and not font_zero:
+                out.append(el.tail)
+            return
+        decls: dict[str, str] = {}
+        for matched, rule in rules:
+            if el in matched:
+                decls.update(rule)
+        decls.update(_css_declarations(el.get("style", "")))
+        if el.get("color") and "color" not in decls:
+            decls["color"] = el.get("color")
+        if el.get("bgcolor") and "background-color" not in decls:
+            decls["background-color"] = el.get("bgcolor")
+        gone = el.get("hidden") is not None or decls.get("display", "").startswith("none")
+        # visibility and font-size are inherited and a child may undo them: followed below
+        if not gone and _hides({k: v for k, v in decls.items() if k not in ("visibility", "font-size")}):
+            gone = True
+        if gone:
+            if el.tail and not hidden and not font_zero:
+                out.append(el.tail)
+            return
+        vis = decls.get("visibility")
+        if vis in ("hidden", "collapse"):
+            hidden = True
+        elif vis == "visible":
+            hidden = False
+        if "font-size" in decls:
+            tiny = _tiny_font(decls["font-size"])
+            if tiny is not None:
+                font_zero = tiny
+        bg = decls.get("background-color") or decls.get("background", "").split(" ")[0]
+        if bg and _colour(bg) not in (None, "transparent"):
+            background = _colour(bg)
+        if decls.get("color") and _colour(decls["color"]) is not None:
+            colour = _colour(decls["color"])
+        invisible = hidden or font_zero or colour == background
+        if tag in _HTML_BLOCK or tag == "br":
+            out.append("\n")
         elif tag in ("td", "th"):
-            self.out.append(" ")
+            out.append(" ")
+        if el.text and not invisible:
+            out.append(el.text)
+        for child in el:
+            walk(child, (hidden, font_zero, colour, background))
+        if tag in _HTML_BLOCK:
+            out.append("\n")
+        outer_hidden, outer_zero, outer_colour, outer_bg = state
+        if el.tail and not (outer_hidden or outer_zero or outer_colour == outer_bg):
+            out.append(el.tail)
 
-    def handle_endtag(self, tag):  # noqa: ANN001
-        if tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data):  # noqa: ANN001
-        if not self._skip:
-            self.out.append(data)
+    body = doc.find("body")
+    for el in ([body] if body is not None else list(doc)):
+        walk(el, (False, False, (0, 0, 0), (255, 255, 255)))
+    return "".join(out)
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML body (no external resources are ever fetched)."""
-    parser = _TextFromHTML()
+    """Visible text of an HTML body (no external resources are ever fetched).
+
+    Read with lxml.html: comments, <script>/<style>, the <head> and <title>, and text hidden by CSS
+    (display:none, visibility:hidden, a zero font size, zero opacity, text the colour of its
+    background such as white on white, off-screen) are left out. An HTML body that hides text in a
+    way that cannot be worked out (a stylesheet selector that cannot be evaluated) gives no text."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    if not html or not html.strip():
+        return ""
+    parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
     try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # noqa: BLE001 - html.parser is lenient, but be sure
-        return re.sub(r"<[^>]*>", " ", html)
-    text = "".join(parser.out)
+        doc = lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+        text = _visible_text(doc)
+    except (etree.ParserError, ValueError, _HiddenHTML, RecursionError):
+        return ""
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -641,12 +963,32 @@ def parse_authentication_results(value: str, index: int = 0) -> list[AuthResult]
 
 
 def authentication_results(msg: Message | bytes) -> list[AuthResult]:
-    """All results from all Authentication-Results headers, topmost header first."""
+    """All results from all Authentication-Results headers, topmost header first.
+
+    Results of the first contiguous block of Authentication-Results headers at the top (the ones
+    the receiving server prepended) have ``top`` set; any lower one could have been written by the
+    sender and is never read by mailbot.senders."""
     if isinstance(msg, (bytes, bytearray)):
         msg = email.message_from_bytes(bytes(msg), policy=email.policy.default)
+    try:
+        items = list(msg.raw_items())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        items = [(k, str(v)) for k, v in msg.items()]
     out: list[AuthResult] = []
-    for i, value in enumerate(_header_all(msg, "Authentication-Results")):
-        out.extend(parse_authentication_results(value, i))
+    index = 0
+    block = "before"  # before the first A-R header, inside the top block, or after it
+    for name, value in items:
+        if name.strip().lower() != "authentication-results":
+            if block == "in":
+                block = "after"
+            continue
+        if block == "before":
+            block = "in"
+        text = " ".join(str(value).split())
+        for r in parse_authentication_results(text, index):
+            r.top = block == "in"
+            out.append(r)
+        index += 1
     return out
 
 
@@ -716,7 +1058,7 @@ def read_email(raw: bytes, *, max_bytes: int = MAX_BYTES) -> IncomingEmail:
         defects.append(type(d).__name__)
 
     message_id = normalize_message_id(_header(msg, "Message-ID", defects))
-    from_address, from_display = _from(msg, defects)
+    from_address, from_display, from_problem = _from(msg, defects)
     subject = _header(msg, "Subject", defects)
     date_raw = _header(msg, "Date", defects)
     date = _date(msg, defects)
@@ -767,4 +1109,5 @@ def read_email(raw: bytes, *, max_bytes: int = MAX_BYTES) -> IncomingEmail:
         auth_results=auth,
         defects=defects,
         problems=problems,
+        from_problem=from_problem,
     )

@@ -218,15 +218,20 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) ->
     from .handlers import HANDLERS
 
     prior = ctx.store.get_message(email.key)
-    if prior is not None:
+    if prior is not None and prior.get("reason") != "rate-limited":  # held by flood control: handle it now
         log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])
         return folder_for(prior["outcome"])
     # classify
     kind, verdict = classify(ctx, email)
+    handler = HANDLERS[kind]
+    from .ratelimit import handle_flood, is_flooding
+
+    if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
+        kind, handler = "rate-limited", handle_flood
     # handle + record, one transaction
     try:
         with ctx.store.transaction():
-            outcome = HANDLERS[kind](ctx, email, verdict)
+            outcome = handler(ctx, email, verdict)
             _record(ctx, email, uid, uidvalidity, outcome)
     except Exception as exc:  # the shunt: held for a person, never silence
         from .store import storage_failure

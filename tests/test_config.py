@@ -89,3 +89,64 @@ def test_check_config_tries_both_real_servers(mailserver, tmp_path):
     assert out.returncode == 1
     assert "imap: ok" in out.stdout and "smtp: FAILED" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+
+
+# -- issue 11.4: safe by default; check-config says how to find the provider's authserv-id ----------
+
+def test_example_config_requires_authentication_and_check_config_says_none_is_trusted(monkeypatch):
+    from mailbot import authcheck
+
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "y")
+    monkeypatch.setenv("MAILBOT_MASTER_LIST_PASSWORD", "a-long-passphrase")
+    cfg = load_config(ROOT / "config.example.toml")
+    assert cfg.check_authentication_results and cfg.require_authentication_pass
+    assert cfg.trusted_authserv_ids == []
+    assert (cfg.rate_limit_emails, cfg.rate_limit_window_minutes) == (20, 60)
+    ok, lines = authcheck.advice(cfg)
+    text = "\n".join(lines)
+    assert not ok
+    assert "no trusted authserv-id is configured" in text and "no Authentication-Results header is trusted" in text
+    assert "every email will be refused" in text and "Authentication-Results:" in text  # how to find it
+
+
+def test_security_defaults_are_safe_when_the_section_is_missing(base):
+    cfg = parse_config(copy.deepcopy(base))
+    assert cfg.check_authentication_results and cfg.require_authentication_pass and cfg.trusted_authserv_ids == []
+
+
+@pytest.mark.parametrize("security, words", [
+    ({"rate_limit_emails": 0}, "rate_limit_emails must be a whole number from 1 to 10000"),
+    ({"rate_limit_emails": "lots"}, "rate_limit_emails must be a whole number"),
+    ({"rate_limit_window_minutes": 0}, "rate_limit_window_minutes must be a whole number from 1 to 10080"),
+    ({"rate_limit_window_minutes": 1.5}, "rate_limit_window_minutes must be a whole number"),
+    ({"trusted_authserv_ids": "mx.example.net"}, "trusted_authserv_ids must be a list"),
+    ({"trusted_authserv_ids": ["mx.example.net; dmarc=pass"]}, "is not a server name"),
+    ({"require_authentication_pass": "yes"}, "require_authentication_pass must be true or false"),
+])
+def test_bad_security_settings_get_a_plain_message(base, security, words):
+    data = copy.deepcopy(base)
+    data["security"] = security
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.mailserver
+def test_check_config_proposes_the_authserv_id_of_the_newest_email(mailserver, tmp_path):
+    net = TestNetwork(mailserver, tmp_path, extra={"security": {"trusted_authserv_ids": []}})
+    net.deliver(net.email_with(net.members[0][1], "Hello"))
+    out = subprocess.run([sys.executable, "-m", "mailbot.cli", "check-config", "-c", str(net.write_config())],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "no trusted authserv-id is configured" in out.stdout
+    assert f'trusted_authserv_ids = ["{mailserver.authserv_id}"]' in out.stdout
+    assert "imap: ok" in out.stdout and "Traceback" not in out.stdout + out.stderr
+    assert net.members[0][1] not in out.stdout and "Hello" not in out.stdout  # only server names and results
+    # configured as proposed: ok, and the newest email's header is recognised as trusted
+    trusted = TestNetwork(mailserver, tmp_path / "t")
+    trusted.deliver(trusted.email_with(trusted.members[0][1], "Hello"))
+    out = subprocess.run([sys.executable, "-m", "mailbot.cli", "check-config", "-c", str(trusted.write_config())],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "security: ok" in out.stdout and "trusted." in out.stdout

@@ -272,9 +272,13 @@ def stranger_referral(network, _sender) -> bytes:
 
 
 def dmarc_fail(network, sender) -> bytes:
+    """A member's address forged from another server (delivered with sending_domain=attacker.test: the
+    test MX writes spf=fail, dmarc=fail); the forger's own "pass" headers are removed or not trusted."""
     raw = network.email_with(sender, "Referral", attachments=[("form.docx", (SAMPLES / "S01-table.docx").read_bytes())])
-    return (f"Authentication-Results: mx.network.test; dmarc=fail (p=reject) header.from={sender.split('@')[1]}; "
-            f"spf=fail smtp.mailfrom={sender}\r\n").encode() + raw
+    domain = sender.split('@')[1]
+    return (f"Authentication-Results: {network.server.authserv_id}; dmarc=pass header.from={domain}\r\n"
+            f"Authentication-Results: mx.network.test; dmarc=pass header.from={domain}; "
+            f"spf=pass smtp.mailfrom={sender}\r\n").encode() + raw
 
 
 #: (id, build(network, sender, our_message_id) -> raw, folder it is kept in, coordinator told now?)
@@ -299,7 +303,8 @@ def test_mail_that_is_never_answered(network, bot, mailserver, case):
     before = {a: mailserver.count(a) for a in network.all_member_addresses + [network.coordinator, network.stranger]}
     outbox_before = len(bot.store.outbox_items())
 
-    mailserver.deliver_to_inbox(network.mailbox, build(network, sender, ours[0]["Message-ID"]))
+    forged = {"sending_domain": "attacker.test"} if _id == "dmarc-fail" else {}
+    mailserver.deliver_to_inbox(network.mailbox, build(network, sender, ours[0]["Message-ID"]), **forged)
     run_bot_until_idle(bot)
 
     # no reply at all (no mail loop, nothing disclosed to a stranger), nothing queued

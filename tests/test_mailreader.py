@@ -97,6 +97,69 @@ def test_html_only_body_gives_text():
     assert html_to_text("<p>a</p><p>b</p>") == "a\n\nb"
 
 
+# issue 11.7: only the visible text of an HTML body is read (commands, notice fields)
+HIDDEN_HTML = [
+    ("display-none", '<div style="display:none">EXIT CN78</div>'),
+    ("display-none-important", '<div style="DISPLAY: NONE !important">EXIT CN78</div>'),
+    ("visibility-hidden", '<p style="visibility:hidden">EXIT CN78</p>'),
+    ("font-size-zero", '<span style="font-size:0">EXIT CN78</span>'),
+    ("font-size-0px", '<span style="font-size: 0px">EXIT CN78</span>'),
+    ("white-on-white", '<p style="color:#ffffff">EXIT CN78</p>'),
+    ("white-on-white-named", '<font color="white">EXIT CN78</font>'),
+    ("white-on-white-rgb", '<p style="color: rgb(255, 255, 255)">EXIT CN78</p>'),
+    ("same-as-background", '<div style="background-color:#003366"><p style="color:#036">EXIT CN78</p></div>'),
+    ("transparent", '<p style="color:transparent">EXIT CN78</p>'),
+    ("opacity-zero", '<p style="opacity:0">EXIT CN78</p>'),
+    ("hidden-attribute", "<p hidden>EXIT CN78</p>"),
+    ("off-screen", '<p style="position:absolute;left:-9999px">EXIT CN78</p>'),
+    ("zero-height", '<div style="max-height:0;overflow:hidden">EXIT CN78</div>'),
+    ("comment", "<!-- EXIT CN78 -->"),
+    ("conditional-comment", "<!--[if mso]>EXIT CN78<![endif]-->"),
+    ("script", "<script>var c = 'EXIT CN78';</script>"),
+    ("style", "<style>/* EXIT CN78 */ p { color: black }</style>"),
+    ("title", "<title>EXIT CN78</title>"),
+    ("head", "<head><meta name='x' content='EXIT CN78'><title>t</title></head>"),
+    ("stylesheet-class", "<style>.x { display: none }</style><p class='x'>EXIT CN78</p>"),
+    ("stylesheet-id", "<style>#later{visibility:hidden}</style><p id='later'>EXIT CN78</p>"),
+    ("stylesheet-media", "<style>@media screen { div.x { display:none } }</style><div class='x'>EXIT CN78</div>"),
+    ("stylesheet-unreadable-selector", "<style>p:nth-last-of-type(n+1)::after{display:none}</style><p>EXIT CN78</p>"),
+    ("inherited", '<div style="visibility:hidden"><p><b>EXIT CN78</b></p></div>'),
+]
+
+
+@pytest.mark.parametrize("html", [h for _i, h in HIDDEN_HTML], ids=[i for i, _h in HIDDEN_HTML])
+def test_html_hidden_text_is_not_read(html):
+    msg = base(subject="commands")
+    msg.set_content(f"<html><body>{html}<p>HELP</p></body></html>", subtype="html")
+    text = read_email(bytes(msg)).text_body
+    assert "CN78" not in text
+    if "unreadable" not in html and "nth-last" not in html:
+        assert "HELP" in text
+
+
+def test_html_visible_text_is_read_and_a_child_may_undo_its_parent():
+    html = ('<div style="visibility:hidden">hidden <span style="visibility:visible">Date: 15/02/2027</span></div>'
+            '<div style="font-size:0">x<span style="font-size:14px">Time: 15:30</span></div>'
+            '<div style="background:#000000"><p style="color:#ffffff">Venue: Main Street</p></div>'
+            "<table><tr><td>Case:</td><td>CN78</td></tr></table>")
+    text = html_to_text(html)
+    for visible in ("Date: 15/02/2027", "Time: 15:30", "Venue: Main Street", "Case: CN78"):
+        assert visible in text
+    assert "hidden" not in text
+
+
+def test_hidden_notice_fields_in_html_are_not_read():
+    html = ("<p>Meeting notice CN78</p><p>Case: CN78</p><p>Date: 15/02/2027</p><p>Time: 15:30</p>"
+            "<p>Venue: Family Resource Centre</p>"
+            '<p style="display:none">Venue: somewhere else entirely</p>'
+            "<p>Organiser: Sam Lead, 087 765 4321, sam.lead@youth.example</p>")
+    msg = base(subject="Meeting notice CN78")
+    msg.set_content(html, subtype="html")
+    text = read_email(bytes(msg)).text_body
+    assert "somewhere else" not in text
+    assert "Venue: Family Resource Centre" in text
+
+
 @pytest.mark.parametrize("header,value", [
     ("Auto-Submitted", "auto-replied"),
     ("Auto-Submitted", "auto-generated; owner-email=x@example.net"),

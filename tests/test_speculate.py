@@ -219,7 +219,8 @@ def test_intake_going_past_a_slow_helper_restarts_it_from_the_exact_next_number(
     sender = network.members[0][1]
     names = ["S01-table", "S02-paragraphs", "S03-content-controls", "S04-siblings-table", "S05-header-footer",
              "S06-split-runs", "S07-possessives", "S08-ordinary-word-name"]
-    raws = [network.email_with(sender, "Referral", attachments=[("referral.docx", (SAMPLES / f"{n}.docx").read_bytes())])
+    raws = [network.received(network.email_with(sender, "Referral",
+                                                attachments=[("referral.docx", (SAMPLES / f"{n}.docx").read_bytes())]))
             for n in names]
     # A helper busy with something else for a while: the three messages it is given wait behind it.
     ahead._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))

@@ -136,6 +136,11 @@ def handle_auto(ctx, email, verdict) -> Outcome:
 def handle_refused(ctx, email, verdict) -> Outcome:
     """A stranger, or failed sender authentication: quarantined, no reply, into the digest."""
     log.warning("refused mail from a sender outside the directory or failing authentication: %s", verdict.reason)
+    if getattr(verdict, "tell_coordinator", False):  # a From line that hides who sent it (senders.authorise)
+        from ..senders import refusal_note
+
+        ctx.tell_coordinator(title="an email with a misleading From line was refused",
+                             details=refusal_note(email, verdict, ctx.cfg.quarantine_folder), source=email.key)
     return Outcome(kind="refused", outcome="quarantined", reason=verdict.reason or "refused")
 
 

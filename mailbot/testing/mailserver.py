@@ -194,10 +194,66 @@ class _Authenticator:
 
 # -- the server ------------------------------------------------------------
 
+def _from_address(raw: bytes) -> str:
+    """The From addr-spec as DMARC reads it ("" when there is no single mailbox)."""
+    from mailbot.mailreader import _header_block, parse_from
+
+    msg = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
+    addr, _display, _problem = parse_from([str(v) for k, v in msg.items() if k.lower() == "from"])
+    return addr
+
+
+def _org(domain: str) -> str:
+    from mailbot.senders import organisational_domain
+
+    return organisational_domain(domain)
+
+
+def stamp_authentication_results(raw: bytes, authserv_id: str, *, envelope: str, from_address: str,
+                                 sending_domain: str | None = None, results: str | None = None,
+                                 strip_claims: bool = True) -> bytes:
+    """``raw`` as a receiving MX would store it: its own Authentication-Results on top, any header
+    that claims its authserv-id removed. SPF passes when the sending server is authorised for the
+    envelope domain; DMARC passes when that SPF pass aligns with the From domain."""
+    import re as _re
+
+    env_domain = envelope.rpartition("@")[2].lower()
+    from_domain = from_address.rpartition("@")[2].lower()
+    if results is None:
+        sender = (sending_domain or env_domain).lower()
+        spf = "pass" if env_domain and _org(sender) and _org(sender) == _org(env_domain) else "fail"
+        parts = [f"spf={spf} smtp.mailfrom={envelope or 'unknown.invalid'}", "dkim=none (no signature)"]
+        if not from_domain:
+            parts.append("dmarc=permerror (no single From address)")
+        else:
+            aligned = spf == "pass" and _org(env_domain) == _org(from_domain)
+            parts.append(f"dmarc={'pass' if aligned else 'fail (p=reject)'} header.from={from_domain}")
+        results = "; ".join(parts)
+    # drop any Authentication-Results the message arrived with that claims to be ours
+    sep = raw.find(b"\r\n\r\n")
+    nl = b"\r\n"
+    if sep < 0:
+        sep, nl = raw.find(b"\n\n"), b"\n"
+    head, body = (raw[:sep], raw[sep:]) if sep >= 0 else (raw, b"")
+    lines = head.split(nl)
+    kept, skipping = [], False
+    ours = _re.compile(rb"(?i)^authentication-results\s*:\s*" + _re.escape(authserv_id.encode()) + rb"\s*(;|$)")
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = strip_claims and bool(ours.match(line))
+        if not skipping:
+            kept.append(line)
+    header = f"Authentication-Results: {authserv_id}; {results}".encode() + nl
+    return header + nl.join(kept) + body
+
+
 class MailServer:
     """Private Dovecot (IMAP+LMTP) + aiosmtpd relay, rooted at ``directory``."""
 
     host = "127.0.0.1"
+    #: the authserv-id of this server's Authentication-Results (what a network's config trusts)
+    authserv_id = "mx.mailbot-test.example"
 
     def __init__(self, directory: str | os.PathLike | None = None, *, smtp_auth: bool = False,
                  ports: dict | None = None):
@@ -524,13 +580,32 @@ service lmtp {{
     # -- helpers for tests ------------------------------------------------
 
     def deliver_to_inbox(self, address: str, raw: bytes | str | EmailMessage,
-                         mail_from: str = "sender@outside.test") -> None:
-        """Deliver straight into a mailbox over LMTP, as the coordinator's MX would."""
+                         mail_from: str | None = None, *, sending_domain: str | None = None,
+                         results: str | None = None, authenticate: bool = True,
+                         strip_claims: bool = True) -> None:
+        """Deliver straight into a mailbox over LMTP, as the coordinator's MX would.
+
+        Like a real MX, it first checks the sender and prepends its own Authentication-Results
+        header (authserv-id :attr:`authserv_id`), after removing any that claims that id
+        (RFC 8601 section 5). ``mail_from`` is the envelope sender (default: the From address,
+        i.e. the agency's own server sends it); ``sending_domain`` is whose authorised server
+        connects (default: the envelope's domain: genuine mail). A forger sends from their own
+        domain: ``sending_domain="attacker.test"`` gives spf=fail for anyone else's envelope, and
+        dmarc fails unless the From domain is the forger's own. ``results`` overrides what the MX
+        writes; ``authenticate=False`` writes nothing (a server without checks); ``strip_claims=False``
+        keeps the headers that claim our id (a careless MX).
+        """
         if isinstance(raw, EmailMessage):
             raw = raw.as_bytes()
         elif isinstance(raw, str):
             raw = raw.encode("utf-8")
-        self._lmtp_send(mail_from, address, raw)
+        from_addr = _from_address(raw)
+        envelope = mail_from if mail_from is not None else (from_addr or "sender@outside.test")
+        if authenticate:
+            raw = stamp_authentication_results(raw, self.authserv_id, envelope=envelope, from_address=from_addr,
+                                               sending_domain=sending_domain, results=results,
+                                               strip_claims=strip_claims)
+        self._lmtp_send(envelope, address, raw)
 
     def imap(self, address: str):
         """A logged-in IMAPClient for ``address`` (caller logs out)."""
