@@ -566,3 +566,15 @@ def property_texts(pkg) -> list[str]:
                 continue
             out.extend(t.strip() for t in root.itertext() if t and t.strip())
     return out
+
+
+def deleted_texts(pkg) -> list[str]:
+    """The text of tracked deletions (w:del), one string per paragraph, in every text part."""
+    out = []
+    for part in text_parts(pkg):
+        root = pkg.xml(part)
+        for p in root.iter(_q("w:p")):
+            text = "".join(t.text or "" for t in p.iter(_q("w:delText")))
+            if text.strip():
+                out.append(text)
+    return out

@@ -240,7 +240,11 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str], 
                 add_initials(_words(first) + _words(surname), placeholder)
     if derive:
         for first, replacement in firsts:
-            forms = set(nicknames_of(first)) | suffix_forms(first)
+            nicks = set(nicknames_of(first))
+            forms = nicks | suffix_forms(first)
+            for nick in nicks:  # Libby -> Libs, Peggy -> Peggo
+                if len(nick) >= 3:
+                    forms |= suffix_forms(nick)
             for form in sorted(forms):
                 if form in exclude or len(form) < 2:
                     continue
@@ -546,6 +550,12 @@ class Matcher:
             self.regex = re.compile(f"{_BEFORE}(?:{_trie_regex(sequences)}){_AFTER}")
         else:
             self.regex = re.compile(r"(?!x)x")
+        # inside an e-mail address, handle or link, a name of four letters or more is found anywhere
+        # in its letters ("chiokonkwo09" holds Okonkwo): no word boundaries there
+        inner = {tuple(re.escape(c) for c in _key(n.text)) for n in self.names
+                 if len(_key(n.text)) >= 4 and _key(n.text).isalpha() and not n.ordinary
+                 and n.kind not in ("initials", "initials-dotted")}
+        self.inner = re.compile(_trie_regex(inner)) if inner else None
         # For each name, its longest run of letters/digits (folded): a name can only
         # be in a text whose folded form contains that run.
         anchors = set()
@@ -592,6 +602,10 @@ class Matcher:
     def search(self, text: str) -> Match | None:
         for m in self.finditer(text):
             return m
+        if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
+            for a in _ADDRESS.finditer(text):
+                if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
+                    return Match(a.start(), a.end(), ProtectedName(a.group(), "[link removed]", "address"))
         return None
 
     def edits(self, text: str) -> list[tuple[int, int, str]]:
@@ -599,6 +613,10 @@ class Matcher:
         an e-mail address, handle or link takes the whole address."""
         out: list[tuple[int, int, str]] = []
         addresses = None
+        if self.inner is not None and ("@" in text or "/" in text or "www" in text.lower()):
+            for a in _ADDRESS.finditer(text):
+                if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
+                    out.append((a.start(), a.end(), _address_placeholder(a.group())))
         for m in self.finditer(text):
             start, end, rep = m.start, m.end, m.name.replacement
             if addresses is None:
@@ -611,13 +629,17 @@ class Matcher:
             else:
                 while end < len(text) and (text[end].isdigit() or text[end] == "_"):
                     end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
-            if out and start < out[-1][1]:
-                ps, pe, prep = out[-1]
-                if end > pe:
-                    out[-1] = (ps, end, prep)
-                continue
             out.append((start, end, rep))
-        return out
+        out.sort()
+        merged: list[tuple[int, int, str]] = []
+        for start, end, rep in out:
+            if merged and start < merged[-1][1]:
+                ps, pe, prep = merged[-1]
+                if end > pe:
+                    merged[-1] = (ps, end, prep)
+                continue
+            merged.append((start, end, rep))
+        return merged
 
     def sub(self, text: str) -> tuple[str, int]:
         """Replace every match; returns (new text, number replaced)."""
@@ -631,6 +653,14 @@ class Matcher:
             last = end
         pieces.append(text[last:])
         return "".join(pieces), len(edits)
+
+    def may_match(self, folded: str) -> bool:
+        """Superset test on folded text (case rules ignored): a name, or a name inside an address."""
+        if self.regex.search(folded) is not None:
+            return True
+        if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded):
+            return any(self.inner.search(re.sub(r"[^a-z]", "", a.group())) for a in _ADDRESS.finditer(folded))
+        return False
 
     def maybe_in(self, text: str) -> bool:
         """Cheap superset test: could ``text`` contain a name anywhere (no boundaries, any case)?"""

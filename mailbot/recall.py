@@ -105,6 +105,8 @@ def form_words() -> frozenset[str]:
         except Exception:  # noqa: BLE001 - a network may have replaced a blank form: no words from it
             continue
     words.update("section young person referral referrer agency network coordinator office use only".split())
+    from .vocabulary import not_names
+    words.update(not_names())
     # dates and the software that wrote the file (docProps/app.xml)
     words.update("january february march april may june july august september october november december "
                  "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "

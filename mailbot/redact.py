@@ -161,8 +161,7 @@ def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     surface = _surface(data)
     if surface is None:
         return True
-    return matcher.regex.search(surface) is not None or (
-        "%" in surface and matcher.regex.search(fold(urllib.parse.unquote(surface))) is not None)
+    return matcher.may_match(surface) or ("%" in surface and matcher.may_match(fold(urllib.parse.unquote(surface))))
 
 
 def _owner(el: etree._Element) -> etree._Element | None:

@@ -442,6 +442,9 @@ class _Reader:
         # a heading starts a section
         if self._is_heading(p, stripped) and not any(v for _k, v in (self.label_value(stripped) or [])):
             sec = section_of(stripped, self.rules)
+            if sec and re.search(r"(?i)\b(?:referral|form|request)\b", stripped) and \
+                    not re.match(r"(?i)(?:section|part)\s", stripped):
+                sec = None  # the form's title ("Penmorfa Family Centre – Network Referral"), not a section
             if sec:
                 self.set_section(sec)
                 return
@@ -481,10 +484,12 @@ class _Reader:
     def _is_heading(self, p: dt.Paragraph, text: str) -> bool:
         if p.is_heading:
             return True
+        if re.match(r"(?i)(?:section|part)\s+[a-z0-9]{1,3}\b", text) and len(text.split()) <= 14:
+            return True  # "Section A – About the young person"
         return len(text.split()) <= 6 and not text.endswith(("?", ".", ":")) and "\t" not in p.text \
             and ":" not in text and match_label(text, self.section, self.rules) is None
 
-    _SEP = re.compile(r"\s*(?::|\?|\t| [-–—] )\s*")
+    _SEP = re.compile(r"\s*(?::|\?|\t| [-–—] | = )\s*")
 
     def label_value(self, text: str) -> list[tuple[str, str]] | None:
         """Split 'Label: value' / 'Label<TAB>value' / 'Question? answer' (several pairs allowed)."""
@@ -995,10 +1000,13 @@ def _assemble(r: _Reader) -> Referral:
     # -- referrer ------------------------------------------------------------------
     ref.referring_agency = _text(hits, "referring_agency", rules)
     ref.referrer.name = _text(hits, "referrer_name", rules)
-    email_hit = _first(hits, "referrer_email")
-    if email_hit:
+    email_hits = sorted((h for h in hits if h.key == "referrer_email"), key=lambda h: h.section != "referrer")
+    for email_hit in email_hits:
         m = _EMAIL.search(email_hit.value)
         ref.referrer.email = m.group(0) if m else ""
+        _drop_childs_own_email(ref)
+        if ref.referrer.email:
+            break
     if not ref.referrer.email:
         for h in hits:
             if h.section == "referrer":
@@ -1194,6 +1202,7 @@ def _discover_names(pkg: Package, ref: "Referral") -> None:
 
     texts = dt.all_text(pkg).split("\n")
     texts += [t for t in dt.property_texts(pkg) if t]
+    texts += dt.deleted_texts(pkg)  # tracked deletions are still in the file the members get
     children = [y.to_json() for y in ref.young_people]
     family = [f.to_json() for f in ref.family]
     signed = [m.group(1) for t in texts for m in re.finditer(r"(?i)\bsigned\s*[:\-–]?\s*([^\t\n]{2,40}?)(?:\s{2,}|\t|date|$)", t)]

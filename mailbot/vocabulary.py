@@ -116,7 +116,7 @@ def nicknames_of(first_name: str) -> frozenset[str]:
     return _nickname_table().get(fold(first_name), frozenset())
 
 
-SUFFIXES = ("y", "ie", "o", "sy", "ey", "i", "a")
+SUFFIXES = ("y", "ie", "o", "sy", "ey", "i", "a", "s")
 
 
 def suffix_forms(first_name: str) -> set[str]:
@@ -187,6 +187,12 @@ def surnames() -> frozenset[str]:
         log.warning("surname lexicon not available")
     out.update(fold(l) for l in _lines("names_extra.txt"))
     return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def not_names() -> frozenset[str]:
+    """Capitalised words of forms that are not people's names (rules/not_names.txt)."""
+    return frozenset(fold(l) for l in _lines("not_names.txt"))
 
 
 @lru_cache(maxsize=1)
