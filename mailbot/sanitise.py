@@ -399,7 +399,7 @@ class _Sanitiser:
                 to_drop.append(name)
         # 2. the elements that point at them, and the elements never kept
         for name in list(pkg.parts):
-            if name in to_drop or _is_rels(name) or not self._xmlish(name):
+            if name in to_drop or name not in pkg.parts or _is_rels(name) or not self._xmlish(name):
                 continue
             ids = removed_ids.get(name, set())
             raw = pkg.parts[name]
