@@ -59,7 +59,10 @@ THUMBNAIL_TYPES = {"thumbnail"}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # elements that are never kept, whatever they point at (local names; namespace checked)
 _ALWAYS_REMOVE = {"altChunk", "object", "OLEObject", "control", "subDoc"}
-_MARKUP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(altChunk|object|OLEObject|control|subDoc)[\s/>]")
+_MARKUP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(altChunk|object|OLEObject|control|subDoc)[\s/>]"
+                     rb"|[\s:](?:href|src|althref)\s*=\s*[\"'](?:[A-Za-z][\w+.-]*:|\\\\|//)")
+V_NS = "urn:schemas-microsoft-com:vml"
+_LITERAL_ATTRS = {"href", "src", "althref"}
 _BLOCK_CONTAINERS = {"tc", "hdr", "ftr", "footnote", "endnote", "comment", "txbxContent", "sdtContent",
                      "body", "docPartBody"}
 _CONTENT = {"p", "tbl", "sdt", "customXml"}
@@ -199,12 +202,79 @@ def jpeg_text_segments(data: bytes) -> list[str]:
     return bad
 
 
+def _gif_blocks(data: bytes):
+    """Yield (start, end, keep) for the parts of a GIF; keep is False for text (comments, plain
+    text, application data other than the animation loop)."""
+    if not data.startswith((b"GIF87a", b"GIF89a")) or len(data) < 13:
+        raise ImageUnreadable("not a GIF")
+    pos = 13
+    flags = data[10]
+    if flags & 0x80:
+        pos += 3 * (2 << (flags & 7))
+    yield 0, pos, True
+    n = len(data)
+
+    def sub_blocks(p: int) -> int:
+        while True:
+            if p >= n:
+                raise ImageUnreadable("GIF ends inside a block")
+            size = data[p]
+            p += 1 + size
+            if size == 0:
+                return p
+    while pos < n:
+        kind = data[pos]
+        if kind == 0x3B:  # trailer
+            yield pos, pos + 1, True
+            return
+        if kind == 0x2C:  # image: descriptor, local colour table, LZW code size, data
+            if pos + 10 > n:
+                raise ImageUnreadable("GIF image descriptor cut")
+            f = data[pos + 9]
+            end = pos + 10 + (3 * (2 << (f & 7)) if f & 0x80 else 0) + 1
+            end = sub_blocks(end)
+            yield pos, end, True
+            pos = end
+        elif kind == 0x21:
+            if pos + 2 > n:
+                raise ImageUnreadable("GIF extension cut")
+            label = data[pos + 1]
+            end = sub_blocks(pos + 2)
+            keep = label == 0xF9 or (label == 0xFF and data[pos + 2:pos + 14] in (
+                b"\x0bNETSCAPE2.0", b"\x0bANIMEXTS1.0"))
+            yield pos, end, keep
+            pos = end
+        else:
+            raise ImageUnreadable("GIF block unknown")
+    raise ImageUnreadable("GIF ends before its trailer")
+
+
+def gif_strip_text(data: bytes) -> bytes:
+    """The GIF without comment, plain-text and application extensions (the animation loop kept)."""
+    return b"".join(data[a:b] for a, b, keep in _gif_blocks(data) if keep)
+
+
+def gif_text_blocks(data: bytes) -> int:
+    """How many text-carrying blocks (and trailing data) a GIF still has."""
+    bad, last = 0, 0
+    for _a, b, keep in _gif_blocks(data):
+        bad += not keep
+        last = b
+    return bad + bool(data[last:].strip(b"\x00"))
+
+
 def image_kind(data: bytes) -> str | None:
     if data.startswith(PNG_MAGIC):
         return "png"
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
     return None
+
+
+_STRIP = {"png": png_strip_text, "jpeg": jpeg_strip_text, "gif": gif_strip_text}
+_TEXT_LEFT = {"png": png_text_chunks, "jpeg": jpeg_text_segments, "gif": gif_text_blocks}
 
 
 # -- the package ------------------------------------------------------------------
@@ -424,7 +494,7 @@ class _Sanitiser:
             if kind is None:
                 continue
             try:
-                new = png_strip_text(data) if kind == "png" else jpeg_strip_text(data)
+                new = _STRIP[kind](data)
             except ImageUnreadable:
                 continue  # left for the verifier, which refuses it
             if new != data:
@@ -462,6 +532,11 @@ class _Sanitiser:
             if loc in _ALWAYS_REMOVE and (_ns(el) in W_NS or _ns(el) == O_NS):
                 targets.append((el, None))
                 continue
+            if _ns(el) in (V_NS, O_NS):  # VML writes some links as literal addresses, not relationships
+                for attr in [a for a in el.attrib if _literal_external(el, a)]:
+                    del el.attrib[attr]
+                    self.notes[_EXTERNAL_KIND["image" if loc in ("imagedata", "fill") else "hyperlink"]] += 1
+                    changed = True
             if ids:
                 for attr, value in el.attrib.items():
                     if attr.startswith("{") and attr[1:].split("}", 1)[0] in R_NS and value in ids:
@@ -607,6 +682,16 @@ class _Sanitiser:
                 self.notes["the list of links in the document properties"] += 1
 
 
+def _literal_external(el, attr: str) -> bool:
+    """A VML attribute (href, o:href, src, althref) holding a URL, UNC or absolute file address."""
+    if attr.startswith("{") and attr[1:].split("}", 1)[0] not in (V_NS, O_NS):
+        return False
+    if attr.rsplit("}", 1)[-1] not in _LITERAL_ATTRS:
+        return False
+    value = (el.get(attr) or "").strip()
+    return bool(_SCHEME.match(value)) or value.startswith(("\\\\", "//"))
+
+
 def _refs(el) -> set[str]:
     """The relationship ids used anywhere in ``el``'s subtree."""
     out = set()
@@ -732,7 +817,7 @@ def assert_no_unverifiable(data: bytes) -> None:
         kind = image_kind(raw)
         if kind is not None:
             try:
-                bad = png_text_chunks(raw) if kind == "png" else jpeg_text_segments(raw)
+                bad = _TEXT_LEFT[kind](raw)
             except ImageUnreadable as exc:
                 raise _refuse("a picture whose contents could not be read", "image-unreadable") from exc
             if bad:
@@ -748,6 +833,9 @@ def assert_no_unverifiable(data: bytes) -> None:
                 except BadDocument as exc:
                     raise _refuse("a part that could not be read", "unscannable") from exc
                 for el in root.iter():
+                    if _ns(el) in (V_NS, O_NS) and any(_literal_external(el, a) for a in el.attrib):
+                        raise _refuse("a link to something outside the document (a web address, file share "
+                                      "or remote template)", "external-link")
                     if _local(el) in _ALWAYS_REMOVE and (_ns(el) in W_NS or _ns(el) == O_NS):
                         if _local(el) == "altChunk":
                             raise _refuse("an imported section (HTML, MHT, RTF or Word)", "alt-chunk")
@@ -755,4 +843,4 @@ def assert_no_unverifiable(data: bytes) -> None:
 
 
 __all__ = ["sanitise", "sanitised_bytes", "assert_no_unverifiable", "png_strip_text", "jpeg_strip_text", "png_text_chunks",
-           "jpeg_text_segments", "is_external", "ImageUnreadable"]
+           "jpeg_text_segments", "gif_strip_text", "gif_text_blocks", "is_external", "ImageUnreadable"]

@@ -26,8 +26,8 @@ from leakcheck import find_leaks, joined_forms
 from mailbot.coding import code_document, code_referral_file
 from mailbot.docx_package import open_package
 from mailbot.errors import LeakDetected
-from mailbot.sanitise import (assert_no_unverifiable, jpeg_strip_text, jpeg_text_segments, png_strip_text,
-                              png_text_chunks, sanitise, sanitised_bytes)
+from mailbot.sanitise import (assert_no_unverifiable, gif_strip_text, gif_text_blocks, jpeg_strip_text,
+                              jpeg_text_segments, png_strip_text, png_text_chunks, sanitise, sanitised_bytes)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
 P10 = SAMPLES / "P10-altchunk-external.docx"
@@ -76,6 +76,17 @@ def jpeg_with_text() -> bytes:
                     for m, p in ((0xFE, com), (0xE1, exif), (0xE1, xmp)))
     # after SOI + APP0 JFIF (18 bytes), before the rest
     return base[:20] + segs + base[20:] + b"trailing: tamsinoakhollow"
+
+
+def gif_with_text() -> bytes:
+    """A real 1x1 GIF with a comment and an XMP application block naming a person."""
+    g = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    g += b"\x21\xfe" + bytes([16]) + b"Tamsin Oakhollow" + b"\x00"
+    g += b"\x21\xff\x0bXMP DataXMP" + bytes([18]) + b"Lorcan Brightwater" + b"\x00"
+    g += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    g += b"\x21\xf9\x04\x00\x00\x00\x00\x00"
+    g += b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00" + b"\x3b"
+    return g
 
 
 def base_form(extra_paragraphs=()) -> docx.Document:
@@ -534,12 +545,40 @@ def test_jpeg_comment_exif_xmp_are_stripped_and_scan_kept():
     assert len(docx.Document(io.BytesIO(out)).inline_shapes) == 1
 
 
+def test_gif_comment_and_application_text_are_stripped():
+    d = base_form()
+    d.add_picture(io.BytesIO(gif_with_text()))
+    out = code(save(d))
+    parts = assert_clean(out)
+    gifs = [b for b in parts.values() if b.startswith(b"GIF89a")]
+    assert len(gifs) == 1 and gif_text_blocks(gifs[0]) == 0
+    assert b"NETSCAPE2.0" in gifs[0] and gifs[0].endswith(b"\x02\x02\x44\x01\x00\x3b")  # loop and pixels kept
+    assert len(docx.Document(io.BytesIO(out)).inline_shapes) == 1
+
+
+def test_vml_literal_addresses_are_removed():
+    """VML can hold a linked picture or a shape's link as a plain address, with no relationship."""
+    body = ('<w:p><w:r><w:pict><v:shape id="s1" style="width:50pt;height:20pt" '
+            'href="file://server/share/oakhollow.docx" o:button="t"><v:imagedata '
+            'src="https://photos.example.org/tamsinoakhollow.jpg" o:href="file:///\\\\server\\photos\\x.jpg"/>'
+            '</v:shape></w:pict></w:r><w:r><w:t>Shape text kept</w:t></w:r></w:p>')
+    data = patch(save(base_form()), body=body)
+    with pytest.raises(LeakDetected):
+        assert_no_unverifiable(data)
+    parts = assert_clean(code(data))
+    assert b"server" not in parts["word/document.xml"] and b"photos.example.org" not in parts["word/document.xml"]
+    assert b"<v:shape" in parts["word/document.xml"]
+    assert "Shape text kept" in body_text(code(data))
+
+
 def test_image_functions_are_pure_and_idempotent():
     named = png(chunks=[(b"tEXt", b"k\x00Tamsin")])
     once = png_strip_text(named)
     assert png_strip_text(once) == once and png_text_chunks(once) == []
     j = jpeg_strip_text(jpeg_with_text())
     assert jpeg_strip_text(j) == j and jpeg_text_segments(j) == []
+    g = gif_strip_text(gif_with_text())
+    assert gif_strip_text(g) == g and gif_text_blocks(g) == 0
 
 
 def test_thumbnail_is_removed():
@@ -571,6 +610,9 @@ def _with(data: bytes, **kw) -> bytes:
     ("object-element", "embedded-object"),
     ("png-text", "image-text"),
     ("jpeg-text", "image-text"),
+    ("gif-text", "image-text"),
+    ("damaged-png", "image-unreadable"),
+    ("vml-literal-link", "external-link"),
     ("thumbnail", "thumbnail"),
 ])
 def test_verifier_refuses_what_is_left(case, reason):
@@ -587,6 +629,9 @@ def test_verifier_refuses_what_is_left(case, reason):
         "object-element": dict(body='<w:p><w:r><w:object/></w:r></w:p>'),
         "png-text": dict(parts={"word/media/image9.png": png(chunks=[(b"tEXt", b"a\x00b")])}),
         "jpeg-text": dict(parts={"word/media/image9.jpeg": jpeg_with_text()}),
+        "gif-text": dict(parts={"word/media/image9.gif": gif_with_text()}),
+        "damaged-png": dict(parts={"word/media/image9.png": png()[:-20]}),
+        "vml-literal-link": dict(body='<w:p><w:r><w:pict><v:shape href="https://x.example.org/"/></w:pict></w:r></w:p>'),
         "thumbnail": dict(parts={"docProps/thumbnail.png": png()}),
     }[case]
     bad = _with(clean, **kw)
