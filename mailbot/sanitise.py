@@ -758,8 +758,18 @@ def _as_utf8(data: bytes) -> bytes:
 
 
 def sanitise(pkg: Package) -> list[str]:
-    """Remove unverifiable content from ``pkg`` in place; plain, name-free notes of what went."""
-    return _Sanitiser(pkg).run()
+    """Remove unverifiable content from ``pkg`` in place; plain, name-free notes of what went.
+
+    A damaged part raises BadDocument (as reading it would); anything else unexpected
+    raises LeakDetected: nothing is coded from a document that could not be cleaned.
+    """
+    try:
+        return _Sanitiser(pkg).run()
+    except (BadDocument, LeakDetected):
+        raise
+    except Exception as exc:  # noqa: BLE001 - fail closed, with a plain reason
+        raise LeakDetected("The form has embedded or linked content that could not be removed safely; "
+                           "nothing was sent.", reason="unsanitisable") from exc
 
 
 def sanitised_bytes(pkg: Package) -> bytes:
