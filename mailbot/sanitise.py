@@ -55,12 +55,34 @@ ALTCHUNK_TYPES = {"afchunk"}
 OBJECT_TYPES = {"oleobject", "package", "activex", "activexbinary", "control", "subdocument",
                 "printersettings"}
 THUMBNAIL_TYPES = {"thumbnail"}
+# parts Word only reads as styles, theme or font table (no runs, so no object, altChunk or VML
+# in them; their links are relationships, checked like any other): the markup scan skips them
+INERT_TYPES = {"styles", "styleswitheffects", "theme", "fonttable"}
+
+
+def _inert(incoming: dict[str, set[str]]) -> set[str]:
+    """Parts every relationship to which is a styles/theme/font-table one (and there is one)."""
+    return {part for part, types in incoming.items() if types and types <= INERT_TYPES}
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # elements that are never kept, whatever they point at (local names; namespace checked)
 _ALWAYS_REMOVE = {"altChunk", "object", "OLEObject", "control", "subDoc"}
-_MARKUP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(altChunk|object|OLEObject|control|subDoc)[\s/>]"
-                     rb"|[\s:](?:href|src|althref)\s*=\s*[\"'](?:[A-Za-z][\w+.-]*:|\\\\|//)")
+_ELEMENTS = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:altChunk|object|OLEObject|control|subDoc)[\s/>]")
+_LITERAL = re.compile(rb"[\s:](?:href|src|althref)\s*=\s*[\"'](?:[A-Za-z][\w+.-]*:|\\\\|//)")
+
+
+class _Markup:
+    """One cheap test for the markup sanitise acts on (a regex with a literal start, then
+    the VML address attributes only where the bytes say "href" or "src")."""
+
+    @staticmethod
+    def search(data: bytes) -> bool:
+        if _ELEMENTS.search(data):
+            return True
+        return (b"href" in data or b"src=" in data or b"src =" in data) and bool(_LITERAL.search(data))
+
+
+_MARKUP = _Markup()
 V_NS = "urn:schemas-microsoft-com:vml"
 _LITERAL_ATTRS = {"href", "src", "althref"}
 _BLOCK_CONTAINERS = {"tc", "hdr", "ftr", "footnote", "endnote", "comment", "txbxContent", "sdtContent",
@@ -325,17 +347,22 @@ def _is_rels(name: str) -> bool:
 
 
 def _resolve(pkg: Package, source: str, target: str) -> str | None:
+    return _resolve_in(pkg.parts, source, target)
+
+
+def _resolve_in(parts, source: str, target: str) -> str | None:
+    """The part name a relationship's internal target points at, if that part exists."""
     target = target.strip()
     if target.startswith("/"):
         path = target.lstrip("/")
     else:
         path = posixpath.normpath(posixpath.join(posixpath.dirname(source), target))
-    if path in pkg.parts:
+    if path in parts:
         return path
     unq = urllib.parse.unquote(path)
-    if unq in pkg.parts:
+    if unq in parts:
         return unq
-    low = {n.lower(): n for n in pkg.parts}
+    low = {n.lower(): n for n in parts}
     return low.get(path.lower()) or low.get(unq.lower())
 
 
@@ -429,12 +456,15 @@ class _Sanitiser:
         # 1. relationships to remove, per source part
         removed_ids: dict[str, set[str]] = {}
         to_drop: list[str] = []
+        incoming: dict[str, set[str]] = {}
         for rels in [n for n in pkg.parts if _is_rels(n)]:
             src = rels_source(rels)
             tree = pkg.xml(rels)
             hit = False
             for rel in list(tree):
                 rtype, target = _rel_type(rel), rel.get("Target") or ""
+                if not is_external(rel):
+                    incoming.setdefault(_resolve(pkg, src, target) or "", set()).add(rtype)
                 if is_external(rel):
                     self.notes[_EXTERNAL_KIND.get(rtype, "a reference to something outside the document")] += 1
                 else:
@@ -468,8 +498,11 @@ class _Sanitiser:
                 self.notes["the preview picture (thumbnail)"] += 1
                 to_drop.append(name)
         # 2. the elements that point at them, and the elements never kept
+        inert = _inert(incoming)
         for name in list(pkg.parts):
             if name in to_drop or name not in pkg.parts or _is_rels(name) or not self._xmlish(name):
+                continue
+            if name in inert and name not in removed_ids:
                 continue
             ids = removed_ids.get(name, set())
             raw = pkg.parts[name]
@@ -791,25 +824,41 @@ def assert_no_unverifiable(data: bytes) -> None:
     """Raise LeakDetected if the written .docx still has anything :func:`sanitise` removes.
 
     External relationships, altChunks, OLE objects and controls, embedded files,
-    sub-documents, a thumbnail, or text inside a PNG/JPEG picture: fail closed.
+    sub-documents, a thumbnail, text inside a PNG/JPEG/GIF picture, or a picture that
+    cannot be followed: fail closed. Only the styles, theme and font table are not
+    scanned for markup (their relationships are, like every other).
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(bytes(data)))
-        parts = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        names = {i.filename for i in infos}
+        rels_raw = {i.filename: zf.read(i) for i in infos if _is_rels(i.filename)}
     except Exception as exc:  # noqa: BLE001 - whatever it is, it was not checked
         raise LeakDetected("The coded document could not be checked for hidden content; nothing was sent.",
                            reason="unscannable") from exc
-    for name, raw in parts.items():
+    incoming: dict[str, set[str]] = {}
+    for name, raw in rels_raw.items():
+        try:
+            tree = parse_xml(raw)
+        except BadDocument as exc:
+            raise _refuse("a damaged list of links", "unscannable") from exc
+        src = rels_source(name)
+        for rel in tree:
+            if isinstance(rel.tag, str) and not is_external(rel):
+                incoming.setdefault(_resolve_in(names, src, rel.get("Target") or "") or "", set()).add(
+                    _rel_type(rel))
+    inert = _inert(incoming)
+    for info in infos:
+        name = info.filename
         low = "/" + name.lower()
         if "/embeddings/" in low or "/activex/" in low or low.endswith(".bin"):
             raise _refuse("an embedded object or file", "embedded-object")
         if low.startswith("/docprops/thumbnail."):
             raise _refuse("a preview picture (thumbnail)", "thumbnail")
+        if name in inert and not _is_rels(name):
+            continue
         if _is_rels(name):
-            try:
-                tree = parse_xml(raw)
-            except BadDocument as exc:
-                raise _refuse("a damaged list of links", "unscannable") from exc
+            tree = parse_xml(rels_raw[name])
             for rel in tree:
                 if not isinstance(rel.tag, str):
                     continue
@@ -824,6 +873,11 @@ def assert_no_unverifiable(data: bytes) -> None:
                 if rtype in THUMBNAIL_TYPES:
                     raise _refuse("a preview picture (thumbnail)", "thumbnail")
             continue
+        try:
+            raw = zf.read(info)
+        except Exception as exc:  # noqa: BLE001
+            raise LeakDetected("The coded document could not be checked for hidden content; nothing was sent.",
+                               reason="unscannable") from exc
         kind = image_kind(raw)
         if kind is not None:
             try:

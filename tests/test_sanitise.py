@@ -613,6 +613,7 @@ def _with(data: bytes, **kw) -> bytes:
     ("gif-text", "image-text"),
     ("damaged-png", "image-unreadable"),
     ("vml-literal-link", "external-link"),
+    ("styles-part-also-a-header", "embedded-object"),
     ("thumbnail", "thumbnail"),
 ])
 def test_verifier_refuses_what_is_left(case, reason):
@@ -631,6 +632,9 @@ def test_verifier_refuses_what_is_left(case, reason):
         "jpeg-text": dict(parts={"word/media/image9.jpeg": jpeg_with_text()}),
         "gif-text": dict(parts={"word/media/image9.gif": gif_with_text()}),
         "damaged-png": dict(parts={"word/media/image9.png": png()[:-20]}),
+        "styles-part-also-a-header": dict(
+            rels={"word/document.xml": [("rIdZ", "header", "styles.xml", False)]},
+            append={"word/styles.xml": '<w:p><w:r><w:object/></w:r></w:p>'}),
         "vml-literal-link": dict(body='<w:p><w:r><w:pict><v:shape href="https://x.example.org/"/></w:pict></w:r></w:p>'),
         "thumbnail": dict(parts={"docProps/thumbnail.png": png()}),
     }[case]
