@@ -19,6 +19,7 @@ from .docx_package import Package, open_package, write_atomic
 from .errors import BadField, HeldForReview, LeakDetected, MailbotError, NotAReferral
 from .names import ProtectedName, build_matcher, protected_names
 from .redact import strip_names, verify_no_names
+from .sanitise import assert_no_unverifiable, sanitise
 
 log = logging.getLogger("mailbot.coding")
 
@@ -96,9 +97,13 @@ def code_document(pkg: Package, children: list[dict], family: list[dict], codes:
             known.add(entry.key)
             names.append(entry)
     matcher = build_matcher(names)
+    removed = sanitise(pkg)  # altChunks, OLE, external links, text in pictures (issue 10 item 11)
     strip_names(pkg, matcher, stats)
     data = pkg.to_bytes()
     verify_no_names(data, matcher, filename)
+    assert_no_unverifiable(data)
+    if stats is not None:
+        stats["removed"] = removed
     if recall_allowed is not None:
         recall_check(data, recall_allowed)
     return data

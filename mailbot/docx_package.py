@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import tempfile
 import zipfile
 import zlib
@@ -182,6 +183,30 @@ def _looks_encrypted_ole(data: bytes) -> bool:
     return "EncryptionInfo".encode("utf-16-le") in probe or "EncryptedPackage".encode("utf-16-le") in probe
 
 
+def _altchunk_parts(parts: dict[str, bytes]) -> set[str]:
+    """The non-XML parts that an aFChunk relationship imports (HTML, MHT, RTF, a .docx)."""
+    found: set[str] = set()
+    for name, data in parts.items():
+        if not name.endswith(".rels") or b"afchunk" not in data.lower() or _declares_dtd(data):
+            continue
+        try:
+            root = parse_xml(data)
+        except BadDocument:
+            continue
+        folder = posixpath.dirname(posixpath.dirname(name))
+        for rel in root:
+            if not (rel.get("Type") or "").lower().endswith("/afchunk"):
+                continue
+            if (rel.get("TargetMode") or "").lower() == "external":
+                continue
+            target = rel.get("Target") or ""
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
+                posixpath.join(folder, target))
+            if path in parts and not is_xml_part(path):
+                found.add(path)
+    return found
+
+
 def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX_FILE_BYTES) -> Package:
     """Open untrusted bytes (or a path) as a Word package, or raise BadDocument."""
     if isinstance(source, (bytes, bytearray)):
@@ -291,9 +316,11 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
             reason="not-docx",
         )
     # A DOCTYPE or ENTITY declaration in ANY part (parsed now or later, or copied
-    # through untouched into a coded document) is refused up front.
+    # through untouched into a coded document) is refused up front. Not in an
+    # imported (altChunk) HTML/MHT/RTF part: never parsed as XML, removed by sanitise.
+    chunks = _altchunk_parts(parts)
     for name, data in parts.items():
-        if _declares_dtd(data):
+        if name not in chunks and _declares_dtd(data):
             raise BadDocument(
                 "The document contains an XML entity declaration, which Word never writes; "
                 "it was refused for safety. " + SEND_AS_DOCX,

@@ -503,6 +503,16 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+def _png_chunks(idat: bytes) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
 def padded(form: bytes, size: int) -> bytes:
     """The same form with a large picture in it (random bytes: it does not compress)."""
     import zipfile
@@ -511,7 +521,8 @@ def padded(form: bytes, size: int) -> bytes:
     with zipfile.ZipFile(io.BytesIO(form)) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
         for info in zin.infolist():
             out.writestr(info, zin.read(info))
-        out.writestr("word/media/image99.png", b"\x89PNG\r\n\x1a\n" + random.Random(size).randbytes(size))
+        # a well-formed PNG (the coded form's check refuses a picture it cannot follow)
+        out.writestr("word/media/image99.png", _png_chunks(random.Random(size).randbytes(size)))
     return buf.getvalue()
 
 

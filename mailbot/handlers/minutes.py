@@ -21,6 +21,7 @@ from ..docx_text import all_text
 from ..commands import normalise_code
 from ..errors import BadField, LeakDetected
 from ..pipeline import social_work_status
+from ..sanitise import sanitised_bytes
 
 log = logging.getLogger("mailbot.minutes")
 
@@ -74,7 +75,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     codes_done = tuple(c.code for c in cases)
     children, relatives, codes = _people_on_record(store)
     try:
-        coded = code_document(pkg, children, relatives, codes) if children else pkg.to_bytes()
+        coded = code_document(pkg, children, relatives, codes) if children else sanitised_bytes(pkg)
     except LeakDetected as exc:
         ctx.tell_coordinator(title=f"[{label}] minutes held: names could not be removed safely",
                              details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
