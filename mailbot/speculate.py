@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -49,6 +51,38 @@ def _digest(data: bytes) -> bytes:
 
 
 # -- the helper process (pure) ---------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In the helper, first thing: end when mailbot ends, however it ends (SIGKILL included).
+
+    The kernel kills the helper when its parent goes (prctl PR_SET_PDEATHSIG, Linux); as a second
+    line, and where prctl is not there, a thread ends it within half a second of the parent's
+    death (it is then re-parented). The helper's pipes cannot tell it: it holds both ends of its own
+    queue. With the helper gone, multiprocessing's resource tracker (whose pipe only mailbot and the
+    helper hold) reads end-of-file and ends too."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watch below does it
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
 
 _next_number: int | None = None  # the helper's own count, carried from one message to the next
 
@@ -153,7 +187,8 @@ class Ahead:
             return
         try:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=die_with_parent, initargs=(os.getpid(),))
         except Exception as exc:  # noqa: BLE001 - no helper: the pipeline does everything itself
             log.warning("no helper process (%s); intake continues on its own", type(exc).__name__)
             return

@@ -52,8 +52,53 @@ def make_network(server, work_dir: Path, *, imap: dict | None = None, smtp: dict
     return net
 
 
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, start time, state) of every process (from /proc)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(entry)] = (int(fields[1]), fields[19], fields[0])
+    return out
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes below ``pid`` (children, their children...): pid -> start time."""
+    table = process_table()
+    found, todo = {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, start, _state) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = start
+                todo.append(child)
+    return found
+
+
+def survivors(procs: dict[int, str]) -> list[int]:
+    """Which of these processes (pid -> start time) still run (a zombie has ended)."""
+    table = process_table()
+    return [pid for pid, start in procs.items()
+            if pid in table and table[pid][1] == start and table[pid][2] not in ("Z", "X")]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class Daemon:
-    """`mailbot run -c CONFIG` as a subprocess; output appended to one log file."""
+    """`mailbot run -c CONFIG` as a subprocess; output appended to one log file.
+
+    Every SIGKILL also notes the processes the daemon had started (its helper, multiprocessing's
+    resource tracker): :meth:`orphans` says which of them outlived it."""
 
     def __init__(self, config_path: Path, log_path: Path):
         self.config_path = Path(config_path)
@@ -61,6 +106,7 @@ class Daemon:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.kills = 0
+        self.children_at_kills: dict[int, str] = {}  # pid -> start time, of every kill
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -73,13 +119,32 @@ class Daemon:
         self.starts += 1
 
     def kill9(self) -> None:
+        self.children_at_kills.update(descendants(self.proc.pid))
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.kills += 1
 
+    def orphans(self, wait: float = 5.0) -> list[int]:
+        """The processes the daemon had started that still run after it was killed (waits a little)."""
+        deadline = time.monotonic() + wait
+        while True:
+            left = survivors(self.children_at_kills)
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
+
+    def started(self) -> bool:
+        """The current run got as far as handling signals (it logs "mailbot started" just before)."""
+        return self.log().count("mailbot started for") >= self.starts
+
     def stop(self, timeout: float = 30) -> int:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
+        # a SIGTERM before the daemon has set up its signal handlers would just kill it (-15)
+        deadline = time.monotonic() + 20
+        while not self.started() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
@@ -329,8 +394,10 @@ def kill_run(server, work_dir: Path, *, n: int, kills: int, seed: int, gap=(0.1,
     wait_until(lambda: settled(server, net, n), settle_timeout, "inbox empty and outbox drained", daemon=daemon)
     elapsed = time.monotonic() - t0
     assert daemon.stop() == 0
+    orphans = daemon.orphans()
     figures = check_outcome(server, net, n)
-    figures.update(kills=daemon.kills, seconds=elapsed, resent_in_flight=daemon.log().count("were in flight"))
+    figures.update(kills=daemon.kills, seconds=elapsed, resent_in_flight=daemon.log().count("were in flight"),
+                   children_at_kills=len(daemon.children_at_kills), orphans=len(orphans))
     return figures
 
 
@@ -339,6 +406,33 @@ def test_kill9_at_random_moments_loses_nothing_and_codes_each_referral_once(mail
     figures = kill_run(mailserver, tmp_path, n=15, kills=4, seed=20261123)
     print(f"\nkill -9: {figures}")
     assert figures["kills"] == 4
+    assert figures["orphans"] == 0, figures
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_takes_the_helper_and_the_resource_tracker_with_it(mailserver, tmp_path):
+    """Issue 11 item 12: the daemon SIGKILLed while its helper process codes a backlog ahead: the
+    helper and multiprocessing's resource tracker end with it (no orphan), and a restart finishes."""
+    n = 8
+    net = make_network(mailserver, tmp_path)
+    daemon = Daemon(net.write_config(), tmp_path / "daemon.log")
+    for data in forms(n):
+        net.send_referral(net.members[0][1], data)
+    daemon.start()
+    try:
+        def helper_up():
+            return any("spawn_main" in cmdline(pid) for pid in descendants(daemon.proc.pid))
+
+        wait_until(helper_up, 60, "the helper process", step=0.02, daemon=daemon)
+        daemon.kill9()
+        orphans = daemon.orphans()
+        assert not orphans, [cmdline(pid) for pid in orphans]
+        daemon.start()
+        wait_until(lambda: settled(mailserver, net, n), 120, "the backlog after the restart", daemon=daemon)
+        assert daemon.stop() == 0
+    finally:
+        daemon.stop()
+    check_outcome(mailserver, net, n)
 
 
 # -- 2. IMAP outage: Dovecot stopped; a silent cut ----------------------------------------------
