@@ -100,9 +100,10 @@ class Daemon:
     Every SIGKILL also notes the processes the daemon had started (its helper, multiprocessing's
     resource tracker): :meth:`orphans` says which of them outlived it."""
 
-    def __init__(self, config_path: Path, log_path: Path):
+    def __init__(self, config_path: Path, log_path: Path, *, python_args: list[str] | None = None):
         self.config_path = Path(config_path)
         self.log_path = Path(log_path)
+        self.python_args = list(python_args or ["-m", "mailbot.cli"])  # what follows `python`
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.kills = 0
@@ -113,7 +114,7 @@ class Daemon:
         with open(self.log_path, "ab") as log:
             log.write(f"---- start {self.starts + 1}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "mailbot.cli", "run", "-c", str(self.config_path)],
+            self.proc = subprocess.Popen([sys.executable, *self.python_args, "run", "-c", str(self.config_path)],
                                          cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
         self.starts += 1
@@ -433,6 +434,62 @@ def test_sigkill_takes_the_helper_and_the_resource_tracker_with_it(mailserver, t
     finally:
         daemon.stop()
     check_outcome(mailserver, net, n)
+
+
+#: `mailbot run` in which handling an email whose subject says POISON kills the process (SIGKILL), as a
+#: crash in a library or the kernel's OOM killer would; every other email is handled as usual
+POISON_RUNNER = """
+import os, signal, sys
+import mailbot.pipeline as pipeline
+original = pipeline._process
+def _process(ctx, email, *args, **kwargs):
+    if "POISON" in (email.subject or ""):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(ctx, email, *args, **kwargs)
+pipeline._process = _process
+from mailbot.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(150)
+def test_a_message_that_kills_the_daemon_is_quarantined_unread_after_three_attempts(mailserver, tmp_path):
+    """Issue 11 item 11: attempts are counted (committed) before handling; a message that killed the
+    daemon three times is moved to Quarantine as it is on the fourth start, the coordinator is told,
+    and the mail behind it is handled."""
+    from mailbot.pipeline import MAX_ATTEMPTS
+
+    net = make_network(mailserver, tmp_path)
+    sender = net.members[0][1]
+    poison, good = list(forms(2))
+    raw = net.email_with(sender, "POISON referral", attachments=[("referral.docx", poison)])
+    mailserver.deliver_to_inbox(net.mailbox, raw, mail_from=sender)
+    net.send_referral(sender, good)
+    daemon = Daemon(net.write_config(), tmp_path / "daemon.log", python_args=["-c", POISON_RUNNER])
+    try:
+        for attempt in range(MAX_ATTEMPTS):
+            daemon.start()
+            assert daemon.proc.wait(60) == -signal.SIGKILL, daemon.log()[-3000:]
+            assert mailserver.count(net.mailbox, "INBOX") == 2  # nothing moved, nothing lost
+        daemon.start()
+        wait_until(lambda: settled(mailserver, net, 2), 60, "the poison set aside and the referral handled",
+                   daemon=daemon)
+        assert daemon.stop() == 0
+    finally:
+        daemon.stop()
+    quarantined = mailserver.fetch_all(net.mailbox, "Quarantine")
+    assert [m["Subject"] for m in quarantined] == ["POISON referral"]
+    assert raw.split(b"\n\n", 1)[1].strip()[:200] in quarantined[0].as_bytes().replace(b"\r\n", b"\n")
+    assert [m["Subject"] for m in mailserver.fetch_all(net.mailbox, "Processed")] == ["Referral"]
+    alerts = [m for m in mailserver.fetch_all(net.coordinator) if m["X-Mailbot-Kind"] == "coordinator-alert"]
+    assert len(alerts) == 1, [a["Subject"] for a in alerts]
+    text = alerts[0].get_body(("plain",)).get_content()
+    assert "set aside" in alerts[0]["Subject"] and f"fail {MAX_ATTEMPTS} times" in text and "Quarantine" in text
+    db = net.config.store_path
+    assert db_query(db, "SELECT kind, outcome FROM messages WHERE kind = 'unreadable'") == [("unreadable", "quarantined")]
+    assert db_query(db, "SELECT COUNT(*) FROM attempts") == [(1,)]  # the poison's own count, kept
+    assert db_query(db, "SELECT COUNT(*) FROM cases") == [(1,)]
+    assert coded_count(mailserver, net.member_addresses[2]) == 1
 
 
 # -- 2. IMAP outage: Dovecot stopped; a silent cut ----------------------------------------------

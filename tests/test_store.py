@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from mailbot.store import Case, OutgoingMail, Store, StoreError
+from mailbot.store import MIGRATIONS, Case, OutgoingMail, Store, StoreError
 from mailbot.vault import Vault
 
 NAMES = ["Aoife Brennan", "Saoirse Ní Mhurchú", "Tadhg Ó Ceallaigh", "Dervla McGonigle"]
@@ -35,14 +35,14 @@ def mail(mid, code="CN1", to=("member@agency.example",)):
 def test_wal_and_migrations_idempotent(tmp_path, vault):
     path = tmp_path / "m.db"
     s = Store.open(path, vault)
-    assert s.schema_version() == 1
+    assert s.schema_version() == len(MIGRATIONS)
     assert s._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     s.set_value("x", "1")
-    assert s.migrate() == 1
+    assert s.migrate() == len(MIGRATIONS)
     s.close()
     s = Store.open(path, vault)  # reopen: nothing re-applied, data kept
-    assert s.schema_version() == 1 and s.get_value("x") == "1"
+    assert s.schema_version() == len(MIGRATIONS) and s.get_value("x") == "1"
     s.close()
     assert (path.stat().st_mode & 0o077) == 0
 
@@ -309,3 +309,30 @@ def test_database_in_use_is_a_clear_one_liner(tmp_path, vault, monkeypatch):
     finally:
         other.rollback()
         other.close()
+
+
+def test_a_version_1_database_is_migrated_keeping_its_messages(tmp_path, vault):
+    """Issue 11 items 10, 11: the content fingerprint column and the attempts table are added to an
+    existing database; messages recorded before keep no fingerprint (taken as the same email)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO messages (key, sender, kind, outcome) VALUES ('k1', 'a@b.test', 'referral', 'accepted')")
+    conn.close()
+    s = Store.open(path, vault)
+    try:
+        assert s.schema_version() == len(MIGRATIONS)
+        assert s.get_message("k1")["content_hash"] is None
+        assert [s.begin_attempt("f") for _ in range(3)] == [1, 2, 3]
+        with s.transaction():
+            s.clear_attempts("f")
+        assert s.attempts("f") == 0
+        s.record_message("k1", uidvalidity=1, uid=2, sender="a@b.test", kind="referral", outcome="accepted",
+                         content_hash="abc")
+        assert s.get_message("k1")["content_hash"] == "abc"
+    finally:
+        s.close()
