@@ -227,6 +227,13 @@ class OutboxSender:
                                                              initializer=relax)
         return await asyncio.get_running_loop().run_in_executor(self._db, functools.partial(fn, *args, **kwargs))
 
+    def _close_db_thread(self) -> None:
+        pool, self._db = self._db, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+        if self.journal is not None:
+            self.journal.close()  # (reopened by the next record)
+
     def _journal_sent(self, item: OutboxItem) -> None:
         if self.journal is None:
             return
@@ -471,6 +478,12 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._recover_once()
         busy = False
+        try:
+            await self._run(stop, busy)
+        finally:
+            self._close_db_thread()
+
+    async def _run(self, stop: asyncio.Event, busy: bool) -> None:
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -499,15 +512,18 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         total = 0
-        while True:
-            total += await self.drain()
-            counts = self.store.outbox_counts()
-            if counts["pending"] == 0 and counts["sending"] == 0:
-                return total
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
-            await asyncio.sleep(min(self._seconds_until_next(), left))
+        try:
+            while True:
+                total += await self.drain()
+                counts = self.store.outbox_counts()
+                if counts["pending"] == 0 and counts["sending"] == 0:
+                    return total
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
+                await asyncio.sleep(min(self._seconds_until_next(), left))
+        finally:
+            self._close_db_thread()
 
 
 async def probe_smtp(cfg) -> None:
