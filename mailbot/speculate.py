@@ -21,7 +21,8 @@ reading of it made in the helper (:func:`mailbot.gate.analyse_file_ahead`) is
 keyed on the document's bytes and holds no name.
 
 The helper starts only for a run of several messages and stops at the end of
-each pass, so an idle mailbot is one process.
+each pass, so an idle mailbot is one process. It ends with mailbot however
+mailbot ends, SIGKILL included (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
