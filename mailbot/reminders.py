@@ -26,8 +26,9 @@ stays on). Each reminder has a deterministic key such as
 ``CN78:no-meeting:2027-01-10``; the caller records sent keys and passes them
 back as ``already_sent``, so a reminder never fires twice, and a reminder
 missed while mailbot was stopped fires on the next run (unless its moment
-has passed, e.g. a meeting reminder after the meeting, or "turns 19 today" after the day). Conditions are
-re-checked every run: once a meeting is called, "no meeting" reminders stop.
+has passed, e.g. a meeting reminder after the meeting, or "turns 19 today"
+after that day). Conditions are re-checked every run: once a meeting is
+called, "no meeting" reminders stop.
 
 Recipients are addresses (contain ``@``) or role names: ``lead-agency``
 (used when the case has no lead contact address) and ``coordinator``.
