@@ -13,7 +13,7 @@ Phases, each on its own fictional network, `mailbot run` as a subprocess:
 After each phase the invariants of tests/test_faults.py are checked (every referral coded once,
 N open cases with consecutive numbers, each member got each Coded Referral, inbox empty, the
 latest Master List lists exactly the open cases). Then a table is printed, with the orphans (processes
-the daemon had started, its helper and multiprocessing's resource tracker, still running 5 s after a
+the daemon had started (its helper process), still running 5 s after a
 SIGKILL: must be 0) and the raw duplicates (the same Message-ID delivered twice to one mailbox: the
 mail whose SMTP 250 arrived just before a kill, before it was recorded).
 Every name is generated and fictional.
@@ -168,7 +168,7 @@ def main() -> int:
           f"duplicates (distinct Message-ID): {0 if not failures else 'see failures'}; raw duplicate deliveries: "
           f"{sum(f.get('raw_duplicates', 0) for _, f in rows)}; orphans after kills: "
           f"{sum(f.get('orphans', 0) for _, f in rows)} (of {sum(f.get('children_at_kills', 0) for _, f in rows)} "
-          f"helper/tracker processes running at the kills); sends recorded from the journal after a kill "
+          f"child processes running at the kills); sends recorded from the journal after a kill "
           f"(250 arrived, not yet in the database; not sent again): {sum(f.get('saved_by_journal', 0) for _, f in rows)}; "
           f"mails in flight at a kill (no 250 yet; sent again): {sum(f.get('in_flight_at_kills', 0) for _, f in rows)}; "
           f"total {time.monotonic() - t_all:.0f} s")

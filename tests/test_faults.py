@@ -97,8 +97,8 @@ def cmdline(pid: int) -> str:
 class Daemon:
     """`mailbot run -c CONFIG` as a subprocess; output appended to one log file.
 
-    Every SIGKILL also notes the processes the daemon had started (its helper, multiprocessing's
-    resource tracker): :meth:`orphans` says which of them outlived it."""
+    Every SIGKILL also notes the processes the daemon had started (its helper process):
+    :meth:`orphans` says which of them outlived it."""
 
     def __init__(self, config_path: Path, log_path: Path, *, python_args: list[str] | None = None):
         self.config_path = Path(config_path)
@@ -425,7 +425,7 @@ def test_kill9_at_random_moments_loses_nothing_and_codes_each_referral_once(mail
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_takes_the_helper_and_the_resource_tracker_with_it(mailserver, tmp_path):
+def test_sigkill_takes_the_helper_with_it_and_no_resource_tracker_is_started(mailserver, tmp_path):
     """Issue 11 item 12: the daemon SIGKILLed while its helper process codes a backlog ahead: the
     helper ends with it (no orphan; no resource tracker is ever started), and a restart finishes."""
     n = 8
