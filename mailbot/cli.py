@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter (demo server)
+    # No protocol log, even with -v: imapclient's DEBUG output is the IMAP conversation, fetched emails
+    # (children's names) included. mailbot.inbox also switches imaplib's own log off at the source.
+    for name in ("imapclient", "imapclient.imaplib"):
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -165,6 +165,7 @@ class InboxWatcher:
         ctx = ssl.create_default_context() if c.tls != "none" else None
         client = IMAPClient(c.host, c.port, ssl=(c.tls == "ssl"), ssl_context=ctx, timeout=timeout)
         client.normalise_times = False  # INTERNALDATE as timezone-aware datetimes
+        _no_protocol_log(client)
         try:
             if c.tls == "starttls":
                 client.starttls(ctx)
@@ -186,6 +187,7 @@ class InboxWatcher:
         self.client = client
         self.uidvalidity = int(info.get(b"UIDVALIDITY", 0))
         self._kept = set()
+        self._exists_seen()  # SELECT's own EXISTS: the full pass that follows reads everything anyway
         self.connects += 1
 
     @staticmethod
@@ -215,11 +217,57 @@ class InboxWatcher:
         uids = [u for u in self._search(["UNDELETED"]) if u not in self._kept]
         return self._process(uids)
 
-    def _new_pass(self) -> int:
+    def _new_uids(self) -> list[int]:
         last = self.state.get(self.uidvalidity)
         # "UID n:*" always matches the highest UID, even if below n: filter.
         uids = [u for u in self._search(["UNDELETED", "UID", f"{last + 1}:*"]) if u > last]
-        return self._process([u for u in uids if u not in self._kept])
+        return [u for u in uids if u not in self._kept]
+
+    def _new_pass(self) -> int:
+        return self._process(self._new_uids())
+
+    def _exists_seen(self) -> bool:
+        """Whether an untagged EXISTS came with any response since the last look (and forget it).
+
+        imaplib keeps the untagged responses of every command (FETCH, MOVE, SEARCH, NOOP, IDLE's
+        DONE...) in ``untagged_responses``; mail that arrived while a pass was running is announced
+        there, and nowhere else."""
+        imap = getattr(self.client, "_imap", None)
+        pending = getattr(imap, "untagged_responses", None)
+        if not isinstance(pending, dict):
+            return False
+        return bool(pending.pop("EXISTS", None))
+
+    def _catch_up(self) -> int:
+        """Passes until nothing new: mail announced (EXISTS) or found (the UID range) meanwhile is taken now.
+
+        The last look before IDLE is a search of the UID range after the highest handled: anything
+        delivered after it is announced by the server in IDLE itself."""
+        done = 0
+        for _ in range(1000):  # (a bound, never reached: each round takes at least one new message)
+            self._exists_seen()
+            uids = self._new_uids()
+            if not uids:
+                if self._exists_seen():  # announced with the search itself: look once more
+                    continue
+                break
+            log.debug("%d message(s) arrived during the last pass; taking them now", len(uids))
+            done += self._process(uids)
+        return done
+
+    def _idle_start(self) -> bool:
+        """Send IDLE and wait for the server's go-ahead; True if an EXISTS came before it."""
+        imap = self.client._imap
+        tag = imap._command("IDLE")
+        self.client._idle_tag = tag
+        while True:
+            resp = imap._get_response()
+            if resp is None:  # the continuation: IDLE is on
+                break
+            if imap.tagged_commands.get(tag):  # refused
+                typ, data = imap.tagged_commands.pop(tag)
+                raise _ConnectionLost(f"IDLE refused ({typ})")
+        return self._exists_seen()
 
     def _process(self, uids: list[int]) -> int:
         try:
@@ -319,7 +367,7 @@ class InboxWatcher:
             if self.client is None:
                 self._connect()
             n = self._full_pass()
-            n += self._new_pass()  # anything that arrived meanwhile
+            n += self._catch_up()  # anything that arrived meanwhile
         except Exception as exc:
             self._drop()
             if isinstance(exc, MailbotError):
@@ -375,16 +423,15 @@ class InboxWatcher:
         self._full_pass()
         last_full = time.monotonic()
         while not stop_event.is_set():
-            self._new_pass()
             if time.monotonic() - last_full >= c.full_pass_seconds:
                 self._full_pass()
                 last_full = time.monotonic()
-            self.client.idle()
+            self._catch_up()  # everything that arrived while the passes ran, until nothing is new
+            new_mail = self._idle_start()
             self.in_idle = True
             self._healthy()
             started = time.monotonic()
             renew_at = started + min(c.idle_renew_seconds, c.liveness_seconds, c.full_pass_seconds)
-            new_mail = False
             while not stop_event.is_set() and time.monotonic() < renew_at:
                 wait = min(1.0, max(0.05, renew_at - time.monotonic()))
                 t0 = time.monotonic()
@@ -402,9 +449,25 @@ class InboxWatcher:
             self.in_idle = False
             # DONE + its tagged reply is a round trip under the socket read
             # timeout: the watchdog's proof that the connection is alive.
-            self.client.idle_done()
+            _text, responses = self.client.idle_done()
+            if any(len(r) >= 2 and r[1] == b"EXISTS" for r in responses):
+                new_mail = True
             if not new_mail:
                 self.client.noop()
+
+
+def _no_protocol_log(client) -> None:
+    """No IMAP protocol log, whatever the logging levels: it would hold whole fetched emails.
+
+    imapclient turns imaplib's debug output on (level 5: every line and every untagged response,
+    message bodies included) and sends it to the ``imapclient.imaplib`` logger at DEBUG, so
+    ``mailbot -v`` (or DEBUG on every logger) would write children's names to the log. Off at the
+    source: nothing is formatted at all."""
+    imap = getattr(client, "_imap", None)
+    if imap is not None:
+        imap.debug = 0
+        imap._mesg = lambda *args, **kwargs: None
+        imap._log = lambda *args, **kwargs: None
 
 
 def probe_imap(cfg) -> None:

@@ -17,10 +17,15 @@ connection (reconnecting once if it drops):
   as delivered and only the others are retried (temporary) or reported
   (permanent), so nobody gets the mail twice.
 
-Crash safety: an item left 'sending' by a crash goes back to 'pending' at
-start (``store.recover_in_flight()``); if the crash fell between the
-server's 250 and our record, that one mail is sent again with the same
-Message-ID (the best SMTP allows).
+Crash safety: each message's 250 is written, the moment it arrives, to the
+send journal (:class:`SentJournal`, a small append-only file beside the
+database that no other thread writes, so recording a send never waits for
+intake's transaction); then the database row is marked 'sent'. At start
+the journal is applied first (its items marked 'sent'), then an item still
+left 'sending' by a crash goes back to 'pending'
+(``store.recover_in_flight()``). Only a kill between the server's 250 and
+the journal's write (microseconds, while the event loop is not held up)
+sends that one mail again with the same Message-ID (the best SMTP allows).
 
 Callbacks may be plain functions or coroutines. Logs carry item ids,
 Message-IDs and case codes, never names.
@@ -32,10 +37,12 @@ import asyncio
 import zlib
 import inspect
 import logging
+import os
 import random
 import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import aiosmtplib
@@ -98,6 +105,52 @@ async def close_smtp(client: aiosmtplib.SMTP | None) -> None:
         client.close()
 
 
+class SentJournal:
+    """Messages the SMTP server has accepted (250) and the database may not have recorded yet.
+
+    One line per message, ``<outbox id> <Message-ID>``, appended with a single write(2) as soon as
+    the 250 arrives: the file is the outbox thread's own, so nothing waits for a lock (the database
+    may be held by intake for the length of a referral). A kill leaves the line in the page cache,
+    so it survives mailbot's death (as the database's synchronous=NORMAL commits do). Applied to the
+    database at the next start, and emptied whenever every line in it is recorded there. It holds
+    ids only, never a name."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return self._fd
+
+    def record(self, item_id: int, message_id: str) -> None:
+        os.write(self._open(), f"{int(item_id)} {''.join(str(message_id).split())}\n".encode("ascii", "replace"))
+
+    def entries(self) -> list[tuple[int, str]]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in data.decode("ascii", "replace").split("\n")[:-1]:  # (a last line cut short: not sent)
+            parts = line.split(" ")
+            if len(parts) == 2 and parts[0].isdigit() and parts[1]:
+                out.append((int(parts[0]), parts[1]))
+        return out
+
+    def clear(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+        elif self.path.exists():
+            os.truncate(self.path, 0)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 class OutboxSender:
     def __init__(self, store: Store, smtp: SmtpSettings, *,
                  gate: Callable[[OutboxItem], str | None] | None = None,
@@ -132,13 +185,72 @@ class OutboxSender:
         #: called (no arguments, in the event loop) when the outbox has sent something and is empty again
         self.on_idle: Callable[[], None] | None = None
         self._ever_connected = False
+        path = getattr(store, "path", None)
+        self.journal = SentJournal(Path(str(path) + "-sent")) if path is not None else None
+        self._journaled = False  # lines written since the journal was last emptied
+        #: the thread the hot database marks ('sending', 'sent') are made in: a mark that waits for
+        #: intake's transaction holds up its own lane only, never the event loop (whose other lanes
+        #: must read and journal their 250s meanwhile)
+        self._db = None
 
     # -- helpers -------------------------------------------------------------
 
     def _recover_once(self) -> None:
         if not self._recovered:
+            self._apply_journal()
             self.store.recover_in_flight()
             self._recovered = True
+
+    def _apply_journal(self) -> None:
+        """At start: the 250s the journal holds and the database missed are recorded as sent."""
+        if self.journal is None:
+            return
+        applied = 0
+        for item_id, message_id in self.journal.entries():
+            item = self.store.get_outbox_item(item_id)
+            if item is not None and item.message_id == message_id and item.status in ("sending", "pending"):
+                self.store.mark_sent(item_id, note="accepted by the server before the last stop",
+                                     now=self.clock())
+                applied += 1
+        if applied:
+            log.warning("%d outgoing mail(s) accepted by the server just before the last stop were recorded "
+                        "as sent (not sent again)", applied)
+        self.journal.clear()
+
+    async def _in_db_thread(self, fn, *args, **kwargs):
+        import concurrent.futures
+        import functools
+
+        if self._db is None:
+            relax = getattr(self.store, "relax_durability_for_this_thread", None)
+            self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db",
+                                                             initializer=relax)
+        return await asyncio.get_running_loop().run_in_executor(self._db, functools.partial(fn, *args, **kwargs))
+
+    def _close_db_thread(self) -> None:
+        pool, self._db = self._db, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+        if self.journal is not None:
+            self.journal.close()  # (reopened by the next record)
+
+    def _journal_sent(self, item: OutboxItem) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.record(item.id, item.message_id)
+            self._journaled = True
+        except OSError as exc:  # the database mark follows at once: at worst a re-send after a kill
+            log.warning("outbox: send journal not written (%s)", type(exc).__name__)
+
+    def _journal_done(self) -> None:
+        """Every line of the journal is recorded in the database (no lane running): empty it."""
+        if self.journal is not None and self._journaled:
+            try:
+                self.journal.clear()
+                self._journaled = False
+            except OSError as exc:
+                log.warning("outbox: send journal not emptied (%s)", type(exc).__name__)
 
     def _backoff(self, failures: int) -> float:
         delay = min(self.retry_max, self.retry_base * (2 ** max(0, failures - 1)))
@@ -246,6 +358,8 @@ class OutboxSender:
                 groups.setdefault(lane, []).append(item)
             results = await asyncio.gather(*(self._send_lane(group) for group in groups.values()))
             sent += sum(n for n, _ in results)
+            # every lane has finished: each 250 in the journal has its 'sent' in the database too
+            self._journal_done()
             if any(stopped for _, stopped in results):
                 break
         return sent
@@ -270,9 +384,9 @@ class OutboxSender:
                             await self._connection_failed(exc, items[index:])
                             return sent, True
                         self._connected()
-                    self.store.mark_sending(item.id)
+                    await self._in_db_thread(self.store.mark_sending, item.id)
                     try:
-                        errors, _response = await client.sendmail(item.sender, item.recipients, item.raw)
+                        errors, _response = await self._sendmail(client, item)
                     except aiosmtplib.SMTPRecipientsRefused as exc:
                         await self._refused(item, [], {r.recipient: r for r in exc.recipients})
                     except aiosmtplib.SMTPResponseException as exc:
@@ -294,8 +408,8 @@ class OutboxSender:
                         accepted = [r for r in item.recipients if r not in errors]
                         if errors:
                             await self._refused(item, accepted, errors)
-                        else:
-                            self.store.mark_sent(item.id, now=self.clock())
+                        else:  # (already in the journal, written when the 250 came)
+                            await self._in_db_thread(self.store.mark_sent, item.id, now=self.clock())
                             log.info("outbox item %d (%s, %s %s) sent", item.id, item.message_id,
                                      item.kind, item.case_code or "-")
                         if accepted:
@@ -304,6 +418,14 @@ class OutboxSender:
         finally:
             await self._close(client)
         return sent, False
+
+    async def _sendmail(self, client: aiosmtplib.SMTP, item: OutboxItem):
+        """One message over this connection; its 250 is journaled as soon as this lane resumes with it,
+        before anything else is done for it (the database mark may have to wait for intake)."""
+        errors, response = await client.sendmail(item.sender, item.recipients, item.raw)
+        if not errors:
+            self._journal_sent(item)
+        return errors, response
 
     async def _refused(self, item: OutboxItem, accepted: list[str], refused: dict) -> None:
         temporary = [r for r, resp in refused.items() if 400 <= getattr(resp, "code", 500) < 500]
@@ -356,6 +478,12 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._recover_once()
         busy = False
+        try:
+            await self._run(stop, busy)
+        finally:
+            self._close_db_thread()
+
+    async def _run(self, stop: asyncio.Event, busy: bool) -> None:
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -384,15 +512,18 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         total = 0
-        while True:
-            total += await self.drain()
-            counts = self.store.outbox_counts()
-            if counts["pending"] == 0 and counts["sending"] == 0:
-                return total
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
-            await asyncio.sleep(min(self._seconds_until_next(), left))
+        try:
+            while True:
+                total += await self.drain()
+                counts = self.store.outbox_counts()
+                if counts["pending"] == 0 and counts["sending"] == 0:
+                    return total
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError(f"the outbox still has {counts['pending']} pending mail(s) after {timeout} s")
+                await asyncio.sleep(min(self._seconds_until_next(), left))
+        finally:
+            self._close_db_thread()
 
 
 async def probe_smtp(cfg) -> None:

@@ -18,6 +18,8 @@ of Mailman), never dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import threading
 import time
@@ -197,29 +199,102 @@ def social_work_status(case) -> SocialWorkStatus:
 
 # -- the pipeline -----------------------------------------------------------
 
+#: attempts at handling one message (each counted, and committed, before it starts); a message that
+#: has used them all (it crashed or killed mailbot each time) is quarantined without being read again
+MAX_ATTEMPTS = 3
+
+
+def message_fingerprint(raw: bytes) -> str:
+    """The message's bytes as fetched, hashed: what its attempts are counted under (nothing parsed)."""
+    return hashlib.sha256(b"attempt\n" + bytes(raw)).hexdigest()
+
+
+def content_hash(raw: bytes, subject: str) -> str:
+    """What an email says: its body (everything after the header block) and its subject.
+
+    The headers added on the way (Received, Delivered-To, Authentication-Results...) are left out, so
+    one email delivered twice hashes alike; another email under the same Message-ID does not."""
+    raw = bytes(raw)
+    cuts = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    body = raw[min(cuts):] if cuts else b""
+    lines = b"\n".join(line.rstrip() for line in body.splitlines()).strip()
+    basis = " ".join((subject or "").split()).encode("utf-8", "replace") + b"\n" + lines
+    return hashlib.sha256(b"content\n" + basis).hexdigest()
+
+
 def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
     """Run one raw email through the pipeline; return the folder it belongs in."""
     from .mailreader import read_email
 
     started = time.perf_counter()
-    # receive (read ahead by the helper process during a backlog, if it is done)
-    email = ctx.ahead.email(raw) if ctx.ahead is not None else None
-    if email is None:
-        email = read_email(raw, max_bytes=ctx.cfg.max_email_bytes)
+    # The attempt is counted and committed before anything else (Mailman's switchboard): a message
+    # that kills mailbot while it is handled is counted although nothing else of that attempt is kept.
+    fingerprint = message_fingerprint(raw)
+    attempt = ctx.store.begin_attempt(fingerprint)
     try:
-        return _process(ctx, email, uid, uidvalidity, started)
+        if attempt > MAX_ATTEMPTS:
+            return _quarantine_unread(ctx, raw, fingerprint, uid, uidvalidity, attempt - 1)
+        if attempt > 1:
+            log.warning("uid %s: attempt %d of %d at handling this message (the last one did not finish)",
+                        uid, attempt, MAX_ATTEMPTS)
+        # receive (read ahead by the helper process during a backlog, if it is done)
+        email = ctx.ahead.email(raw) if ctx.ahead is not None else None
+        if email is None:
+            email = read_email(raw, max_bytes=ctx.cfg.max_email_bytes)
+        return _process(ctx, email, uid, uidvalidity, started, raw=raw, fingerprint=fingerprint)
     finally:
         if ctx.ahead is not None:
             ctx.ahead.forget(raw)
 
 
-def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) -> str:
+def _quarantine_unread(ctx: Context, raw: bytes, fingerprint: str, uid: int, uidvalidity: int,
+                       attempts: int) -> str:
+    """A poison message: it crashed or killed mailbot at every attempt. It is not read again (not even its
+    headers): it goes to Quarantine as it is, and the coordinator is told, with nothing from inside it."""
+    from .mailreader import dedup_key
+
+    key = dedup_key("", "", "", raw)  # by its bytes: nothing parsed
+    prior = ctx.store.get_message(key)
+    if prior is None:
+        with ctx.store.transaction():
+            ctx.tell_coordinator(
+                title="an email could not be handled and was set aside",
+                details=(f"An email of {len(raw)} bytes made mailbot fail {attempts} times while it was being "
+                         "handled, so it was not opened again. Nothing was sent because of it. It is kept, "
+                         f"unchanged, in the folder \"{ctx.cfg.quarantine_folder}\": please read it there and "
+                         "deal with it by hand (for a referral, ask the sender to send the form again)."),
+                source=f"poison:{fingerprint}")
+            ctx.store.record_message(key, uidvalidity=uidvalidity, uid=uid, sender="", kind="unreadable",
+                                     outcome="quarantined", reason="failed-every-attempt",
+                                     detail=f"not handled after {attempts} attempts")
+        ctx.notify_outbox()
+    log.error("uid %s: failed at each of %d attempts; quarantined without being read again", uid, attempts)
+    return QUARANTINED
+
+
+def _variant_key(key: str, content: str) -> str:
+    return hashlib.sha256(f"same-id-other-content\n{key}\n{content}".encode()).hexdigest()
+
+
+def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *, raw: bytes = b"",
+             fingerprint: str | None = None) -> str:
     from .classify import classify
     from .handlers import HANDLERS
 
+    content = content_hash(raw, email.subject)
     prior = ctx.store.get_message(email.key)
+    if prior is not None and prior.get("content_hash") not in (None, content):
+        # Same Message-ID, sender and date as an email already handled, but it says something else:
+        # another email (a forged or careless re-use of the Message-ID), never dropped as done.
+        log.warning("uid %s: same Message-ID as an email already handled, other content: handled as a new email",
+                    uid)
+        email = dataclasses.replace(email, key=_variant_key(email.key, content))
+        prior = ctx.store.get_message(email.key)
     if prior is not None and prior.get("reason") != "rate-limited":  # held by flood control: handle it now
         log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])
+        if fingerprint is not None:
+            with ctx.store.transaction():
+                ctx.store.clear_attempts(fingerprint)
         return folder_for(prior["outcome"])
     # classify
     kind, verdict = classify(ctx, email)
@@ -232,7 +307,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) ->
     try:
         with ctx.store.transaction():
             outcome = handler(ctx, email, verdict)
-            _record(ctx, email, uid, uidvalidity, outcome)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
     except Exception as exc:  # the shunt: held for a person, never silence
         from .store import storage_failure
 
@@ -253,7 +328,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) ->
                          f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
                 source=email.key,
             )
-            _record(ctx, email, uid, uidvalidity, outcome)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
     # send
     ctx.notify_outbox()
     log.info("uid %s: %s -> %s%s in %.0f ms", uid, kind, outcome.outcome,
@@ -262,11 +337,15 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float) ->
     return outcome.folder
 
 
-def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome) -> None:
+def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome, *, content: str | None = None,
+            fingerprint: str | None = None) -> None:
     ctx.store.record_message(
         email.key, uidvalidity=uidvalidity, uid=uid, sender=email.from_address, kind=outcome.kind,
         outcome=outcome.outcome, reason=outcome.reason, detail=outcome.detail, case_codes=outcome.case_codes,
+        content_hash=content,
     )
+    if fingerprint is not None:  # in the same transaction: handled, and its attempts forgotten, together
+        ctx.store.clear_attempts(fingerprint)
 
 
 def after_batch(ctx: Context) -> None:

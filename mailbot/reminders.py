@@ -26,8 +26,9 @@ stays on). Each reminder has a deterministic key such as
 ``CN78:no-meeting:2027-01-10``; the caller records sent keys and passes them
 back as ``already_sent``, so a reminder never fires twice, and a reminder
 missed while mailbot was stopped fires on the next run (unless its moment
-has passed, e.g. a meeting reminder after the meeting). Conditions are
-re-checked every run: once a meeting is called, "no meeting" reminders stop.
+has passed, e.g. a meeting reminder after the meeting, or "turns 19 today"
+after that day). Conditions are re-checked every run: once a meeting is
+called, "no meeting" reminders stop.
 
 Recipients are addresses (contain ``@``) or role names: ``lead-agency``
 (used when the case has no lead contact address) and ``coordinator``.
@@ -222,7 +223,9 @@ def _candidates(case: CaseFacts, now: datetime, rules: ReminderRules
             due = at(b19 - timedelta(weeks=rules.nineteenth_birthday_weeks_before))
             yield (make("turns-19-soon", b19.isoformat(), [lead, COORDINATOR], due, birthday=b19),
                    datetime.combine(b19, time(0)))
-        yield make("turns-19", b19.isoformat(), [lead, COORDINATOR], at(b19), birthday=b19), None
+        # "turns 19 today" is true on the day only: missed that day (mailbot stopped), it is not sent later
+        yield (make("turns-19", b19.isoformat(), [lead, COORDINATOR], at(b19), birthday=b19),
+               datetime.combine(b19 + timedelta(days=1), time(0)))
 
     if rules.action_owner_days_before_next_meeting > 0 and case.actions:
         upcoming = [m.start for m in meetings if m.start > now]

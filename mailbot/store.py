@@ -191,6 +191,19 @@ MIGRATIONS: list[list[str]] = [
             decision TEXT NOT NULL DEFAULT ''
         )""",
     ],
+    [
+        # issue 11 item 10: what an email said, so that a second email under the same Message-ID
+        # with other content is not taken for the first (NULL: recorded before this column)
+        "ALTER TABLE messages ADD COLUMN content_hash TEXT",
+        # issue 11 item 11: attempts at handling a message, counted (and committed) before each
+        # attempt starts, so that one that kills mailbot every time is quarantined after a few
+        """CREATE TABLE IF NOT EXISTS attempts (
+            fingerprint TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL
+        )""",
+    ],
 ]
 
 
@@ -483,11 +496,11 @@ class Store:
     def get_message(self, key: str) -> dict | None:
         row = self._conn().execute(
             "SELECT key, uidvalidity, uid, received_at, sender, kind, outcome, reason, detail, "
-            "case_codes, processed_at FROM messages WHERE key = ?", (key,)).fetchone()
+            "case_codes, processed_at, content_hash FROM messages WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         names = ("key", "uidvalidity", "uid", "received_at", "sender", "kind", "outcome", "reason",
-                 "detail", "case_codes", "processed_at")
+                 "detail", "case_codes", "processed_at", "content_hash")
         out = dict(zip(names, row))
         out["case_codes"] = json.loads(out["case_codes"] or "[]")
         return out
@@ -510,18 +523,46 @@ class Store:
         return int(row[0] or 0)
 
     def record_message(self, key: str, *, uidvalidity, uid, sender, kind, outcome, reason: str = "",
-                       detail: str = "", case_codes=(), received_at=None) -> None:
+                       detail: str = "", case_codes=(), received_at=None, content_hash: str | None = None) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO messages (key, uidvalidity, uid, received_at, sender, kind, outcome, reason, "
-                "detail, case_codes, processed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "detail, case_codes, processed_at, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET uidvalidity=excluded.uidvalidity, uid=excluded.uid, "
                 "received_at=COALESCE(excluded.received_at, messages.received_at), sender=excluded.sender, "
                 "kind=excluded.kind, outcome=excluded.outcome, reason=excluded.reason, "
-                "detail=excluded.detail, case_codes=excluded.case_codes, processed_at=excluded.processed_at",
+                "detail=excluded.detail, case_codes=excluded.case_codes, processed_at=excluded.processed_at, "
+                "content_hash=COALESCE(excluded.content_hash, messages.content_hash)",
                 (key, uidvalidity, uid, _iso(received_at), sender, kind, outcome, reason or "", detail or "",
-                 json.dumps(list(case_codes)), now))
+                 json.dumps(list(case_codes)), now, content_hash))
+
+    # -- attempts (poison messages) -----------------------------------------
+
+    def begin_attempt(self, fingerprint: str) -> int:
+        """Count one more attempt at handling this message, committed BEFORE the work starts.
+
+        Returns the attempt's number (1 for the first). A message whose handling kills mailbot is
+        counted each time, although nothing else of that attempt is kept (Mailman's switchboard)."""
+        if self.in_transaction():
+            raise RuntimeError("begin_attempt() must be committed on its own, outside a transaction")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO attempts (fingerprint, count, first_at, last_at) VALUES (?, 1, ?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET count = attempts.count + 1, last_at = excluded.last_at",
+                (fingerprint, now, now))
+            return int(conn.execute("SELECT count FROM attempts WHERE fingerprint = ?",
+                                    (fingerprint,)).fetchone()[0])
+
+    def clear_attempts(self, fingerprint: str) -> None:
+        """The message was handled (or found handled): forget its attempts (inside the caller's transaction)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM attempts WHERE fingerprint = ?", (fingerprint,))
+
+    def attempts(self, fingerprint: str) -> int:
+        row = self._conn().execute("SELECT count FROM attempts WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return int(row[0]) if row else 0
 
     # -- counters ----------------------------------------------------------
 

@@ -411,3 +411,52 @@ def test_a_chunk_handled_but_not_filed_is_only_filed_on_the_next_pass(mailserver
     w2.close()
     assert _subjects(mailserver, addr, "Processed") == ["referral a", "referral b"]
     assert _subjects(mailserver, addr, "INBOX") == []
+
+
+#: IDLE renewal, watchdog and full pass all far away: only an announcement (or the last look before
+#: IDLE) can make the watcher take mail that arrived while it was busy
+LONG_IDLE = {"idle_renew_seconds": 600, "liveness_seconds": 600, "full_pass_seconds": 600}
+
+
+@pytest.mark.parametrize("when", ["while-handling", "after-filing"])
+def test_mail_delivered_while_a_pass_runs_is_handled_without_another_email(mailserver, mail_user, when):
+    """Issue 11 item 16: an email delivered during a pass (from a hook in the handler, or at the very
+    end of the pass after the moves) is handled in the same wake-up, not at the next IDLE renewal."""
+    addr = mail_user("coord")
+    rec = Recorder()
+    delivered = {}
+
+    def deliver_once(name):
+        if name not in delivered:
+            delivered[name] = time.monotonic()
+            mailserver.deliver_to_inbox(addr, _msg(f"referral {name}", addr))
+            time.sleep(0.8)  # Dovecot has it (its EXISTS is due with the next response) before the pass goes on
+
+    def on_message(m):
+        out = rec(m)
+        if when == "while-handling" and _subject(m) == "referral first":
+            deliver_once("second")
+        return out
+
+    def on_pass_done():
+        if when == "after-filing" and any(s == "referral first" for _u, s, _t in rec.seen):
+            deliver_once("second")
+
+    w = InboxWatcher(_settings(mailserver, addr, **LONG_IDLE), on_message, MemoryUidState(),
+                     on_pass_done=on_pass_done)
+    stop, t = _run_in_thread(w)
+    try:
+        _wait(lambda: w.in_idle, 5, "first (empty) pass and IDLE")
+        mailserver.deliver_to_inbox(addr, _msg("referral first", addr))
+        _wait(lambda: len(rec.seen) == 1, 5, "the first email")
+        _wait(lambda: len(rec.seen) == 2, 8, "the email delivered during the pass (no other email comes)")
+        took = rec.seen[1][2] - delivered["second"]
+        _wait(lambda: w.in_idle, 5, "back in IDLE")
+    finally:
+        stop.set()
+        t.join(5)
+    assert [s for _u, s, _t in rec.seen] == ["referral first", "referral second"]
+    assert took < 5, took
+    assert _subjects(mailserver, addr, "Processed") == ["referral first", "referral second"]
+    assert _subjects(mailserver, addr, "INBOX") == []
+    assert w.connects == 1  # taken on the same connection, not after a reconnect

@@ -26,7 +26,7 @@ from mailbot.testing.network import TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
-NOW = datetime(2027, 1, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 9, 0, tzinfo=timezone.utc)  # S07 (born 31/12/2007) is 18: within the ages taken
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 YOUTHREACH = ("Lisnavar Youthreach", ("clodagh.taaffe@lisnavaryouthreach.ie", "helen.ventry@lisnavaryouthreach.ie"))
 

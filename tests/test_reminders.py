@@ -108,8 +108,16 @@ def test_nineteenth_birthday_weeks_before_and_on_the_day():
     assert due_reminders(c, datetime(2027, 4, 25, 8), RULES, set()) == []
     day = due_reminders(c, datetime(2027, 6, 20, 9), RULES, {soon[0].key})
     assert kinds(day) == ["turns-19"]
-    # if mailbot was down for the whole window, the "soon" one is not sent after the birthday
-    assert kinds(due_reminders(c, datetime(2027, 6, 21, 9), RULES, set())) == ["turns-19"]
+    assert kinds(due_reminders(c, datetime(2027, 6, 20, 23, 59), RULES, {soon[0].key})) == ["turns-19"]
+    # if mailbot was down for the whole window, neither the "soon" one nor "turns 19 today" is sent
+    # after the birthday (issue 11 item 17: "today" would be false)
+    assert due_reminders(c, datetime(2027, 6, 21, 0, 0), RULES, set()) == []
+    assert due_reminders(c, datetime(2027, 6, 21, 9), RULES, set()) == []
+    assert due_reminders(c, datetime(2027, 9, 1, 9), RULES, set()) == []
+    # a case referred when the young person was already past 19: no "turns 19 today" ever
+    late = [case(date_of_birth=date(2005, 1, 1), meetings=[MeetingFacts(datetime(2027, 1, 5, 10), [], True)])]
+    assert due_reminders(late, datetime(2027, 1, 10, 9), RULES, set()) == []
+    assert next_due_time(late, datetime(2027, 1, 10, 9), RULES, set()) is None
 
 
 def test_leap_day_birthday():

@@ -191,12 +191,12 @@ def test_a_helper_killed_midway_changes_nothing_for_the_members(network, bot, ma
 def test_a_few_messages_are_handled_without_starting_a_helper(network, bot, mailserver, monkeypatch):
     made = []
 
-    class Counting(concurrent.futures.ProcessPoolExecutor):
+    class Counting(speculate.HelperProcess):
         def __init__(self, *a, **kw):
             made.append(1)
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(speculate, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(speculate, "HelperProcess", Counting)
     sender = network.members[1][1]
     for f in ["S02-paragraphs", "S07-possessives"]:
         network.send_referral(sender, SAMPLES / f"{f}.docx")

@@ -309,3 +309,30 @@ def test_database_in_use_is_a_clear_one_liner(tmp_path, vault, monkeypatch):
     finally:
         other.rollback()
         other.close()
+
+
+def test_a_version_1_database_is_migrated_keeping_its_messages(tmp_path, vault):
+    """Issue 11 items 10, 11: the content fingerprint column and the attempts table are added to an
+    existing database; messages recorded before keep no fingerprint (taken as the same email)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO messages (key, sender, kind, outcome) VALUES ('k1', 'a@b.test', 'referral', 'accepted')")
+    conn.close()
+    s = Store.open(path, vault)
+    try:
+        assert s.schema_version() == len(MIGRATIONS)
+        assert s.get_message("k1")["content_hash"] is None
+        assert [s.begin_attempt("f") for _ in range(3)] == [1, 2, 3]
+        with s.transaction():
+            s.clear_attempts("f")
+        assert s.attempts("f") == 0
+        s.record_message("k1", uidvalidity=1, uid=2, sender="a@b.test", kind="referral", outcome="accepted",
+                         content_hash="abc")
+        assert s.get_message("k1")["content_hash"] == "abc"
+    finally:
+        s.close()

@@ -17,6 +17,7 @@ from ..redact import coded_filename
 from ..redaction_rules import field_protections, load_redaction_rules
 from ..compose import DOCX_TYPE, Attachment
 from ..docx_package import open_package
+from ..eligibility import check_age_range
 from ..errors import HeldForReview, LeakDetected, MailbotError
 from ..referral import parse_referral, recall_allowed
 
@@ -72,6 +73,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
         log.info("referral from %s matches open case(s) %s: no new code", member.agency, ",".join(codes))
         return "duplicate", codes, "already-on-master-list"
 
+    check_age_range(children, ctx.local_now().date(), ctx.cfg.rules_dir)  # outside the network's ages: refused
     number = store.allocate_case_number()
     codes = sibling_codes(number, len(children))
     extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
