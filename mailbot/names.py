@@ -442,6 +442,7 @@ _BEFORE = r"(?<![^\W\d_])"   # not preceded by a letter (digits may touch: 2010r
 _AFTER = r"(?![^\W\d_])"     # not followed by a letter (rhodribeddoe2010 is a name)
 
 
+@lru_cache(maxsize=65536)
 def _atoms(name: str) -> tuple[str, ...]:
     """A name as regex atoms over folded text: one per letter, _SEP between words."""
     out: list[str] = []
@@ -468,7 +469,11 @@ def _atoms_for(n: ProtectedName) -> tuple[str, ...]:
             out.append(ch)
         return tuple(out) + (r"\.",)
     if n.kind == "initials":
-        return tuple(re.escape(c) for c in fold(n.text))
+        # initials never touch a digit: "FC" is not in the hex of w:rsidR="00FC1A2B"
+        atoms = [re.escape(c) for c in fold(n.text)]
+        atoms[0] = r"(?<!\d)" + atoms[0]
+        atoms[-1] = atoms[-1] + r"(?!\d)"
+        return tuple(atoms)
     return _atoms(n.text)
 
 
@@ -528,6 +533,14 @@ _ADDRESS = re.compile(
 )
 
 
+_NOT_LETTER = re.compile(r"[^a-z]+")
+
+
+def address_letters(text: str) -> str:
+    """The letters of each e-mail address, handle and link in ``text``, one per line."""
+    return "\n".join(_NOT_LETTER.sub("", a.group().lower()) for a in _ADDRESS.finditer(text))
+
+
 def _address_placeholder(token: str) -> str:
     if token.startswith("@"):
         return "[handle removed]"
@@ -547,9 +560,36 @@ class Matcher:
         sequences = {_atoms_for(n) for n in self.names}
         sequences.discard(())
         if sequences:
-            self.regex = re.compile(f"{_BEFORE}(?:{_trie_regex(sequences)}){_AFTER}")
+            body = f"{_BEFORE}(?:{_trie_regex(sequences)}){_AFTER}"
+            self.regex = re.compile(body)
+            self.regex_i = re.compile(body, re.IGNORECASE)  # on normalised text that keeps its case
         else:
-            self.regex = re.compile(r"(?!x)x")
+            self.regex = self.regex_i = re.compile(r"(?!x)x")
+        # the letters each name starts with (up to its first separator): a name can only be in a text
+        # where one of its words starts with them; dotted initials are looked for as they are
+        firsts, dotted = set(), set()
+        for n, seq in ((n, _atoms_for(n)) for n in self.names):
+            if not seq:
+                continue
+            if n.kind == "initials-dotted":
+                dotted.add(seq)
+                continue
+            chunks: list[list[str]] = [[]]
+            for atom in seq:
+                if atom == _SEP:
+                    chunks.append([])
+                else:
+                    chunks[-1].append(atom)
+            chunks = [[a.replace(r"(?<!\d)", "").replace(r"(?!\d)", "") for a in c] for c in chunks]
+            if len(chunks[0]) == 1 and len(chunks) > 1 and len(chunks[1]) > 1:
+                # "r beddoe" is written rbeddoe (one word) or r.beddoe (beddoe starts a word)
+                firsts.add(tuple(chunks[0] + chunks[1]))
+                firsts.add(tuple(chunks[1]))
+            else:
+                firsts.add(tuple(chunks[0]))
+        self.first_words = re.compile("(?m)^(?:" + _trie_regex(firsts) + ")") if firsts else None
+        # dotted initials (b.l.): looked for as they are, without the word boundaries
+        self.dotted = re.compile(_trie_regex(dotted), re.IGNORECASE) if dotted else None
         # inside an e-mail address, handle or link, a name of four letters or more is found anywhere
         # in its letters ("chiokonkwo09" holds Okonkwo): no word boundaries there
         inner = {tuple(re.escape(c) for c in _key(n.text)) for n in self.names
@@ -654,12 +694,31 @@ class Matcher:
         pieces.append(text[last:])
         return "".join(pieces), len(edits)
 
-    def may_match(self, folded: str) -> bool:
-        """Superset test on folded text (case rules ignored): a name, or a name inside an address."""
-        if self.regex.search(folded) is not None:
-            return True
-        if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded):
-            return any(self.inner.search(re.sub(r"[^a-z]", "", a.group())) for a in _ADDRESS.finditer(folded))
+    def may_match(self, folded: str, letters: str | None = None, words: str | None = None,
+                  low: str | None = None) -> bool:
+        """Superset test: a name, or a name inside an address. ``folded``: normalised text
+        (mailbot.textnorm.normalise: case kept, so that a name that is also a word counts only
+        when capitalised, as in :meth:`finditer`); ``letters``: its letters only, lower case;
+        ``words``: its distinct words in lower case, one per line (a name's first letters must
+        begin one of them)."""
+        if words is None or (self.first_words is not None and self.first_words.search(words)) or (
+                self.dotted is not None and self.dotted.search(folded)):
+            if low is None:
+                low = folded.lower()
+            same = len(low) == len(folded)  # lower() kept every position: spans map back
+            for m in (self.regex if same else self.regex_i).finditer(low if same else folded):
+                name = self.by_key.get(_key(m.group()))
+                text = folded[m.start():m.end()] if same else m.group()
+                if name is None or not (name.ordinary or name.upper):
+                    return True
+                if name.upper and all(c.isupper() for c in text if c.isalpha()):
+                    return True
+                if name.ordinary and not name.upper and text[:1].isupper():
+                    return True
+        if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded.lower()):
+            if letters is None:
+                letters = address_letters(folded)
+            return self.inner.search(letters) is not None
         return False
 
     def maybe_in(self, text: str) -> bool:

@@ -37,8 +37,8 @@ from lxml import etree
 
 from .docx_package import OLE_MAGIC, ZIP_MAGIC, Package, open_package, parse_xml
 from .errors import BadDocument, LeakDetected
-from .names import Matcher, ProtectedName, build_matcher
-from .textnorm import fold
+from .names import Matcher, ProtectedName, address_letters, build_matcher
+from .textnorm import fold, normalise
 
 log = logging.getLogger("mailbot.redact")
 
@@ -115,35 +115,40 @@ _BOUNDARY_RE = re.compile(
 _ATTR_VALUE_RE = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
 _COMMENT_RE = re.compile(r"<!--(.*?)-->|<\?(.*?)\?>", re.S)
 _SURFACE_CACHE: "dict[tuple, str]" = {}
-_SURFACE_CACHE_MAX = 256
+_SURFACE_CACHE_MAX = 512
 
 
-def _surface(data: bytes) -> str | None:
+_NOT_LETTERS_RE = re.compile(r"[^a-z]+")
+_WORDS_RE = re.compile(r"[^\W\d_]+")
+
+
+def _surface(data: bytes) -> tuple[str, str, str, str] | None:
     """Everything of an XML part a name could be in, as one folded text: the text nodes (joined
     as they are read, with a line break at each paragraph, cell, tab and line break), every
     attribute value, comments and processing instructions, entities resolved. None when the
     part must be parsed to be read (character references, another encoding).
 
-    Large parts (styles, themes) are the same in many forms: their surface is cached on their
-    bytes' digest (in memory only; a surface of a part with a name is never cached)."""
+    Parts are read twice (strip, then verify) and large ones (styles, themes) are the same in many
+    forms: surfaces are cached on the bytes' digest, in memory only (a surface can hold a name, as
+    the parsed document does; nothing of it is written)."""
     key = None
-    if len(data) > 16384:
+    if len(data) > 1024:  # the verifier reads again what the stripper left unchanged
         key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
         hit = _SURFACE_CACHE.get(key)
         if hit is not None:
             return hit
-    text = _decoded_for_test(data)
-    if text is None:
+    if _decoded_for_test(data) is None:
         return None
-    if isinstance(text, bytes):
-        text = text.decode("ascii")
+    text = data.decode("utf-8")  # as written: the case decides for names that are also words
     # the text as the streams read it (runs of a paragraph joined), and each element's text on
     # its own (a property, a cell of another table), so that neither view hides a name
     joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
     apart = _TAG_RE.sub("\n", text)
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
-    surface = fold(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    surface = normalise(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    low = surface.lower()
+    surface = (surface, address_letters(surface), "\n".join(set(_WORDS_RE.findall(low))), low)
     if key is not None:
         if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX:
             _SURFACE_CACHE.clear()
@@ -158,10 +163,12 @@ def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     (:func:`_surface`): what the stripper and the verifier read, as one text. A part that
     cannot be read that way (character references, another encoding) is always parsed.
     """
-    surface = _surface(data)
-    if surface is None:
+    got = _surface(data)
+    if got is None:
         return True
-    return matcher.may_match(surface) or ("%" in surface and matcher.may_match(fold(urllib.parse.unquote(surface))))
+    surface, letters, words, low = got
+    return matcher.may_match(surface, letters, words, low) or (
+        "%" in surface and matcher.may_match(normalise(urllib.parse.unquote(surface))))
 
 
 def _owner(el: etree._Element) -> etree._Element | None:
