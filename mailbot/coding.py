@@ -161,6 +161,9 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     children = list(data.get("young_people") or [])
     family = list(data.get("family") or []) + list(data.get("named_in_text") or [])
     _check_people(children)
+    from .eligibility import check_age_range
+
+    check_age_range(children, dt.date.today())  # the network's age range (rules/age_range.toml)
     codes = codes_for(code, len(children))
     stats: dict = {}
     from .config import DEFAULT_RULES_DIR

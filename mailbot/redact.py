@@ -426,10 +426,36 @@ def _png_compressed_texts(data: bytes, part: str):
             break
 
 
+def _readable_bytes(data: bytes) -> bytes:
+    """The bytes of a picture that a reader could see as text: a PNG without its compressed
+    pixel data (IDAT), a JPEG up to its compressed scan (SOS). Compressed pixels are noise in
+    which any three letters occur by chance; the text a picture carries is in its other chunks
+    and segments (and mailbot.sanitise strips those). Anything else: all of it."""
+    if data.startswith(PNG_MAGIC):
+        out, pos = [data[:8]], 8
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos:pos + 4], "big")
+            kind = data[pos + 4:pos + 8]
+            end = pos + 12 + length
+            if kind != b"IDAT":
+                out.append(data[pos:end])
+            if kind == b"IEND" or end > len(data):
+                out.append(data[end:])  # anything after the end is read too
+                break
+            pos = end
+        return b"".join(out)
+    if data.startswith(b"\xff\xd8"):
+        sos = data.find(b"\xff\xda")
+        if sos > 0:
+            eoi = data.rfind(b"\xff\xd9")
+            return data[:sos] + (data[eoi + 2:] if eoi > sos else b"")
+    return data
+
+
 def _scan_binary(data: bytes, matcher: Matcher, part: str) -> None:
     if data.startswith(ZIP_MAGIC) or data.startswith(OLE_MAGIC):
         raise _unscannable(part)
-    texts = _binary_texts(data)
+    texts = _binary_texts(_readable_bytes(data))
     if data.startswith(PNG_MAGIC):
         texts = itertools.chain(texts, _png_compressed_texts(data, part))
     for text in texts:
