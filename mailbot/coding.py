@@ -72,19 +72,22 @@ def codes_for(code: str, count: int) -> list[str]:
 
 def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
                   *, filename: str | None = None, stats: dict | None = None,
-                  extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None) -> bytes:
+                  extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None,
+                  exclude: frozenset[str] = frozenset()) -> bytes:
     """Strip every protected name, serialise, verify; the bytes of the Coded Referral.
 
     Raises LeakDetected (nothing to send) when the verifier finds a name. With
     ``recall_allowed`` (the words of the form's professionals, agencies and places), the recall
     check (mailbot.recall) also reads the result and raises HeldForReview where a word that
-    looks like a person's name remains.
+    looks like a person's name remains. ``exclude``: folded words never derived into a
+    protected pet name (the attendees of minutes).
     """
     if not children:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.",
                            reason="no-name")
-    names = protected_names(children, family, codes, exclude=recall_allowed or frozenset())
+    # the professionals' own names are never taken for a pet name of someone protected
+    names = protected_names(children, family, codes, exclude=(recall_allowed or frozenset()) | exclude)
     if not names:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.",

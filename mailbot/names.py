@@ -1,23 +1,24 @@
 """Protected names: every way a young person's or family member's name can be written.
 
-Pure functions. :func:`protected_names` turns the people on a Referral Form
-into the list of texts to replace (full name, first name, surname, known-as,
-other surnames, parts of double-barrelled surnames, family names) with what
-replaces each (the child's case code, or a neutral placeholder for family).
-:func:`build_matcher` compiles them into ONE regular expression that runs on
-a *folded* form of the text: lower case, accents removed (Seán = Sean), every
-apostrophe style the same (O'Neill = O’Neill = O`Neill), every dash and space
-the same. Folding keeps the text length, so a match maps straight back to the
-original text.
+Pure functions. :func:`protected_names` turns the people on a Referral Form into the list of
+texts to replace (full name, first name, surname, known-as, other surnames, parts of
+double-barrelled surnames, family names, the aliases the text introduced, and the derived
+forms: pet names and diminutives, joined-up initial + surname, initials) with what replaces
+each (the child's case code, or a neutral placeholder for family). :func:`discover` finds the
+names the form's own text introduces (nicknames, née, relatives in the prose, typos).
+:func:`build_matcher` compiles them into ONE trie-shaped regular expression that runs on a
+*folded* form of the text (mailbot.textnorm: lower case, accents and invisible characters off,
+look-alike letters Latin, one apostrophe/dash/space style); a match maps back to the text as
+written through the fold's index map. A name inside an e-mail address, handle or link takes the
+whole address.
 
-Names that are also ordinary words (rules/ordinary_words.txt: Grace, Will,
-Rose...) are matched only when written Capitalised or in CAPITALS.
+Names that are also ordinary words (rules/ordinary_words.txt: Grace, Will, Rose...) and every
+derived form are matched only when written Capitalised or in CAPITALS; initials only in CAPITALS.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from .config import shipped
@@ -477,10 +478,6 @@ def _atoms_for(n: ProtectedName) -> tuple[str, ...]:
     return _atoms(n.text)
 
 
-def _pattern(name: str) -> str:
-    return "".join(_atoms(name))
-
-
 def _trie_regex(sequences) -> str:
     """One alternation of many atom sequences, as a trie: the engine tries a handful of branches
     at each position instead of every name (hundreds with the derived forms)."""
@@ -604,11 +601,6 @@ class Matcher:
             if runs:
                 anchors.add(max(runs, key=len))
         self.anchors = tuple(sorted(anchors, key=len))
-        self.long_anchors = tuple(a for a in self.anchors if len(a) >= 3)
-        self.short_anchors = tuple(a for a in self.anchors if len(a) < 3)
-        # the anchors that can occur in pure-ASCII text, as bytes
-        self.ascii_anchors = tuple(a.encode("ascii") for a in self.long_anchors if a.isascii())
-        self.ascii_short = tuple(a.encode("ascii") for a in self.short_anchors if a.isascii())
 
     def _name_for(self, m) -> ProtectedName:
         return self.by_key.get(_key(m.group())) or ProtectedName(m.group(), "[name removed]", "unknown")

@@ -75,7 +75,8 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     codes_done = tuple(c.code for c in cases)
     children, relatives, codes = _people_on_record(store)
     try:
-        coded = code_document(pkg, children, relatives, codes) if children else sanitised_bytes(pkg)
+        coded = (code_document(pkg, children, relatives, codes, exclude=_professional_words(ctx, minutes))
+                 if children else sanitised_bytes(pkg))
     except LeakDetected as exc:
         ctx.tell_coordinator(title=f"[{label}] minutes held: names could not be removed safely",
                              details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
@@ -164,6 +165,18 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
                  label, unknown)
     return "accepted", codes_done, ""
+
+
+def _professional_words(ctx, minutes: dict) -> frozenset[str]:
+    """The attendees', chair's and minute-taker's words and the members': never derived pet names."""
+    from ..handlers.intake import network_words
+    from ..recall import allowed_words
+
+    people = [minutes.get("chair") or "", minutes.get("minutes_taker") or ""]
+    for a in minutes.get("attendees", []):
+        people += [a.get("name") or "", a.get("agency") or "", a.get("email") or ""]
+    return allowed_words(*people, *(x for x in minutes.get("apologies", []) if isinstance(x, str)),
+                         *network_words(ctx.cfg))
 
 
 def recorded_actions(minutes: dict, children, relatives, codes) -> list[dict]:
