@@ -586,7 +586,7 @@ class Matcher:
                 firsts.add(tuple(chunks[0]))
         self.first_words = re.compile("(?m)^(?:" + _trie_regex(firsts) + ")") if firsts else None
         # dotted initials (b.l.): looked for as they are, without the word boundaries
-        self.dotted = re.compile(_trie_regex(dotted), re.IGNORECASE) if dotted else None
+        self.dotted = re.compile(_trie_regex(dotted)) if dotted else None  # on lower-case text
         # inside an e-mail address, handle or link, a name of four letters or more is found anywhere
         # in its letters ("chiokonkwo09" holds Okonkwo): no word boundaries there
         inner = {tuple(re.escape(c) for c in _key(n.text)) for n in self.names
@@ -693,10 +693,10 @@ class Matcher:
         when capitalised, as in :meth:`finditer`); ``letters``: its letters only, lower case;
         ``words``: its distinct words in lower case, one per line (a name's first letters must
         begin one of them)."""
+        if low is None:
+            low = folded.lower()
         if words is None or (self.first_words is not None and self.first_words.search(words)) or (
-                self.dotted is not None and self.dotted.search(folded)):
-            if low is None:
-                low = folded.lower()
+                self.dotted is not None and self.dotted.search(low)):
             same = len(low) == len(folded)  # lower() kept every position: spans map back
             for m in (self.regex if same else self.regex_i).finditer(low if same else folded):
                 name = self.by_key.get(_key(m.group()))

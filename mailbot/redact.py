@@ -147,6 +147,10 @@ def _surface(data: bytes) -> tuple[str, str, str, str] | None:
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
     surface = normalise(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    if "%" in surface:  # %-escaped text (links): read decoded too
+        decoded = normalise(urllib.parse.unquote(surface))
+        if decoded != surface:
+            surface += "\n" + decoded
     low = surface.lower()
     surface = (surface, address_letters(surface), "\n".join(set(_WORDS_RE.findall(low))), low)
     if key is not None:
@@ -167,8 +171,7 @@ def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     if got is None:
         return True
     surface, letters, words, low = got
-    return matcher.may_match(surface, letters, words, low) or (
-        "%" in surface and matcher.may_match(normalise(urllib.parse.unquote(surface))))
+    return matcher.may_match(surface, letters, words, low)
 
 
 def _owner(el: etree._Element) -> etree._Element | None:
