@@ -244,7 +244,7 @@ def protected_names(children: list[dict], family: list[dict], codes: list[str], 
             nicks = set(nicknames_of(first))
             forms = nicks | suffix_forms(first)
             for nick in nicks:  # Libby -> Libs, Peggy -> Peggo
-                if len(nick) >= 3:
+                if len(nick) >= 4:
                     forms |= suffix_forms(nick)
             for form in sorted(forms):
                 if form in exclude or len(form) < 2:
@@ -564,12 +564,23 @@ class Matcher:
             self.regex = self.regex_i = re.compile(r"(?!x)x")
         # the letters each name starts with (up to its first separator): a name can only be in a text
         # where one of its words starts with them; dotted initials are looked for as they are
-        firsts, dotted = set(), set()
+        # Which words of a text a name can be in, for a fast first test on a part's surface: a
+        # one-word name is a whole word; a name of several words ends a word with its last word
+        # (nothing follows it but a non-letter); initials are whole words that touch no digit;
+        # dotted initials are looked for as they are.
+        whole: set[str] = set()
+        cap_whole: set[str] = set()
+        lasts: set[tuple[str, ...]] = set()
+        dotted: set[tuple[str, ...]] = set()
+        initials: set[str] = set()
         for n, seq in ((n, _atoms_for(n)) for n in self.names):
             if not seq:
                 continue
             if n.kind == "initials-dotted":
                 dotted.add(seq)
+                continue
+            if n.kind == "initials":
+                initials.add(_key(n.text))
                 continue
             chunks: list[list[str]] = [[]]
             for atom in seq:
@@ -577,15 +588,14 @@ class Matcher:
                     chunks.append([])
                 else:
                     chunks[-1].append(atom)
-            chunks = [[a.replace(r"(?<!\d)", "").replace(r"(?!\d)", "") for a in c] for c in chunks]
-            if len(chunks[0]) == 1 and len(chunks) > 1 and len(chunks[1]) > 1:
-                # "r beddoe" is written rbeddoe (one word) or r.beddoe (beddoe starts a word)
-                firsts.add(tuple(chunks[0] + chunks[1]))
-                firsts.add(tuple(chunks[1]))
+            if len(chunks) == 1:
+                (cap_whole if n.ordinary else whole).add("".join(a.replace("\\", "") for a in chunks[0]))
             else:
-                firsts.add(tuple(chunks[0]))
-        self.first_words = re.compile("(?m)^(?:" + _trie_regex(firsts) + ")") if firsts else None
-        # dotted initials (b.l.): looked for as they are, without the word boundaries
+                lasts.add(tuple(reversed(chunks[-1])))
+        self.whole_words = frozenset(whole)
+        self.cap_whole_words = frozenset(cap_whole)
+        self.last_words = re.compile("(?m)^(?:" + _trie_regex(lasts) + ")") if lasts else None  # on reversed words
+        self.initial_words = frozenset(initials)
         self.dotted = re.compile(_trie_regex(dotted)) if dotted else None  # on lower-case text
         # inside an e-mail address, handle or link, a name of four letters or more is found anywhere
         # in its letters ("chiokonkwo09" holds Okonkwo): no word boundaries there
@@ -686,17 +696,22 @@ class Matcher:
         pieces.append(text[last:])
         return "".join(pieces), len(edits)
 
-    def may_match(self, folded: str, letters: str | None = None, words: str | None = None,
-                  low: str | None = None) -> bool:
+    def may_match(self, folded: str, letters: str | None = None, words=None, low: str | None = None,
+                  apart=None, caps=None, backwards: str | None = None) -> bool:
         """Superset test: a name, or a name inside an address. ``folded``: normalised text
         (mailbot.textnorm.normalise: case kept, so that a name that is also a word counts only
-        when capitalised, as in :meth:`finditer`); ``letters``: its letters only, lower case;
-        ``words``: its distinct words in lower case, one per line (a name's first letters must
-        begin one of them)."""
+        when capitalised, as in :meth:`finditer`). From a cached surface, for a fast first test:
+        ``letters``: the letters of its addresses (:func:`address_letters`); ``words``: its
+        distinct words in lower case (a set); ``apart``: those that touch no digit; ``caps``: those
+        written with a capital; ``backwards``: each word reversed, one per line."""
         if low is None:
             low = folded.lower()
-        if words is None or (self.first_words is not None and self.first_words.search(words)) or (
-                self.dotted is not None and self.dotted.search(low)):
+        if words is None or (
+                not self.whole_words.isdisjoint(words)
+                or not self.cap_whole_words.isdisjoint(caps)
+                or not self.initial_words.isdisjoint(apart)
+                or (self.last_words is not None and self.last_words.search(backwards))
+                or (self.dotted is not None and self.dotted.search(low))):
             same = len(low) == len(folded)  # lower() kept every position: spans map back
             for m in (self.regex if same else self.regex_i).finditer(low if same else folded):
                 name = self.by_key.get(_key(m.group()))

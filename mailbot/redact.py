@@ -120,9 +120,10 @@ _SURFACE_CACHE_MAX = 512
 
 _NOT_LETTERS_RE = re.compile(r"[^a-z]+")
 _WORDS_RE = re.compile(r"[^\W\d_]+")
+_WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
 
 
-def _surface(data: bytes) -> tuple[str, str, str, str] | None:
+def _surface(data: bytes) -> tuple[str, ...] | None:
     """Everything of an XML part a name could be in, as one folded text: the text nodes (joined
     as they are read, with a line break at each paragraph, cell, tab and line break), every
     attribute value, comments and processing instructions, entities resolved. None when the
@@ -152,7 +153,10 @@ def _surface(data: bytes) -> tuple[str, str, str, str] | None:
         if decoded != surface:
             surface += "\n" + decoded
     low = surface.lower()
-    surface = (surface, address_letters(surface), "\n".join(set(_WORDS_RE.findall(low))), low)
+    words = frozenset(_WORDS_RE.findall(low))
+    caps = frozenset(w.lower() for w in _WORDS_RE.findall(surface) if w[0].isupper())
+    surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
+               "\n".join(w[::-1] for w in words))
     if key is not None:
         if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX:
             _SURFACE_CACHE.clear()
@@ -170,8 +174,7 @@ def _may_hold_name(data: bytes, matcher: Matcher) -> bool:
     got = _surface(data)
     if got is None:
         return True
-    surface, letters, words, low = got
-    return matcher.may_match(surface, letters, words, low)
+    return matcher.may_match(*got)
 
 
 def _owner(el: etree._Element) -> etree._Element | None:

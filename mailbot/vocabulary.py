@@ -116,7 +116,7 @@ def nicknames_of(first_name: str) -> frozenset[str]:
     return _nickname_table().get(fold(first_name), frozenset())
 
 
-SUFFIXES = ("y", "ie", "o", "sy", "ey", "i", "a", "s")
+SUFFIXES = ("y", "ie", "o", "sy", "ey", "i", "s")
 
 
 def suffix_forms(first_name: str) -> set[str]:
