@@ -1,0 +1,50 @@
+"""The stripper's fast first test (redact._may_hold_name, on a part's cached surface) is sound: it
+never says "no name here" about XML in which the matcher itself finds a name. Hypothesis puts a
+name, written any way, among random words, punctuation, digits and markup. Fictional names only."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape, quoteattr
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailbot import redact
+from mailbot.names import build_matcher, protected_names
+
+PEOPLE = [
+    ([{"name": "Rhiannon Ap Gwilym", "first_name": "Rhiannon", "surname": "Ap Gwilym", "known_as": ["Rhi"]}],
+     [{"name": "Dawn O'Connell", "relationship": "mother"}, {"name": "Sion Bevan", "relationship": "brother"}]),
+    ([{"name": "Kwame Mensah-Boateng", "first_name": "Kwame", "surname": "Mensah-Boateng"}],
+     [{"name": "Grace Mensah", "relationship": "mother"}]),
+]
+MATCHERS = [build_matcher(protected_names(c, f, ["CN7"])) for c, f in PEOPLE]
+
+WRITTEN = st.sampled_from([
+    "Rhiannon", "RHIANNON", "Rhi", "Rhiannon Ap Gwilym", "rhiannonapgwilym2011", "@rapgwilym_11",
+    "R.A.G.", "RAG", "Dawn", "Dawn O’Connell", "doconnell", "Sion", "Siony", "Kwame", "Mensah-Boateng",
+    "kmensahboateng", "K.M.", "Grace", "Gracie", "Rhi\u00adannon", "Rhiann\u043en", "Kwa\u0301me",
+])
+FILLER = st.lists(st.sampled_from(["over", "the", "summer", "grace", "period", "dawn", "2011", "00FC12AB",
+                                   "w:val", "-", "'s", ".", ",", "/", "@", "http://x.example/u/", "%20",
+                                   "Section", "D", "Ms", "Mr", "\u200b", "&amp;"]), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(MATCHERS) - 1), FILLER, WRITTEN, FILLER, st.sampled_from(["text", "attr", "split", "comment"]))
+def test_the_fast_test_never_misses_what_the_matcher_finds(which, before, name, after, where):
+    matcher = MATCHERS[which]
+    text = " ".join(before + [name] + after)
+    if where == "text":
+        xml = f"<w:p><w:r><w:t>{escape(text)}</w:t></w:r></w:p>"
+    elif where == "attr":
+        xml = f"<w:p><w:r w:descr={quoteattr(text)}/></w:p>"
+    elif where == "split":
+        half = len(text) // 2
+        xml = f"<w:p><w:r><w:t>{escape(text[:half])}</w:t></w:r><w:r><w:t>{escape(text[half:])}</w:t></w:r></w:p>"
+    else:
+        xml = f"<w:p><!-- {text.replace('--', '')} --></w:p>"
+    data = ('<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="urn:w">' + xml + "</w:document>").encode()
+    redact._SURFACE_CACHE.clear()
+    if matcher.search(text) is not None or matcher.edits(text):
+        assert redact._may_hold_name(data, matcher), (where, text)
