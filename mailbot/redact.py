@@ -115,7 +115,9 @@ _BOUNDARY_RE = re.compile(
 _ATTR_VALUE_RE = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
 _COMMENT_RE = re.compile(r"<!--(.*?)-->|<\?(.*?)\?>", re.S)
 _SURFACE_CACHE: "dict[tuple, str]" = {}
-_SURFACE_CACHE_MAX = 512
+_SURFACE_CACHE_MAX = 256
+_SURFACE_CACHE_BUDGET = 24 * 1024 * 1024  # about this much memory, then it starts again
+_SURFACE_CACHE_BYTES = 0
 
 
 _NOT_LETTERS_RE = re.compile(r"[^a-z]+")
@@ -158,9 +160,13 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
                "\n".join(w[::-1] for w in words))
     if key is not None:
-        if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX:
+        global _SURFACE_CACHE_BYTES
+        size = 3 * len(data)
+        if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX or _SURFACE_CACHE_BYTES + size > _SURFACE_CACHE_BUDGET:
             _SURFACE_CACHE.clear()
+            _SURFACE_CACHE_BYTES = 0
         _SURFACE_CACHE[key] = surface
+        _SURFACE_CACHE_BYTES += size
     return surface
 
 

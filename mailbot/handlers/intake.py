@@ -73,7 +73,8 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
         log.info("referral from %s matches open case(s) %s: no new code", member.agency, ",".join(codes))
         return "duplicate", codes, "already-on-master-list"
 
-    check_age_range(children, ctx.local_now().date(), ctx.cfg.rules_dir)  # outside the network's ages: refused
+    # outside the network's ages: refused (the age on the day the referral was sent)
+    check_age_range(children, sent_on(email, ctx), ctx.cfg.rules_dir)
     number = store.allocate_case_number()
     codes = sibling_codes(number, len(children))
     extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
@@ -107,6 +108,22 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
                email_key=email.key, source=source, data=data, children=children, family=family,
                codes=codes, number=number, coded=coded)
     return "accepted", tuple(codes), ""
+
+
+def sent_on(email, ctx):
+    """The day the referral was sent: its Date header, when that is not in the future and not more
+    than 400 days old (a clock or header that cannot be right), else today."""
+    from datetime import timedelta as _td
+
+    today = ctx.local_now().date()
+    when = getattr(email, "date", None)
+    if when is None:
+        return today
+    try:
+        day = when.astimezone(ctx.cfg.tz).date() if when.tzinfo else when.date()
+    except (ValueError, OverflowError, OSError):
+        return today
+    return day if today - _td(days=400) <= day <= today else today
 
 
 def network_words(cfg) -> list[str]:
