@@ -39,7 +39,7 @@ PARENT_WORDS = ("mother", "father", "mum", "dad", "parent", "carer", "guardian",
 PLACEHOLDER_PARENT = "[parent/carer]"
 PLACEHOLDER_FAMILY = "[family member]"
 
-from .textnorm import APOSTROPHES as _APOSTROPHES, DASHES as _DASHES, SPACES as _SPACES  # noqa: E402
+from .textnorm import DASHES as _DASHES  # noqa: E402
 from .textnorm import fold, fold_map, span_back  # noqa: E402,F401  (fold is part of this module's API)
 
 

@@ -26,8 +26,6 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lxml import etree
-
 from .config import shipped
 from .docx_package import open_package, parse_xml
 from .textnorm import fold, normalise

@@ -38,7 +38,7 @@ from lxml import etree
 from .docx_package import OLE_MAGIC, ZIP_MAGIC, Package, open_package, parse_xml
 from .errors import BadDocument, LeakDetected
 from .names import Matcher, ProtectedName, address_letters, build_matcher
-from .textnorm import fold, normalise
+from .textnorm import normalise
 
 log = logging.getLogger("mailbot.redact")
 
@@ -444,18 +444,12 @@ def _readable_bytes(data: bytes) -> bytes:
     which any three letters occur by chance; the text a picture carries is in its other chunks
     and segments (and mailbot.sanitise strips those). Anything else: all of it."""
     if data.startswith(PNG_MAGIC):
-        out, pos = [data[:8]], 8
-        while pos + 8 <= len(data):
-            length = int.from_bytes(data[pos:pos + 4], "big")
-            kind = data[pos + 4:pos + 8]
-            end = pos + 12 + length
-            if kind != b"IDAT":
-                out.append(data[pos:end])
-            if kind == b"IEND" or end > len(data):
-                out.append(data[end:])  # anything after the end is read too
-                break
-            pos = end
-        return b"".join(out)
+        from .sanitise import ImageUnreadable, png_chunks
+
+        try:
+            return data[:8] + b"".join(data[start:end] for kind, start, end in png_chunks(data) if kind != b"IDAT")
+        except ImageUnreadable:
+            return data  # a structure that cannot be followed: every byte is read
     if data.startswith(b"\xff\xd8"):
         sos = data.find(b"\xff\xda")
         if sos > 0:

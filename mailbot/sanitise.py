@@ -103,47 +103,45 @@ class ImageUnreadable(ValueError):
 
 # -- image metadata --------------------------------------------------------------
 
+def png_chunks(data: bytes):
+    """Yield (type, start, end) for each chunk of a PNG, up to and including IEND; then
+    (b"", end of IEND, len(data)) for anything after it. Raises ImageUnreadable on a damaged
+    structure (the one walk over a PNG: the cleaner, its check, and the verifier use it)."""
+    if not data.startswith(PNG_MAGIC):
+        raise ImageUnreadable("not a PNG")
+    pos, n = len(PNG_MAGIC), len(data)
+    while True:
+        if pos + 8 > n:
+            raise ImageUnreadable("PNG ends before IEND")
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > n:
+            raise ImageUnreadable("PNG chunk runs past the end")
+        yield ctype, pos, end
+        pos = end
+        if ctype == b"IEND":
+            yield b"", pos, n
+            return
+
+
 def png_strip_text(data: bytes) -> bytes:
     """The PNG with only pixel and colour chunks kept (no tEXt, zTXt, iTXt, eXIf, iCCP, ...).
 
     Anything after IEND is dropped. Raises ImageUnreadable on a damaged structure.
     """
-    if not data.startswith(PNG_MAGIC):
-        raise ImageUnreadable("not a PNG")
-    out = [PNG_MAGIC]
-    pos, n = len(PNG_MAGIC), len(data)
-    while True:
-        if pos + 8 > n:
-            raise ImageUnreadable("PNG ends before IEND")
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if end > n:
-            raise ImageUnreadable("PNG chunk runs past the end")
-        if ctype in PNG_KEEP:
-            out.append(data[pos:end])
-        pos = end
-        if ctype == b"IEND":
-            return b"".join(out)
+    return PNG_MAGIC + b"".join(data[start:end] for ctype, start, end in png_chunks(data) if ctype in PNG_KEEP)
 
 
 def png_text_chunks(data: bytes) -> list[bytes]:
     """The chunk types of a PNG that are not in the kept set (empty: nothing but pixels)."""
     bad = []
-    pos, n = len(PNG_MAGIC), len(data)
-    while True:
-        if pos + 8 > n:
-            raise ImageUnreadable("PNG ends before IEND")
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if end > n:
-            raise ImageUnreadable("PNG chunk runs past the end")
-        if ctype not in PNG_KEEP:
-            bad.append(ctype)
-        pos = end
-        if ctype == b"IEND":
-            if data[pos:].strip(b"\x00"):
+    for ctype, start, end in png_chunks(data):
+        if ctype == b"":
+            if data[start:end].strip(b"\x00"):
                 bad.append(b"trailing data")
-            return bad
+        elif ctype not in PNG_KEEP:
+            bad.append(ctype)
+    return bad
 
 
 def _jpeg_keep(marker: int, payload: bytes) -> bool:

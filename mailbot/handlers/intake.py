@@ -45,8 +45,6 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
 
     ``pkg`` is the opened form; or None with ``data``, the form as the helper process read it
     (mailbot.speculate), and ``form``, its bytes, opened here only if it must be coded here."""
-    from ..store import Case
-
     store = ctx.store
     if data is None:
         data = parse_referral(pkg).to_json()
