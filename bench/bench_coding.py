@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import docx  # noqa: E402
 
-from mailbot.coding import code_document, codes_for, recall_check  # noqa: E402
+from mailbot.documents.coding import code_document, codes_for, recall_check  # noqa: E402
 from mailbot.errors import MailbotError  # noqa: E402
-from mailbot.referral import read_referral, recall_allowed  # noqa: E402
+from mailbot.documents.referral import read_referral, recall_allowed  # noqa: E402
 
 SAMPLES = sorted((ROOT / "tests" / "fixtures" / "samples").glob("[SP][0-9][0-9]-*.docx"))
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.bench_mailflow import forms  # noqa: E402
-from mailbot.testing.mailserver import MailServer  # noqa: E402
+from mailbot.sandbox.mailserver import MailServer  # noqa: E402
 from test_faults import (Daemon, FreezableProxy, check_outcome, coded_count, kill_run, make_network,  # noqa: E402
                          settled, smtp_outage_run, wait_until)
 

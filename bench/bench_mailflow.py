@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailbot.testing.mailserver import MailServer  # noqa: E402
-from mailbot.testing.network import TestNetwork  # noqa: E402
+from mailbot.sandbox.mailserver import MailServer  # noqa: E402
+from mailbot.sandbox.network import TestNetwork  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "S02-paragraphs.docx"
 FIRST = ["Orla", "Cian", "Maeve", "Tadhg", "Saoirse", "Oisin", "Niamh", "Fionn", "Aoibhe", "Darragh",
@@ -81,8 +81,8 @@ class Running:
         cfg_path = self.net.write_config()
         self.proc = subprocess.Popen([sys.executable, "-m", "mailbot.cli", "run", "-c", str(cfg_path)],
                                      cwd=str(ROOT), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        from mailbot.store import Store
-        from mailbot.vault import Vault
+        from mailbot.store.database import Store
+        from mailbot.store.vault import Vault
 
         if not wait(lambda: self.cfg.key_file.exists() and self.cfg.store_path.exists(), 20, 0.05):
             raise SystemExit("the daemon did not start; see " + str(self.net.dir / "daemon.log"))

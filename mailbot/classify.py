@@ -8,14 +8,14 @@ minutes), notice (a meeting notice in the body), other.
 
 from __future__ import annotations
 
-from .config import Config
+from mailbot.config import Config
 
 _DIRECTORIES: dict = {}
 
 
 def directory_for(cfg: Config):
     """The sender directory for the current members (rebuilt when a MEMBER command changes them)."""
-    from .senders import Directory, Member
+    from mailbot.mail.senders import Directory, Member
 
     key = (id(cfg), tuple(cfg.members), tuple(cfg.coordinators))
     hit = _DIRECTORIES.get(key)
@@ -29,9 +29,9 @@ def directory_for(cfg: Config):
 
 
 def classify(ctx, email):
-    from .mailreader import kind_of_attachment
-    from .notices import looks_like_notice
-    from .senders import authorise
+    from mailbot.mail.reading import kind_of_attachment
+    from mailbot.casework.notices import looks_like_notice
+    from mailbot.mail.senders import authorise
 
     cfg = ctx.cfg
     verdict = authorise(

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, MailbotError
+from mailbot.errors import ConfigError, MailbotError
 
 
 def _print_json(obj) -> None:
@@ -24,7 +24,7 @@ def _print_json(obj) -> None:
 # -- referral --------------------------------------------------------------
 
 def cmd_referral_parse(args) -> int:
-    from .referral import read_referral
+    from mailbot.documents.referral import read_referral
 
     _pkg, referral = read_referral(Path(args.form))
     if args.json:
@@ -36,7 +36,7 @@ def cmd_referral_parse(args) -> int:
 
 
 def cmd_referral_code(args) -> int:
-    from .coding import code_referral_file
+    from mailbot.documents.coding import code_referral_file
 
     summary = code_referral_file(Path(args.form), args.code, Path(args.out))
     print(summary)
@@ -46,7 +46,7 @@ def cmd_referral_code(args) -> int:
 # -- minutes ---------------------------------------------------------------
 
 def cmd_minutes_parse(args) -> int:
-    from .minutes import read_minutes
+    from mailbot.documents.minutes import read_minutes
 
     _pkg, minutes = read_minutes(Path(args.file))
     _print_json(minutes.to_json())
@@ -56,25 +56,25 @@ def cmd_minutes_parse(args) -> int:
 # -- daemon ----------------------------------------------------------------
 
 def cmd_run(args) -> int:
-    from .daemon import run_daemon
+    from mailbot.daemon import run_daemon
 
     return run_daemon(Path(args.config))
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from mailbot.sandbox.demo import run_demo
 
     return run_demo(Path(args.dir), referrals=args.referrals)
 
 
 def cmd_check_config(args) -> int:
-    from .config import check_config
+    from mailbot.config import check_config
 
     return check_config(Path(args.config))
 
 
 def cmd_command(args) -> int:
-    from .daemon import run_coordinator_commands
+    from mailbot.daemon import run_coordinator_commands
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
     return run_coordinator_commands(Path(args.config), text)
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter (demo server)
     # No protocol log, even with -v: imapclient's DEBUG output is the IMAP conversation, fetched emails
-    # (children's names) included. mailbot.inbox also switches imaplib's own log off at the source.
+    # (children's names) included. mailbot.mail.inbox also switches imaplib's own log off at the source.
     for name in ("imapclient", "imapclient.imaplib"):
         logging.getLogger(name).setLevel(logging.INFO)
     try:

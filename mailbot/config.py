@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from mailbot.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -254,7 +254,7 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     for d, label in ((rules_dir, "rules_dir"), (templates_dir, "templates_dir")):
         if not d.is_dir():
             raise ConfigError(f"[paths] {label} {d} is not a folder.")
-    from .confirm import load_confirm_rules
+    from mailbot.casework.confirm import load_confirm_rules
 
     load_confirm_rules(rules_dir)  # rules/commands.toml: a damaged list is refused at start, not at the first command
     ml = data.get("master_list", {})
@@ -338,14 +338,14 @@ def check_config(path: Path) -> int:
     cfg = load_config(path)
     print(f"configuration: ok ({len(cfg.members)} member agencies, "
           f"{sum(len(m.contacts) for m in cfg.members)} addresses)")
-    from . import authcheck
+    from mailbot.mail import authcheck
 
     ok, lines = authcheck.advice(cfg)
     for line in lines:
         print(line)
     imap_ok = True
     try:
-        from .inbox import probe_imap
+        from mailbot.mail.inbox import probe_imap
 
         probe_imap(cfg)
         print(f"imap: ok ({cfg.imap.host}:{cfg.imap.port}, folder {cfg.imap_folder})")
@@ -364,7 +364,7 @@ def check_config(path: Path) -> int:
     try:
         import asyncio
 
-        from .outbox import probe_smtp
+        from mailbot.mail.outbox import probe_smtp
 
         asyncio.run(probe_smtp(cfg))
         print(f"smtp: ok ({cfg.smtp.host}:{cfg.smtp.port})")

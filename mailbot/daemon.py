@@ -18,15 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .config import Config, load_config
-from .errors import ConfigError
-from .pipeline import Context, after_batch, process_message
+from mailbot.config import Config, load_config
+from mailbot.errors import ConfigError
+from mailbot.pipeline import Context, after_batch, process_message
 
 log = logging.getLogger("mailbot.daemon")
 
 
 def imap_settings(cfg: Config):
-    from .inbox import ImapSettings
+    from mailbot.mail.inbox import ImapSettings
 
     return ImapSettings(host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
                         password=cfg.imap.password, folder=cfg.imap_folder,
@@ -35,7 +35,7 @@ def imap_settings(cfg: Config):
 
 
 def smtp_settings(cfg: Config):
-    from .outbox import SmtpSettings
+    from mailbot.mail.outbox import SmtpSettings
 
     return SmtpSettings(host=cfg.smtp.host, port=cfg.smtp.port, tls=cfg.smtp.tls, username=cfg.smtp.username,
                         password=cfg.smtp.password)
@@ -58,15 +58,15 @@ class Bot:
 
     def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None, lock: bool = True,
                  work_ahead: bool = True):
-        from .store import Store
-        from .vault import Vault
+        from mailbot.store.database import Store
+        from mailbot.store.vault import Vault
 
         self.cfg = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _take_lock(cfg.data_dir / "mailbot.lock") if lock else None
         self.vault = Vault.load_or_create(cfg.key_file)
         self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
-        from .handlers.commands import apply_member_overrides
+        from mailbot.handlers.commands import apply_member_overrides
 
         apply_member_overrides(cfg, self.store)  # MEMBER commands recorded in the store
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -74,7 +74,7 @@ class Bot:
         self.ctx = Context.build(cfg, self.store, clock=clock or (lambda: datetime.now(timezone.utc)),
                                  notify_outbox=self._notify_outbox)
         if work_ahead:
-            from .speculate import Ahead
+            from mailbot.speculate import Ahead
 
             self.ctx.ahead = Ahead(cfg.rules_dir, cfg.max_email_bytes)
         self.watcher = None
@@ -91,7 +91,7 @@ class Bot:
 
     def _storage_failed(self, exc: BaseException) -> bool:
         """A full disk (or I/O error) stops the daemon: nothing more can be recorded, so nothing is taken."""
-        from .store import storage_failure
+        from mailbot.store.database import storage_failure
 
         why = storage_failure(exc)
         if why is None:
@@ -115,7 +115,7 @@ class Bot:
             raise
 
     def make_watcher(self, *, on_batch_done=None):
-        from .inbox import InboxWatcher
+        from mailbot.mail.inbox import InboxWatcher
 
         return InboxWatcher(imap_settings(self.cfg), self._on_message, _GuardedUidState(self),
                             on_batch_done=on_batch_done, on_fetched=self._work_ahead,
@@ -156,7 +156,7 @@ class Bot:
                 log.error("per-batch work failed (%s); retried after the next batch", type(exc).__name__)
 
     def make_outbox(self):
-        from .outbox import OutboxSender
+        from mailbot.mail.outbox import OutboxSender
 
         def gate(item):
             # rebuilt whenever any case's names change (store.people_version)
@@ -221,7 +221,7 @@ class Bot:
         batch_thread.start()
         scheduler = None
         try:
-            from .scheduler import start_scheduler
+            from mailbot.jobs.scheduler import start_scheduler
 
             scheduler = start_scheduler(self)
         except ImportError:
@@ -299,7 +299,7 @@ def run_daemon(config_path: Path) -> int:
     finally:
         bot.close()
     if bot.fatal:
-        from .store import StoreError
+        from mailbot.store.database import StoreError
 
         raise StoreError(bot.fatal)  # one line on stderr, exit 1
     log.info("mailbot stopped cleanly")
@@ -308,7 +308,7 @@ def run_daemon(config_path: Path) -> int:
 
 def run_coordinator_commands(config_path: Path, text: str) -> int:
     """`mailbot command`: the coordinator's email commands, from a shell on the server."""
-    from .handlers.commands import execute_commands
+    from mailbot.handlers.commands import execute_commands
 
     cfg = load_config(config_path)
     bot = Bot(cfg, lock=False)  # only queues mail; the running daemon sends it

@@ -55,7 +55,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.message import Message
 
-from . import textnorm as _textnorm
+from mailbot.words import textnorm as _textnorm
 
 log = logging.getLogger("mailbot.gate")
 
@@ -68,8 +68,8 @@ MAX_ZIP_DEPTH = 2
 CACHE_MIN_BYTES = 32 * 1024
 
 #: first names (and a few surnames) that are also ordinary English words: the one list of
-#: rules/ordinary_words.txt, shared with the stripper and the verifier (mailbot.vocabulary)
-from .vocabulary import ordinary_words as _ordinary_words  # noqa: E402
+#: rules/ordinary_words.txt, shared with the stripper and the verifier (mailbot.words.vocabulary)
+from mailbot.words.vocabulary import ordinary_words as _ordinary_words  # noqa: E402
 
 ORDINARY_WORDS = _ordinary_words()
 
@@ -83,7 +83,7 @@ _E = r"(?![^\W_])"
 
 def normalise(text: str) -> str:
     """Accents and invisible characters stripped, look-alike letters Latin, apostrophes folded,
-    case kept: the same normaliser as the stripper's (mailbot.textnorm)."""
+    case kept: the same normaliser as the stripper's (mailbot.words.textnorm)."""
     return _textnorm.normalise(text) if not text.isascii() else text.translate(_APOSTROPHES)
 
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from .compose import Attachment, Templates, build_message, message_id
-from .config import Config
-from .errors import LeakDetected, MailbotError
-from .recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
+from mailbot.mail.compose import Attachment, Templates, build_message, message_id
+from mailbot.config import Config
+from mailbot.errors import LeakDetected, MailbotError
+from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
 
 log = logging.getLogger("mailbot.pipeline")
 
@@ -71,7 +71,7 @@ class Context:
     """Everything a handler may use. Built once by the daemon (or a test)."""
 
     cfg: Config
-    store: object  # mailbot.store.Store
+    store: object  # mailbot.store.database.Store
     templates: Templates
     rules: dict[str, Rule]
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -118,8 +118,8 @@ class Context:
         after a crash enqueues nothing new: the outbox ignores a Message-ID it
         already holds.
         """
-        from .compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
-        from .store import OutgoingMail
+        from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
+        from mailbot.store.database import OutgoingMail
 
         if not to:
             return 0
@@ -170,7 +170,7 @@ class Context:
         Shared by the threads (the watcher queues, the outbox re-checks), so a document checked when
         it was queued is a cache hit when it is sent. Keyed on the version each thread's connection
         sees: a thread inside an uncommitted transaction and one outside may see different ones."""
-        from .gate import build_gate
+        from mailbot.gate import build_gate
 
         version = self.store.people_version()
         with self._gate_lock:
@@ -224,7 +224,7 @@ def content_hash(raw: bytes, subject: str) -> str:
 
 def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
     """Run one raw email through the pipeline; return the folder it belongs in."""
-    from .mailreader import read_email
+    from mailbot.mail.reading import read_email
 
     started = time.perf_counter()
     # The attempt is counted and committed before anything else (Mailman's switchboard): a message
@@ -251,7 +251,7 @@ def _quarantine_unread(ctx: Context, raw: bytes, fingerprint: str, uid: int, uid
                        attempts: int) -> str:
     """A poison message: it crashed or killed mailbot at every attempt. It is not read again (not even its
     headers): it goes to Quarantine as it is, and the coordinator is told, with nothing from inside it."""
-    from .mailreader import dedup_key
+    from mailbot.mail.reading import dedup_key
 
     key = dedup_key("", "", "", raw)  # by its bytes: nothing parsed
     prior = ctx.store.get_message(key)
@@ -278,8 +278,8 @@ def _variant_key(key: str, content: str) -> str:
 
 def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *, raw: bytes = b"",
              fingerprint: str | None = None) -> str:
-    from .classify import classify
-    from .handlers import HANDLERS
+    from mailbot.classify import classify
+    from mailbot.handlers import HANDLERS
 
     content = content_hash(raw, email.subject)
     prior = ctx.store.get_message(email.key)
@@ -299,7 +299,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     # classify
     kind, verdict = classify(ctx, email)
     handler = HANDLERS[kind]
-    from .ratelimit import handle_flood, is_flooding
+    from mailbot.mail.ratelimit import handle_flood, is_flooding
 
     if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
         kind, handler = "rate-limited", handle_flood
@@ -309,7 +309,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
             outcome = handler(ctx, email, verdict)
             _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
     except Exception as exc:  # the shunt: held for a person, never silence
-        from .store import storage_failure
+        from mailbot.store.database import storage_failure
 
         if storage_failure(exc):  # nothing can be recorded: leave the mail in the inbox, the daemon stops
             raise
@@ -350,7 +350,7 @@ def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome, *
 
 def after_batch(ctx: Context) -> None:
     """Work that is done once per batch of incoming mail: one Master List, not one per referral."""
-    from .master_list_job import send_master_list_if_changed
+    from mailbot.jobs.master_list import send_master_list_if_changed
 
     if send_master_list_if_changed(ctx):
         ctx.notify_outbox()

@@ -98,14 +98,14 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
     could not be coded). A form it cannot open or read is passed over (intake answers it); an
     email it cannot read at all raises, and intake reads it itself."""
     global _next_number
-    from .coding import code_document, sibling_codes
-    from .docx_package import open_package
-    from .gate import analyse_file_ahead
-    from .handlers import WORD_KINDS
-    from .handlers.minutes import looks_like_minutes
-    from .mailreader import kind_of_attachment, read_email
-    from .redaction_rules import field_protections, load_redaction_rules
-    from .referral import parse_referral
+    from mailbot.documents.coding import code_document, sibling_codes
+    from mailbot.documents.package import open_package
+    from mailbot.gate import analyse_file_ahead
+    from mailbot.handlers import WORD_KINDS
+    from mailbot.handlers.minutes import looks_like_minutes
+    from mailbot.mail.reading import kind_of_attachment, read_email
+    from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
+    from mailbot.documents.referral import parse_referral
 
     if start_number is not None:
         _next_number = start_number
@@ -456,7 +456,7 @@ class Ahead:
             return None
         self.forms_used += 1
         if reading is not None:  # the last gate reads this document without opening it again
-            from .gate import prime_file
+            from mailbot.gate import prime_file
 
             prime_file(reading)
         return out

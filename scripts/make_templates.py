@@ -12,7 +12,7 @@ The field labels are the wording the referral parser (rules/form_labels.toml)
 and the minutes parser (mailbot/minutes.py) read, so change them together.
 The output is deterministic: fixed core properties, author "Network
 Coordinator", no personal data, fixed zip timestamps (re-packed through
-mailbot.docx_package), so regenerating gives the same bytes.
+mailbot.documents.package), so regenerating gives the same bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from docx.shared import Cm, Pt, RGBColor
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailbot.docx_package import open_package, write_atomic  # noqa: E402
+from mailbot.documents.package import open_package, write_atomic  # noqa: E402
 
 AUTHOR = "Network Coordinator"
 FIXED_TIME = dt.datetime(2027, 1, 4, 9, 0, 0)

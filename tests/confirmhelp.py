@@ -1,4 +1,4 @@
-"""Test helpers for coordinator commands and their confirmation (mailbot.confirm), on the real Dovecot.
+"""Test helpers for coordinator commands and their confirmation (mailbot.casework.confirm), on the real Dovecot.
 
 The token is read only from the coordinator's own mailbox, as the coordinator would. Fictional names only.
 """

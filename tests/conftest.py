@@ -35,7 +35,7 @@ def _new_mailserver_dir() -> Path:
 
 
 def _start_mailserver():
-    from mailbot.testing.mailserver import MailServer, dovecot_available
+    from mailbot.sandbox.mailserver import MailServer, dovecot_available
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed here (scripts/setup installs it; CI has it)")
@@ -88,7 +88,7 @@ def mail_user(mailserver):
 @pytest.fixture
 def network(mailserver, tmp_path):
     """Thirteen member agencies, a coordinator and the bot's mailbox on the shared server (unique addresses)."""
-    from mailbot.testing.network import TestNetwork
+    from mailbot.sandbox.network import TestNetwork
 
     return TestNetwork(mailserver, tmp_path)
 

@@ -194,7 +194,7 @@ def test_bad_case_code(tmp_path):
 
 
 def test_word_file_that_is_not_a_referral(tmp_path):
-    pytest.importorskip("mailbot.referral")
+    pytest.importorskip("mailbot.documents.referral")
     import docx
 
     d = docx.Document()
@@ -207,13 +207,13 @@ def test_word_file_that_is_not_a_referral(tmp_path):
 
 
 def test_form_with_no_name(tmp_path):
-    pytest.importorskip("mailbot.referral")
+    pytest.importorskip("mailbot.documents.referral")
     _r, line = run_code(SAMPLES / "blank-referral-form.docx", tmp_path)
     assert "name" in line.lower() or "referral" in line.lower()
 
 
 def test_form_with_impossible_date_of_birth(tmp_path):
-    pytest.importorskip("mailbot.referral")
+    pytest.importorskip("mailbot.documents.referral")
     data = sample_bytes("S02")
     doc = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
     assert b"10 May 2012" in doc

@@ -10,12 +10,12 @@ import zipfile
 import pytest
 
 from conftest import REFERRAL_SAMPLES, ROOT, truth_for
-from mailbot.coding import code_document, codes_for, format_code, parse_code, sibling_codes
-from mailbot.docx_package import open_package
+from mailbot.documents.coding import code_document, codes_for, format_code, parse_code, sibling_codes
+from mailbot.documents.package import open_package
 from mailbot.errors import BadField, LeakDetected, NotAReferral
 from test_redact import leaked
 
-from mailbot.names import PLACEHOLDER_FAMILY, PLACEHOLDER_PARENT, build_matcher, protected_names
+from mailbot.documents.names import PLACEHOLDER_FAMILY, PLACEHOLDER_PARENT, build_matcher, protected_names
 
 
 def test_format_and_parse_codes():
@@ -131,7 +131,7 @@ def run_cli(*args, timeout=60):
 
 @pytest.mark.parametrize("path", REFERRAL_SAMPLES, ids=lambda p: p.stem)
 def test_cli_codes_every_sample(path, tmp_path):
-    pytest.importorskip("mailbot.referral")
+    pytest.importorskip("mailbot.documents.referral")
     truth = truth_for(path)
     out = tmp_path / "CN78-coded-referral.docx"
     r = run_cli("referral", "code", path, "--code", "CN78", "--out", out)
@@ -149,7 +149,7 @@ def test_cli_codes_every_sample(path, tmp_path):
 
 
 def test_cli_unwritable_output_is_one_plain_line(tmp_path):
-    pytest.importorskip("mailbot.referral")
+    pytest.importorskip("mailbot.documents.referral")
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     r = run_cli("referral", "code", REFERRAL_SAMPLES[0], "--code", "CN78", "--out", blocker / "CN78.docx")

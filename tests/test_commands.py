@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mailbot.commands import (
+from mailbot.casework.commands import (
     CommandError, Detained, ExitCase, Handover, Help, MemberAdd, MemberChange, MemberRemove,
     Released, ResendMasterList, SocialWorkCheck, format_reply, normalise_code, parse_commands,
 )

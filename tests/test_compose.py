@@ -12,7 +12,7 @@ from email.utils import format_datetime, formataddr
 import pytest
 
 from mailbot import gate
-from mailbot.compose import (DOCX_TYPE, ICS_TYPE, ID_PLACEHOLDER, TO_PLACEHOLDER, XLSX_TYPE, Attachment, Rendered,
+from mailbot.mail.compose import (DOCX_TYPE, ICS_TYPE, ID_PLACEHOLDER, TO_PLACEHOLDER, XLSX_TYPE, Attachment, Rendered,
                              build_message, personalise)
 from tests.conftest import SAMPLES
 

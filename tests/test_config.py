@@ -9,7 +9,7 @@ import pytest
 
 from mailbot.config import load_config, parse_config
 from mailbot.errors import ConfigError
-from mailbot.testing.network import TestNetwork, _to_toml
+from mailbot.sandbox.network import TestNetwork, _to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def test_check_config_tries_both_real_servers(mailserver, tmp_path):
 # -- issue 11.4: safe by default; check-config says how to find the provider's authserv-id ----------
 
 def test_example_config_requires_authentication_and_check_config_says_none_is_trusted(monkeypatch):
-    from mailbot import authcheck
+    from mailbot.mail import authcheck
 
     monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "y")

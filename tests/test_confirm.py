@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import commands as C
-from mailbot.confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
+from mailbot.casework import commands as C
+from mailbot.casework.confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
 from mailbot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,8 +126,8 @@ def test_register_a_further_confirmable_command(tmp_path):
 
 
 def test_store_keeps_the_hash_and_encrypted_lines_and_a_request_is_finished_once(tmp_path):
-    from mailbot.store import Store
-    from mailbot.vault import Vault
+    from mailbot.store.database import Store
+    from mailbot.store.vault import Vault
 
     vault = Vault.load_or_create(tmp_path / "names.key")
     store = Store.open(tmp_path / "m.db", vault)
@@ -148,8 +148,8 @@ def test_store_keeps_the_hash_and_encrypted_lines_and_a_request_is_finished_once
 
 
 def test_an_old_database_gets_the_new_tables(tmp_path):
-    from mailbot.store import MIGRATIONS, Store
-    from mailbot.vault import Vault
+    from mailbot.store.database import MIGRATIONS, Store
+    from mailbot.store.vault import Vault
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

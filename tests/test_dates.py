@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from mailbot.dates import find_date, parse_date, parse_date_or_none, parse_datetime, parse_time
+from mailbot.documents.dates import find_date, parse_date, parse_date_or_none, parse_datetime, parse_time
 from mailbot.errors import BadField
 
 TODAY = dt.date(2026, 11, 23)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.testing.mailserver import dovecot_available
+from mailbot.sandbox.mailserver import dovecot_available
 
 pytestmark = pytest.mark.mailserver
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
-from mailbot.digest import (
+from mailbot.casework.digest import (
     BirthdayItem, DeliveryFailure, DigestSnapshot, FollowUp, MeetingItem, MinutesMissing, NewCase,
     QuarantineItem, build_digest,
 )

@@ -8,8 +8,8 @@ import time
 import docx
 import pytest
 
-from mailbot import docx_text as dt
-from mailbot.docx_package import open_package
+from mailbot.documents import text as dt
+from mailbot.documents.package import open_package
 
 from conftest import REFERRAL_SAMPLES, SAMPLES
 

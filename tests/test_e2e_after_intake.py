@@ -16,7 +16,7 @@ import pytest
 
 from confirmhelp import command_confirmed
 from conftest import SAMPLES, truth_for
-from mailbot.testing.network import MASTER_LIST_PASSWORD, TestNetwork
+from mailbot.sandbox.network import MASTER_LIST_PASSWORD, TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
@@ -91,7 +91,7 @@ def ics_of(msg) -> str:
 def master_list_cells(msg) -> list[str]:
     import openpyxl
 
-    from mailbot.master_list import decrypt_workbook
+    from mailbot.casework.master_list import decrypt_workbook
 
     (fname, enc), = attachments(msg)
     wb = openpyxl.load_workbook(io.BytesIO(decrypt_workbook(enc, MASTER_LIST_PASSWORD)))
@@ -362,7 +362,7 @@ def sample_network(private_mailserver, tmp_path):
 @pytest.fixture
 def sample_bot(sample_network):
     from mailbot.daemon import Bot
-    from mailbot.store import Case
+    from mailbot.store.database import Case
 
     b = Bot(sample_network.config, clock=lambda: NOW)
     b.store.add_case(Case(

@@ -17,7 +17,7 @@ from email.utils import make_msgid
 import pytest
 
 from conftest import SAMPLES
-from mailbot.testing.network import TestNetwork
+from mailbot.sandbox.network import TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
@@ -130,7 +130,7 @@ def test_a_from_line_that_hides_its_sender_is_refused_and_the_coordinator_told(
 
 def test_the_sender_is_the_address_not_the_display_name(network, bot, mailserver, evil):
     """`From: coordinator@... <evil@...>` is evil@...: never treated as the coordinator."""
-    from mailbot.mailreader import read_email
+    from mailbot.mail.reading import read_email
 
     mail = read_email(raw_mail(network, f"{network.coordinator} <{evil}>", "x", "HELP\n"))
     assert mail.from_address == evil and mail.from_problem

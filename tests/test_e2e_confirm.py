@@ -18,7 +18,7 @@ import pytest
 
 from confirmhelp import confirmation_requests, latest_token, reply_confirm, send_command, token_of
 from conftest import SAMPLES
-from mailbot.testing.network import MASTER_LIST_PASSWORD, TestNetwork
+from mailbot.sandbox.network import MASTER_LIST_PASSWORD, TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
@@ -46,7 +46,7 @@ def body(msg) -> str:
 def master_list_cells(msg) -> list[str]:
     import openpyxl
 
-    from mailbot.master_list import decrypt_workbook
+    from mailbot.casework.master_list import decrypt_workbook
 
     (enc,) = [p.get_content() for p in msg.iter_attachments()]
     wb = openpyxl.load_workbook(io.BytesIO(decrypt_workbook(enc, MASTER_LIST_PASSWORD)))

@@ -77,7 +77,7 @@ def test_a_young_person_outside_the_age_range_is_held_and_the_referrer_told(netw
 def test_age_range_is_read_from_the_rules(tmp_path):
     from datetime import date
 
-    from mailbot.eligibility import AgeRange, age_on, age_problem, load_age_range
+    from mailbot.casework.eligibility import AgeRange, age_on, age_problem, load_age_range
     from mailbot.errors import ConfigError
 
     assert load_age_range() == AgeRange(10, 18)  # the shipped rules/age_range.toml

@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from mailbot.compose import DOCX_TYPE, Attachment
+from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.errors import LeakDetected
 from conftest import deliver_outbox
 
@@ -25,7 +25,7 @@ NAME_TOKENS = (FIRST, SURNAME, NICK)
 
 
 def add_case(bot, network):
-    from mailbot.store import Case
+    from mailbot.store.database import Case
 
     store = bot.store
     with store.transaction():
@@ -78,8 +78,8 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
                   to=[member], values={"title": "[CN1] meeting", "details": "The meeting is on Friday."},
                   source="gate-test-clean", case_code="CN1")
     # a named message that reaches the outbox without ctx.queue (the outbox's own check must stop it)
-    from mailbot.compose import Rendered, build_message
-    from mailbot.store import OutgoingMail
+    from mailbot.mail.compose import Rendered, build_message
+    from mailbot.store.database import OutgoingMail
 
     direct = build_message(sender=network.mailbox, sender_name="Coordinator", to=[member],
                            rendered=Rendered("[CN1] note", f"About {FIRST} {SURNAME}.", "<p>note</p>"),
@@ -184,7 +184,7 @@ def test_a_referral_naming_another_child_on_record_is_held_whole(network, bot, m
         assert token not in body.lower()
     # released as it is, the gate at queue time still stops it whole: nothing reaches the members
     hid = bot.store.held_forms()[0]["id"]
-    from mailbot.held import release
+    from mailbot.casework.held import release
 
     with bot.store.transaction():
         reply = release(bot.ctx, hid, "checked")

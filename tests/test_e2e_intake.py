@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from mailbot.testing.network import MASTER_LIST_PASSWORD
+from mailbot.sandbox.network import MASTER_LIST_PASSWORD
 from conftest import SAMPLES, run_bot_until_idle, truth_for
 
 pytestmark = pytest.mark.mailserver
@@ -59,7 +59,7 @@ def test_referral_is_coded_and_reaches_exactly_the_right_members(network, bot, m
     assert [m["X-Mailbot-Kind"] for m in sw] == ["master-list"], "Social Work must not get the coded referral yet"
 
     # The Master List: encrypted, opens with the password, holds the name
-    from mailbot.master_list import decrypt_workbook
+    from mailbot.casework.master_list import decrypt_workbook
     import openpyxl
 
     (fname, enc), = _attachments(sw[0])

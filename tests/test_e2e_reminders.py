@@ -13,7 +13,7 @@ import pytest
 
 import conftest
 from conftest import SAMPLES, truth_for
-from mailbot.testing.network import TestNetwork
+from mailbot.sandbox.network import TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
@@ -24,7 +24,7 @@ if not hasattr(conftest, "mailserver"):  # until tests/conftest.py provides the 
         import shutil
         import tempfile
 
-        from mailbot.testing.mailserver import MailServer, MailServerError, dovecot_available
+        from mailbot.sandbox.mailserver import MailServer, MailServerError, dovecot_available
 
         if not dovecot_available():
             pytest.skip("Dovecot is not installed")
@@ -74,8 +74,8 @@ def of_kind(messages, kind):
 
 def test_reminder_and_digest_reach_the_real_mailboxes(mailserver, tmp_path):
     from mailbot.daemon import Bot
-    from mailbot.digest_job import send_digest
-    from mailbot.scheduler import reminders_tick
+    from mailbot.jobs.digest import send_digest
+    from mailbot.jobs.scheduler import reminders_tick
 
     try:  # precise condition: the intake handler is still being built by another piece
         import mailbot.handlers.intake  # noqa: F401
@@ -143,9 +143,9 @@ def test_reminder_and_digest_reach_the_real_mailboxes(mailserver, tmp_path):
 def test_reminders_and_digest_for_a_stored_case_over_smtp_and_imap(mailserver, tmp_path):
     """The same path without intake: a case already in the store (e.g. carried over from before mailbot)."""
     from mailbot.daemon import Bot
-    from mailbot.digest_job import send_digest
-    from mailbot.scheduler import reminders_tick
-    from mailbot.store import Case
+    from mailbot.jobs.digest import send_digest
+    from mailbot.jobs.scheduler import reminders_tick
+    from mailbot.store.database import Case
 
     network = TestNetwork(mailserver, tmp_path)
     clock = Clock(datetime(2027, 1, 18, 9, 0, tzinfo=timezone.utc))

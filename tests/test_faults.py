@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_mailflow import forms  # noqa: E402
-from mailbot.testing.network import MASTER_LIST_PASSWORD, TestNetwork  # noqa: E402
+from mailbot.sandbox.network import MASTER_LIST_PASSWORD, TestNetwork  # noqa: E402
 
 pytestmark = pytest.mark.mailserver
 
@@ -204,8 +204,8 @@ def wait_until(cond, timeout: float, what: str, step: float = 0.25, daemon: Daem
 
 
 def open_store(net: TestNetwork):
-    from mailbot.store import Store
-    from mailbot.vault import Vault
+    from mailbot.store.database import Store
+    from mailbot.store.vault import Vault
 
     return Store.open(net.config.store_path, Vault.load_or_create(net.config.key_file))
 
@@ -236,7 +236,7 @@ def all_raw_duplicates(server, net: TestNetwork) -> tuple[int, int]:
 def latest_master_list_codes(server, address: str) -> tuple[int, set[str]]:
     import openpyxl
 
-    from mailbot.master_list import decrypt_workbook
+    from mailbot.casework.master_list import decrypt_workbook
 
     best = None
     for m in server.fetch_all(address):
@@ -517,7 +517,7 @@ class CountingRelay:
     def __init__(self, on_first_data=None):
         from aiosmtpd.controller import Controller
 
-        from mailbot.testing.mailserver import free_port
+        from mailbot.sandbox.mailserver import free_port
 
         self.received: Counter = Counter()
         self.on_first_data = on_first_data

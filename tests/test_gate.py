@@ -102,8 +102,8 @@ def test_name_in_url_encoded_hyperlink(gate):
 
 
 def test_gate_agrees_with_the_coding_engine_on_real_coded_referrals(tmp_path):
-    """Every sample form coded by mailbot.coding passes a gate built for its people (no false alarm)."""
-    from mailbot.coding import code_referral_file
+    """Every sample form coded by mailbot.documents.coding passes a gate built for its people (no false alarm)."""
+    from mailbot.documents.coding import code_referral_file
     from mailbot.errors import MailbotError
     from tests.conftest import REFERRAL_SAMPLES, truth_for
 
@@ -338,13 +338,13 @@ def test_allowed_full_names_of_network_staff():
 # -- what a message says is read once, then matched against any set of names -------------
 
 def _copy_for(raw: bytes, to: str, msg_id: str) -> bytes:
-    from mailbot.compose import personalise
+    from mailbot.mail.compose import personalise
 
     return personalise(raw, to=to, msg_id=msg_id)
 
 
 def _shared_message(body="Coded referral attached.", attachments=()):
-    from mailbot.compose import ID_PLACEHOLDER, TO_PLACEHOLDER
+    from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER
 
     return message(to=TO_PLACEHOLDER, body=body, attachments=attachments).replace(
         b"<20261123.cn78.1@network.example.org>", ID_PLACEHOLDER.encode())

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.inbox import (
+from mailbot.mail.inbox import (
     ImapSettings,
     InboxMessage,
     InboxUnavailable,
@@ -176,7 +176,7 @@ def test_survives_dovecot_restart_and_takes_mail_delivered_meanwhile(private_mai
     ms.deliver_to_inbox(addr, _msg("referral before", addr))
     rec = Recorder()
     w = InboxWatcher(_settings(ms, addr, backoff_min=0.5, backoff_max=2), rec, MemoryUidState())
-    caplog.set_level(logging.WARNING, logger="mailbot.inbox")
+    caplog.set_level(logging.WARNING, logger="mailbot.mail.inbox")
     stop, t = _run_in_thread(w)
     try:
         _wait(lambda: len(rec.seen) == 1 and w.in_idle, 5, "first pass and IDLE")
@@ -276,7 +276,7 @@ def test_watchdog_notices_a_silently_dead_connection(mailserver, mail_user):
 def test_unreachable_server_or_bad_login_is_one_plain_line(private_mailserver):
     ms = private_mailserver
     addr = ms.add_user("coordinator@net.test", "right")
-    from mailbot.testing.mailserver import free_port
+    from mailbot.sandbox.mailserver import free_port
 
     for settings in (ImapSettings(host="127.0.0.1", port=free_port(), tls="none", username=addr, password="x",
                                   connect_timeout=2),
@@ -329,7 +329,7 @@ def test_batch_hook_runs_once_per_pass_and_its_failure_loses_nothing(mailserver,
 
 
 def test_probe_imap_creates_folders_and_refuses_bad_login_in_one_line(private_mailserver):
-    from mailbot.inbox import probe_imap
+    from mailbot.mail.inbox import probe_imap
 
     ms = private_mailserver
     addr = ms.add_user("probe@net.test", "pw")
@@ -365,7 +365,7 @@ def test_new_uidvalidity_means_everything_is_new(mailserver, mail_user, tmp_path
 
 
 def test_a_backlog_is_fetched_and_filed_in_chunks_in_uid_order(mailserver, mail_user, monkeypatch):
-    import mailbot.inbox as inbox
+    import mailbot.mail.inbox as inbox
 
     monkeypatch.setattr(inbox, "FETCH_CHUNK", 4)
     addr = mail_user("coord")

@@ -37,7 +37,7 @@ def _send_with_names_in_body(net, server):
 
 
 def test_verbose_daemon_log_holds_no_name(mailserver, tmp_path):
-    from mailbot.testing.network import TestNetwork
+    from mailbot.sandbox.network import TestNetwork
 
     net = TestNetwork(mailserver, tmp_path / "net")
     _send_with_names_in_body(net, mailserver)
@@ -67,7 +67,7 @@ def test_debug_on_every_logger_writes_no_name(mailserver, tmp_path):
     import asyncio
 
     from mailbot.daemon import Bot
-    from mailbot.testing.network import TestNetwork
+    from mailbot.sandbox.network import TestNetwork
 
     net = TestNetwork(mailserver, tmp_path / "net")
     _send_with_names_in_body(net, mailserver)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.mailreader import (
+from mailbot.mail.reading import (
     WINMAIL_PROBLEM,
     Attachment,
     authentication_results,

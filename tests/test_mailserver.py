@@ -65,7 +65,7 @@ def test_mailboxes_are_separate(mailserver, mail_user):
 
 
 def test_smtp_auth_when_required(tmp_path_factory):
-    from mailbot.testing.mailserver import MailServer, dovecot_available
+    from mailbot.sandbox.mailserver import MailServer, dovecot_available
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed")
@@ -117,7 +117,7 @@ def test_restart_keeps_mail_and_ports_and_smtp_fails_temporarily_while_down(priv
 
 
 def test_starts_fast_and_parallel_instances_do_not_clash():
-    from mailbot.testing.mailserver import MailServer, dovecot_available
+    from mailbot.sandbox.mailserver import MailServer, dovecot_available
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed")
@@ -132,7 +132,7 @@ def test_starts_fast_and_parallel_instances_do_not_clash():
 
 
 def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
-    from mailbot.testing.mailserver import _port_open, dovecot_available
+    from mailbot.sandbox.mailserver import _port_open, dovecot_available
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed")
@@ -140,7 +140,7 @@ def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
 
     base = _new_mailserver_dir()
     d = base / "srv"
-    out = subprocess.run([sys.executable, "-m", "mailbot.testing.mailserver", "start", str(d),
+    out = subprocess.run([sys.executable, "-m", "mailbot.sandbox.mailserver", "start", str(d),
                           "--users", "a@net.test,b@net.test"], capture_output=True, text=True, timeout=30)
     try:
         assert out.returncode == 0, out.stderr
@@ -157,7 +157,7 @@ def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
     finally:
-        stop = subprocess.run([sys.executable, "-m", "mailbot.testing.mailserver", "stop", str(d)],
+        stop = subprocess.run([sys.executable, "-m", "mailbot.sandbox.mailserver", "stop", str(d)],
                               capture_output=True, text=True, timeout=30)
         shutil.rmtree(base, ignore_errors=True)
     assert stop.returncode == 0
@@ -168,7 +168,7 @@ def test_works_in_a_directory_dovecot_users_cannot_traverse(tmp_path):
     """pytest's tmp_path (and a 0700 home) is closed to Dovecot's users: data goes to a 0755 temp dir."""
     import os
 
-    from mailbot.testing.mailserver import MailServer, dovecot_available
+    from mailbot.sandbox.mailserver import MailServer, dovecot_available
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed")

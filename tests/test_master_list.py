@@ -9,7 +9,7 @@ import msoffcrypto
 import openpyxl
 import pytest
 
-from mailbot.master_list import (MasterRow, WorkbookPasswordError, build_master_list, case_sort_key,
+from mailbot.casework.master_list import (MasterRow, WorkbookPasswordError, build_master_list, case_sort_key,
                                  decrypt_workbook, encrypt_workbook)
 
 ROWS = [

@@ -12,8 +12,8 @@ from docx import Document
 
 from conftest import MINUTES_SAMPLES, ROOT, truth_for
 from mailbot.errors import BadDocument, BadField, MailbotError
-from mailbot.minutes import NotMinutes, parse_minutes, read_minutes
-from mailbot.docx_package import open_package
+from mailbot.documents.minutes import NotMinutes, parse_minutes, read_minutes
+from mailbot.documents.package import open_package
 
 KEYS = ["case_code", "lead_agency", "date", "chair", "minutes_taker", "attendees", "apologies", "actions",
         "next_meeting", "exit_agreed", "handover_to"]

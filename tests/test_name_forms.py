@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.names import build_matcher, discover, protected_names
-from mailbot.textnorm import fold, fold_map, normalise
-from mailbot.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
+from mailbot.documents.names import build_matcher, discover, protected_names
+from mailbot.words.textnorm import fold, fold_map, normalise
+from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
 
 CHILD = {"name": "Tegwen Prosser", "first_name": "Tegwen", "surname": "Prosser", "known_as": [],
          "other_surnames": []}

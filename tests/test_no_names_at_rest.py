@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MINUTES_SAMPLES, REFERRAL_SAMPLES, SAMPLES, truth_for
-from mailbot.testing.network import TestNetwork
+from mailbot.sandbox.network import TestNetwork
 
 pytestmark = pytest.mark.mailserver
 
@@ -141,7 +141,7 @@ def test_the_search_finds_a_planted_name(tmp_path):
     (tmp_path / "data" / "scratch.json").write_text('{"note": "Lives with Lorraine Pemberton"}')
     assert files_with_names(tmp_path / "data", tokens, ordinary)
     # and inside a stored docx attachment, once decoded
-    from mailbot.compose import DOCX_TYPE  # noqa: F401 - the real type the bot uses
+    from mailbot.mail.compose import DOCX_TYPE  # noqa: F401 - the real type the bot uses
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -173,7 +173,7 @@ def run_bot(bot) -> None:
 def test_no_name_is_stored_in_clear_anywhere(private_mailserver, tmp_path, caplog):
     from mailbot.config import MemberConfig
     from mailbot.daemon import Bot
-    from mailbot.store import Case
+    from mailbot.store.database import Case
 
     server = private_mailserver
     log_file = tmp_path / "mailbot.log"

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mailbot.calendar_invite import build_ics, escape_text, fold_line, meeting_uid, vtimezone_lines
+from mailbot.casework.calendar_invite import build_ics, escape_text, fold_line, meeting_uid, vtimezone_lines
 from mailbot.errors import BadField, LeakDetected, MailbotError
-from mailbot.notices import (
+from mailbot.casework.notices import (
     MeetingNotice, NotANotice, looks_like_notice, parse_notice, social_work_may_receive,
 )
 
@@ -286,7 +286,7 @@ def test_escape_and_fold_helpers():
 
 
 def test_fallback_date_reader_agrees():
-    from mailbot.notices import _fallback_parse_date
+    from mailbot.casework.notices import _fallback_parse_date
     for text in ["15/02/2027", "15-02-27", "2027-02-15", "Monday 15th February 2027"]:
         assert _fallback_parse_date(text) == datetime(2027, 2, 15).date()
     with pytest.raises(BadField):

@@ -12,9 +12,9 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailbot.outbox import OutboxSender, SmtpSettings
-from mailbot.store import OutgoingMail, Store
-from mailbot.vault import Vault
+from mailbot.mail.outbox import OutboxSender, SmtpSettings
+from mailbot.store.database import OutgoingMail, Store
+from mailbot.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -367,7 +367,7 @@ def test_tls_and_login(store, tmp_path, mode):
 
 def test_probe_smtp(smtp_server):
     from mailbot.errors import MailbotError
-    from mailbot.outbox import probe_smtp
+    from mailbot.mail.outbox import probe_smtp
 
     _handler, port = smtp_server
     asyncio.run(probe_smtp(SmtpSettings(host="127.0.0.1", port=port)))

@@ -8,7 +8,7 @@ import pytest
 from docx import Document
 
 from mailbot.errors import BadField, MailbotError
-from mailbot.referral import read_referral
+from mailbot.documents.referral import read_referral
 
 
 def form(rows, *, siblings=None, consent=("☒ Yes ☐ No", "☒ Yes ☐ No")) -> bytes:

@@ -16,11 +16,11 @@ import zipfile
 import pytest
 
 from conftest import REFERRAL_SAMPLES, truth_for
-from mailbot.coding import code_document, sibling_codes
-from mailbot.docx_package import open_package
+from mailbot.documents.coding import code_document, sibling_codes
+from mailbot.documents.package import open_package
 from mailbot.errors import LeakDetected
-from mailbot.names import build_matcher, protected_names
-from mailbot.redact import coded_filename, scan_bytes_for_names, strip_names, verify_no_names
+from mailbot.documents.names import build_matcher, protected_names
+from mailbot.documents.redact import coded_filename, scan_bytes_for_names, strip_names, verify_no_names
 
 # -- independent checks --------------------------------------------------------
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from test_redact import leaked, make_docx
 
-from mailbot.coding import code_document
-from mailbot.docx_package import open_package
-from mailbot.names import NOT_A_NAME
+from mailbot.documents.coding import code_document
+from mailbot.documents.package import open_package
+from mailbot.documents.names import NOT_A_NAME
 
 FILLER = ("the school has agreed a plan for attendance and review of support at home with "
           "the family worker who visited on monday after the meeting in the hall").split()

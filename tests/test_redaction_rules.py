@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, truth_for
-from mailbot.coding import code_document
+from mailbot.documents.coding import code_document
 from mailbot.errors import ConfigError
-from mailbot.redaction_rules import (RedactionRules, date_spellings, field_protections,
+from mailbot.documents.redaction_rules import (RedactionRules, date_spellings, field_protections,
                                      load_redaction_rules)
-from mailbot.referral import read_referral
+from mailbot.documents.referral import read_referral
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import docx
 import pytest
 
 from mailbot.errors import BadField, MailbotError, NotAReferral
-from mailbot.referral import parse_yes_no, load_rules, read_referral, split_list, split_name
+from mailbot.documents.referral import parse_yes_no, load_rules, read_referral, split_list, split_name
 
 from conftest import REFERRAL_SAMPLES, ROOT, SAMPLES, truth_for
 
@@ -282,8 +282,8 @@ def test_garbage_is_a_plain_error():
 
 
 def test_parsing_is_fast():
-    from mailbot.docx_package import open_package
-    from mailbot.referral import parse_referral
+    from mailbot.documents.package import open_package
+    from mailbot.documents.referral import parse_referral
     pkgs = [open_package(p) for p in REFERRAL_SAMPLES]
     for pkg in pkgs:
         parse_referral(pkg)  # warm the rules cache

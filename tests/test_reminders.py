@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from mailbot.errors import ConfigError
-from mailbot.reminders import (
+from mailbot.casework.reminders import (
     ActionFacts, CaseFacts, MeetingFacts, ReminderRules, due_reminders, load_reminder_rules,
     next_due_time, turns_19_on,
 )

@@ -23,10 +23,10 @@ import pytest
 from lxml import etree
 
 from leakcheck import find_leaks, joined_forms
-from mailbot.coding import code_document, code_referral_file
-from mailbot.docx_package import open_package
+from mailbot.documents.coding import code_document, code_referral_file
+from mailbot.documents.package import open_package
 from mailbot.errors import LeakDetected
-from mailbot.sanitise import (assert_no_unverifiable, gif_strip_text, gif_text_blocks, jpeg_strip_text,
+from mailbot.documents.sanitise import (assert_no_unverifiable, gif_strip_text, gif_text_blocks, jpeg_strip_text,
                               jpeg_text_segments, png_strip_text, png_text_chunks, sanitise, sanitised_bytes)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
@@ -648,7 +648,7 @@ def test_verifier_refuses_what_is_left(case, reason):
 
 
 def test_code_document_fails_closed_if_sanitise_misses_something(monkeypatch):
-    import mailbot.coding as coding
+    import mailbot.documents.coding as coding
 
     monkeypatch.setattr(coding, "sanitise", lambda pkg: [])
     data = patch(save(base_form()),
@@ -662,7 +662,7 @@ def test_code_document_fails_closed_if_sanitise_misses_something(monkeypatch):
 # -- the same for minutes --------------------------------------------------------------------
 
 def test_minutes_are_sanitised_too():
-    from mailbot.minutes import parse_minutes
+    from mailbot.documents.minutes import parse_minutes
 
     src = (SAMPLES / "minutes-1.docx").read_bytes()
     data = patch(src, body='<w:altChunk r:id="rIdAC1"/><w:p><w:hyperlink r:id="rIdH1"><w:r><w:t>notes'

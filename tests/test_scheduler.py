@@ -12,13 +12,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.compose import ICS_TYPE, Attachment
+from mailbot.mail.compose import ICS_TYPE, Attachment
 from mailbot.config import parse_config
-from mailbot.calendar_invite import build_ics
+from mailbot.casework.calendar_invite import build_ics
 from mailbot.daemon import Bot
-from mailbot.digest_job import send_digest
-from mailbot.scheduler import SENT_KEY, reminders_tick, start_scheduler
-from mailbot.store import Case
+from mailbot.jobs.digest import send_digest
+from mailbot.jobs.scheduler import SENT_KEY, reminders_tick, start_scheduler
+from mailbot.store.database import Case
 
 LEAD = "orla.brack@hebble-ys.example.net"
 OTHER = "dev.quinlan@sowerby-frc.example.net"

@@ -6,8 +6,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.mailreader import read_email
-from mailbot.senders import Directory, Member, authorise
+from mailbot.mail.reading import read_email
+from mailbot.mail.senders import Directory, Member, authorise
 
 HUB = Member("Marsden Vale Youth Hub", ["Marcus.Okonjo@mvyouthhub.example.net", "intake@mvyouthhub.example.net"])
 SOCIAL_WORK = Member("HSE Social Work", ["duty@socialwork.example.ie"], social_work=True, may_submit=False)
@@ -218,7 +218,7 @@ def test_a_pass_counts_only_when_aligned(sender, results, passes):
 
 
 def test_organisational_domain_uses_the_shipped_public_suffix_list():
-    from mailbot.senders import organisational_domain
+    from mailbot.mail.senders import organisational_domain
 
     assert organisational_domain("mail.kilbrack.co.uk") == "kilbrack.co.uk"
     assert organisational_domain("co.uk") == "" and organisational_domain("uk") == ""

@@ -27,10 +27,10 @@ def _docx_text(data: bytes) -> str:
 
 def _code_here(form: bytes, codes: list[str]) -> bytes:
     """What the pipeline itself would make of this form with these codes."""
-    from mailbot.coding import code_document
-    from mailbot.docx_package import open_package
-    from mailbot.redaction_rules import field_protections, load_redaction_rules
-    from mailbot.referral import parse_referral
+    from mailbot.documents.coding import code_document
+    from mailbot.documents.package import open_package
+    from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
+    from mailbot.documents.referral import parse_referral
 
     pkg = open_package(form)
     data = parse_referral(pkg).to_json()

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from mailbot.store import MIGRATIONS, Case, OutgoingMail, Store, StoreError
-from mailbot.vault import Vault
+from mailbot.store.database import MIGRATIONS, Case, OutgoingMail, Store, StoreError
+from mailbot.store.vault import Vault
 
 NAMES = ["Aoife Brennan", "Saoirse Ní Mhurchú", "Tadhg Ó Ceallaigh", "Dervla McGonigle"]
 
@@ -294,7 +294,7 @@ def test_other_thread_sees_committed_data(store):
 
 
 def test_database_in_use_is_a_clear_one_liner(tmp_path, vault, monkeypatch):
-    import mailbot.store as store_module
+    import mailbot.store.database as store_module
 
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)
     path = tmp_path / "busy.db"

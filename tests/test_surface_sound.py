@@ -9,8 +9,8 @@ from xml.sax.saxutils import escape, quoteattr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot import redact
-from mailbot.names import build_matcher, protected_names
+from mailbot.documents import redact
+from mailbot.documents.names import build_matcher, protected_names
 
 PEOPLE = [
     ([{"name": "Rhiannon Ap Gwilym", "first_name": "Rhiannon", "surname": "Ap Gwilym", "known_as": ["Rhi"]}],

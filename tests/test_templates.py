@@ -12,7 +12,7 @@ import pytest
 from docx import Document
 
 from conftest import ROOT
-from mailbot.minutes import read_minutes
+from mailbot.documents.minutes import read_minutes
 
 TEMPLATES = ROOT / "templates"
 REFERRAL_FORM = TEMPLATES / "referral-form.docx"
@@ -163,8 +163,8 @@ def _as_json(result) -> dict:
 
 
 def _parse_referral(data: bytes) -> dict:
-    referral = pytest.importorskip("mailbot.referral")
-    from mailbot.docx_package import open_package
+    referral = pytest.importorskip("mailbot.documents.referral")
+    from mailbot.documents.package import open_package
 
     return _as_json(referral.parse_referral(open_package(data)))
 
@@ -213,7 +213,7 @@ def test_filled_referral_form_with_a_sibling_keeps_the_sibling_protected():
 
 
 def test_blank_referral_form_is_refused_not_coded():
-    referral = pytest.importorskip("mailbot.referral")
+    referral = pytest.importorskip("mailbot.documents.referral")
     from mailbot.errors import MailbotError
 
     with pytest.raises(MailbotError):

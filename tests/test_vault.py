@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from mailbot.errors import ConfigError
-from mailbot.vault import Vault, VaultError, normalise_name
+from mailbot.store.vault import Vault, VaultError, normalise_name
 
 
 def test_key_file_created_0600_and_reused(tmp_path):

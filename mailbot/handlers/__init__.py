@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import LeakDetected, MailbotError
-from ..pipeline import Outcome
+from mailbot.errors import LeakDetected, MailbotError
+from mailbot.pipeline import Outcome
 
 log = logging.getLogger("mailbot.handlers")
 
@@ -40,7 +40,7 @@ def is_lead_or_coordinator(ctx, case, address: str) -> bool:
 
 def not_lead_problem(case_codes: str, lead_agency: str, what: str):
     """The plain refusal for minutes or a notice from a member that is not the case's lead agency."""
-    from ..errors import MailbotError
+    from mailbot.errors import MailbotError
 
     return MailbotError(
         f"{what} for {case_codes} can only come from its lead agency ({lead_agency}) or the coordinator. "
@@ -50,15 +50,15 @@ def not_lead_problem(case_codes: str, lead_agency: str, what: str):
 
 def handle_documents(ctx, email, verdict) -> Outcome:
     """A member's email with attachments: each Word file is a referral or minutes."""
-    from ..docx_package import open_package
-    from ..mailreader import kind_of_attachment
-    from .intake import handle_referral
-    from .minutes import handle_minutes, looks_like_minutes
+    from mailbot.documents.package import open_package
+    from mailbot.mail.reading import kind_of_attachment
+    from mailbot.handlers.intake import handle_referral
+    from mailbot.handlers.minutes import handle_minutes, looks_like_minutes
 
     member = verdict.member
     coordinator = verdict.role == "coordinator"
     if member is None and coordinator:
-        from ..senders import Member
+        from mailbot.mail.senders import Member
 
         member = Member(agency="the network coordinator", emails=[email.from_address])
     codes: list[str] = []
@@ -90,7 +90,7 @@ def handle_documents(ctx, email, verdict) -> Outcome:
                 outcome, got, reason = handle_minutes(ctx, email, member, pkg, source=source)
             elif coordinator:
                 # the coordinator referring on behalf of the agency named on the form
-                from .on_behalf import handle_coordinator_referral
+                from mailbot.handlers.on_behalf import handle_coordinator_referral
 
                 kinds.add("referral")
                 outcome, got, reason = handle_coordinator_referral(ctx, email, pkg, source=source,
@@ -137,7 +137,7 @@ def handle_refused(ctx, email, verdict) -> Outcome:
     """A stranger, or failed sender authentication: quarantined, no reply, into the digest."""
     log.warning("refused mail from a sender outside the directory or failing authentication: %s", verdict.reason)
     if getattr(verdict, "tell_coordinator", False):  # a From line that hides who sent it (senders.authorise)
-        from ..senders import refusal_note
+        from mailbot.mail.senders import refusal_note
 
         ctx.tell_coordinator(title="an email with a misleading From line was refused",
                              details=refusal_note(email, verdict, ctx.cfg.quarantine_folder), source=email.key)
@@ -156,7 +156,7 @@ def handle_too_large(ctx, email, verdict) -> Outcome:
 
 
 def handle_other(ctx, email, verdict) -> Outcome:
-    from ..confirm import find_confirmation, token_hash
+    from mailbot.casework.confirm import find_confirmation, token_hash
 
     is_confirmation, token = find_confirmation(email.subject or "", email.text_body or "")
     if is_confirmation:

@@ -1,11 +1,11 @@
-"""The coordinator's commands, by email or `mailbot command`: parse (mailbot.commands), confirm, carry out, reply.
+"""The coordinator's commands, by email or `mailbot command`: parse (mailbot.casework.commands), confirm, carry out, reply.
 
 Each command line is quoted in the reply with what was done or why not.
 Everything a command changes happens inside the caller's transaction, with
 the emails it causes (worker details to the lead agency, the Coded Referral
 to Social Work, exit/handover notices, the Master List).
 
-Confirmation (mailbot.confirm): a command emailed to the mailbox that changes
+Confirmation (mailbot.casework.confirm): a command emailed to the mailbox that changes
 who receives names or a case's standing is not carried out when it arrives.
 It is kept (encrypted, with the SHA-256 of a one-time token), and the token is
 emailed to the coordinator's own configured address. The command runs when an
@@ -27,7 +27,7 @@ for commands with variants) is what rules/commands.toml lists.
 ``always_confirm`` (a bool, or a function of the command) makes it need the
 coordinator's confirmation whatever rules/commands.toml says; otherwise it
 needs confirmation when rules/commands.toml lists its name. The parser must
-also read the new line into the new type (mailbot.commands.parse_command_line).
+also read the new line into the new type (mailbot.casework.commands.parse_command_line).
 A parsed command of a type nobody registered is refused, never run.
 
 Something other than a command email that must wait for the coordinator
@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from .. import commands as C
-from ..compose import DOCX_TYPE, Attachment
-from ..config import MemberConfig
-from ..confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
-from ..pipeline import Outcome, social_work_status
+from mailbot.casework import commands as C
+from mailbot.mail.compose import DOCX_TYPE, Attachment
+from mailbot.config import MemberConfig
+from mailbot.casework.confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
+from mailbot.pipeline import Outcome, social_work_status
 
 log = logging.getLogger("mailbot.commands")
 
@@ -309,7 +309,7 @@ def _member_change(ctx, cmd: C.MemberChange, source: str) -> str:
 
 
 def _resend(ctx, cmd, source: str) -> str:
-    from ..master_list_job import send_master_list_if_changed
+    from mailbot.jobs.master_list import send_master_list_if_changed
 
     send_master_list_if_changed(ctx, force=True)
     return "the current Master List was sent to all members."
@@ -330,7 +330,7 @@ register_command(C.Help, lambda ctx, c, s: "\n" + C.HELP_TEXT, name="HELP")
 
 def _held_decision(run):
     def call(ctx, cmd, source: str) -> str:
-        from ..errors import MailbotError
+        from mailbot.errors import MailbotError
 
         try:
             return run(ctx, cmd)
@@ -340,22 +340,22 @@ def _held_decision(run):
 
 
 def _strip_held(ctx, cmd, ) -> str:
-    from ..held import strip_and_send
+    from mailbot.casework.held import strip_and_send
     return strip_and_send(ctx, cmd.hold, list(cmd.words))
 
 
 def _release_held(ctx, cmd) -> str:
-    from ..held import release
+    from mailbot.casework.held import release
     return release(ctx, cmd.hold, cmd.reason)
 
 
 def _discard_held(ctx, cmd) -> str:
-    from ..held import discard
+    from mailbot.casework.held import discard
     return discard(ctx, cmd.hold)
 
 
 def _list_held(ctx, cmd) -> str:
-    from ..held import list_held
+    from mailbot.casework.held import list_held
     return "\n" + list_held(ctx)
 
 
@@ -424,9 +424,9 @@ def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
 
 
 def handle_commands(ctx, email, verdict) -> Outcome:
-    from ..mailreader import kind_of_attachment
-    from ..notices import looks_like_notice
-    from . import WORD_KINDS, handle_documents
+    from mailbot.mail.reading import kind_of_attachment
+    from mailbot.casework.notices import looks_like_notice
+    from mailbot.handlers import WORD_KINDS, handle_documents
 
     owner = configured_coordinator(ctx, email.from_address)
     if owner is None:  # classify sends only coordinators here; fail closed all the same
@@ -443,7 +443,7 @@ def handle_commands(ctx, email, verdict) -> Outcome:
     if is_confirmation:
         return _handle_confirmation(ctx, email, owner, token)
     if looks_like_notice(email.subject or "", email.text_body or ""):
-        from .notices import handle_notice
+        from mailbot.handlers.notices import handle_notice
 
         return handle_notice(ctx, email, verdict)
     return _handle_command_email(ctx, email, owner)
@@ -517,7 +517,7 @@ def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *
                              "address only")
     if count:
         # the token travels in this one email: its copy in the outbox is sealed like a held message
-        from ..compose import message_id
+        from mailbot.mail.compose import message_id
 
         ctx.store.seal_outgoing(message_id("command-confirm", source, owner, domain=ctx.cfg.domain))
     log.info("%d coordinator command(s) (%s) wait for confirmation", len(lines), summary)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from ..coding import code_document, recall_check, sibling_codes
-from ..redact import coded_filename
-from ..redaction_rules import field_protections, load_redaction_rules
-from ..compose import DOCX_TYPE, Attachment
-from ..docx_package import open_package
-from ..eligibility import check_age_range
-from ..errors import HeldForReview, LeakDetected, MailbotError
-from ..referral import parse_referral, recall_allowed
+from mailbot.documents.coding import code_document, recall_check, sibling_codes
+from mailbot.documents.redact import coded_filename
+from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
+from mailbot.mail.compose import DOCX_TYPE, Attachment
+from mailbot.documents.package import open_package
+from mailbot.casework.eligibility import check_age_range
+from mailbot.errors import HeldForReview, LeakDetected, MailbotError
+from mailbot.documents.referral import parse_referral, recall_allowed
 
 log = logging.getLogger("mailbot.intake")
 
@@ -170,7 +170,7 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
 def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
                number, coded) -> None:
     """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice."""
-    from ..store import Case
+    from mailbot.store.database import Case
 
     store = ctx.store
     today = ctx.local_now().date()

@@ -1,6 +1,6 @@
 """Minutes of a Network Case Meeting, from the lead agency: strip any Master List name, distribute, record.
 
-The minutes are read (mailbot.minutes), every name of every case on record is
+The minutes are read (mailbot.documents.minutes), every name of every case on record is
 stripped with the referral core's engine and verified (fail closed), then the
 coded minutes go to the audience of rules/recipients.toml [minutes]
 (attendees, apologies and the coordinator by default: only addresses in the
@@ -15,13 +15,13 @@ import json
 import logging
 import re
 
-from ..coding import code_document
-from ..compose import DOCX_TYPE, Attachment
-from ..docx_text import all_text
-from ..commands import normalise_code
-from ..errors import BadField, LeakDetected
-from ..pipeline import social_work_status
-from ..sanitise import sanitised_bytes
+from mailbot.documents.coding import code_document
+from mailbot.mail.compose import DOCX_TYPE, Attachment
+from mailbot.documents.text import all_text
+from mailbot.casework.commands import normalise_code
+from mailbot.errors import BadField, LeakDetected
+from mailbot.pipeline import social_work_status
+from mailbot.documents.sanitise import sanitised_bytes
 
 log = logging.getLogger("mailbot.minutes")
 
@@ -48,7 +48,7 @@ def _people_on_record(store) -> tuple[list[dict], list[dict], list[str]]:
 
 
 def handle_minutes(ctx, email, member, pkg, *, source: str):
-    from ..minutes import parse_minutes
+    from mailbot.documents.minutes import parse_minutes
 
     store = ctx.store
     minutes = parse_minutes(pkg).to_json()
@@ -67,7 +67,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
     cases = family
     label = code if len(cases) > 1 else case.code
-    from . import is_lead_or_coordinator, not_lead_problem
+    from mailbot.handlers import is_lead_or_coordinator, not_lead_problem
 
     if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
         # another member's minutes change nothing: the caller replies plainly and tells the coordinator
@@ -103,7 +103,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     updates: dict = {}
     if minutes.get("next_meeting"):
         updates["next_meeting"] = minutes["next_meeting"]
-    from .commands import _find_member, configured_coordinator, request_confirmation
+    from mailbot.handlers.commands import _find_member, configured_coordinator, request_confirmation
 
     exit_agreed = bool(minutes.get("exit_agreed"))
     handover_to = None if exit_agreed else minutes.get("handover_to")
@@ -169,8 +169,8 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
 
 def _professional_words(ctx, minutes: dict) -> frozenset[str]:
     """The attendees', chair's and minute-taker's words and the members': never derived pet names."""
-    from ..handlers.intake import network_words
-    from ..recall import allowed_words
+    from mailbot.handlers.intake import network_words
+    from mailbot.documents.recall import allowed_words
 
     people = [minutes.get("chair") or "", minutes.get("minutes_taker") or ""]
     for a in minutes.get("attendees", []):
@@ -182,7 +182,7 @@ def _professional_words(ctx, minutes: dict) -> frozenset[str]:
 def recorded_actions(minutes: dict, children, relatives, codes) -> list[dict]:
     """The actions decided, as kept for the action owners' reminders: each action's text with every
     name on record replaced (it is stored), and the owner's address from the attendance sheet."""
-    from ..names import build_matcher, protected_names
+    from mailbot.documents.names import build_matcher, protected_names
 
     matcher = build_matcher(protected_names(children, relatives, codes)) if children else None
     emails = {(a.get("name") or "").strip().lower(): (a.get("email") or "").lower()

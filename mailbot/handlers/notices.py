@@ -9,7 +9,7 @@ The case code may be on a "Case:" line, in the subject, or on a heading line
 of the body ("Meeting notice CN78"). A sibling code (CN58A) names one young
 person; the bare family number (CN58) is refused when it is ambiguous.
 
-Calendar: one UID per meeting (mailbot.calendar_invite.meeting_uid). A new
+Calendar: one UID per meeting (mailbot.casework.calendar_invite.meeting_uid). A new
 notice for a case whose announced meeting has not yet taken place is an
 update of that meeting (same UID, SEQUENCE + 1); a notice marked cancelled
 sends METHOD:CANCEL for it.
@@ -22,11 +22,11 @@ import logging
 import re
 from datetime import datetime
 
-from ..calendar_invite import build_ics, meeting_uid
-from ..compose import ICS_TYPE, Attachment
-from ..errors import BadField, LeakDetected, MailbotError
-from ..notices import parse_notice
-from ..pipeline import Outcome, social_work_status
+from mailbot.casework.calendar_invite import build_ics, meeting_uid
+from mailbot.mail.compose import ICS_TYPE, Attachment
+from mailbot.errors import BadField, LeakDetected, MailbotError
+from mailbot.casework.notices import parse_notice
+from mailbot.pipeline import Outcome, social_work_status
 
 log = logging.getLogger("mailbot.notices")
 
@@ -107,7 +107,7 @@ def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[in
 
 
 def handle_notice(ctx, email, verdict) -> Outcome:
-    from . import _reply_problem
+    from mailbot.handlers import _reply_problem
 
     subject = _subject_with_heading(email.subject or "", email.text_body or "")
     try:
@@ -116,7 +116,7 @@ def handle_notice(ctx, email, verdict) -> Outcome:
         case = _find_case(ctx.store, notice.code)
         if case.status != "open":
             raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
-        from . import is_lead_or_coordinator, not_lead_problem
+        from mailbot.handlers import is_lead_or_coordinator, not_lead_problem
 
         if not is_lead_or_coordinator(ctx, case, email.from_address):
             raise not_lead_problem(case.code, case.lead_agency,

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import BadField
-from ..referral import parse_referral
+from mailbot.errors import BadField
+from mailbot.documents.referral import parse_referral
 
 
 def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
     """(agency, contact address) of the member the form names; None when none or several match."""
-    from .commands import _find_member
+    from mailbot.handlers.commands import _find_member
 
     agency_text = " ".join((data.get("referring_agency") or "").split())
     referrer_email = ((data.get("referrer") or {}).get("email") or "").strip().lower()
@@ -38,9 +38,9 @@ def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
 def handle_coordinator_referral(ctx, email, pkg, *, source: str, filename: str, form: bytes,
                                 data: dict | None = None):
     """Same result as handle_referral, with the agency named on the form as the referrer."""
-    from ..docx_package import open_package
-    from ..senders import Member
-    from .intake import handle_referral
+    from mailbot.documents.package import open_package
+    from mailbot.mail.senders import Member
+    from mailbot.handlers.intake import handle_referral
 
     if data is None:
         if pkg is None:

@@ -1,0 +1,193 @@
+"""Case codes and the Coded Referral.
+
+A case code is ``CN`` + case number (CN78); siblings referred together share
+the number with a letter each (CN58A, CN58B). Numbers are allocated and kept
+by the store; this module does the pure parts: formatting, parsing, sibling
+codes, and turning a Referral Form into a Coded Referral that is written only
+when the verifier finds no protected name anywhere in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import string
+from pathlib import Path
+
+from mailbot.documents.package import Package, open_package, write_atomic
+from mailbot.errors import BadField, HeldForReview, LeakDetected, MailbotError, NotAReferral
+from mailbot.documents.names import ProtectedName, build_matcher, protected_names
+from mailbot.documents.redact import strip_names, verify_no_names
+from mailbot.documents.sanitise import assert_no_unverifiable, sanitise
+
+log = logging.getLogger("mailbot.coding")
+
+CODE_PREFIX = "CN"
+_CODE_RE = re.compile(r"^\s*CN\s*0*(\d{1,6})\s*([A-Z]?)\s*$", re.I)
+MAX_SIBLINGS = 26
+
+
+def format_code(n: int, letter: str | None = None) -> str:
+    """format_code(78) -> 'CN78'; format_code(58, 'B') -> 'CN58B'."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise BadField(f"A case number must be a whole number from 1 up (got {n!r}).", reason="bad-code")
+    if letter:
+        letter = letter.upper()
+        if len(letter) != 1 or letter not in string.ascii_uppercase:
+            raise BadField("A sibling letter must be one letter A-Z.", reason="bad-code")
+    return f"{CODE_PREFIX}{n}{letter or ''}"
+
+
+def parse_code(code: str) -> tuple[int, str | None]:
+    """parse_code('CN58B') -> (58, 'B'); parse_code('cn78') -> (78, None)."""
+    m = _CODE_RE.match(code or "")
+    if not m or int(m.group(1)) < 1:
+        raise BadField(f"'{(code or '')[:20]}' is not a case code; a case code looks like CN78 or CN58B.",
+                       reason="bad-code")
+    return int(m.group(1)), (m.group(2).upper() or None)
+
+
+def sibling_codes(number: int, count: int) -> list[str]:
+    """sibling_codes(58, 2) -> ['CN58A', 'CN58B']; a single young person -> ['CN58']."""
+    if count < 1:
+        raise BadField("A referral needs at least one young person.", reason="no-young-person")
+    if count > MAX_SIBLINGS:
+        raise BadField(f"A referral can hold at most {MAX_SIBLINGS} young people.", reason="too-many")
+    if count == 1:
+        return [format_code(number)]
+    return [format_code(number, string.ascii_uppercase[i]) for i in range(count)]
+
+
+def codes_for(code: str, count: int) -> list[str]:
+    """The codes for ``count`` young people given the code on the command line (CN78 -> CN78A, CN78B)."""
+    number, letter = parse_code(code)
+    if letter:
+        if count != 1:
+            raise BadField(f"The form has {count} young people; give the case code without a letter "
+                           f"(CN{number}) and each gets its own letter.", reason="bad-code")
+        return [format_code(number, letter)]
+    return sibling_codes(number, count)
+
+
+def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
+                  *, filename: str | None = None, stats: dict | None = None,
+                  extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None,
+                  exclude: frozenset[str] = frozenset()) -> bytes:
+    """Strip every protected name, serialise, verify; the bytes of the Coded Referral.
+
+    Raises LeakDetected (nothing to send) when the verifier finds a name. With
+    ``recall_allowed`` (the words of the form's professionals, agencies and places), the recall
+    check (mailbot.documents.recall) also reads the result and raises HeldForReview where a word that
+    looks like a person's name remains. ``exclude``: folded words never derived into a
+    protected pet name (the attendees of minutes).
+    """
+    if not children:
+        raise NotAReferral("The form has no young person's name, so it cannot be coded. "
+                           "Please fill in the young person's name and send it again.",
+                           reason="no-name")
+    # the professionals' own names are never taken for a pet name of someone protected
+    names = protected_names(children, family, codes, exclude=(recall_allowed or frozenset()) | exclude)
+    if not names:
+        raise NotAReferral("The form has no young person's name, so it cannot be coded. "
+                           "Please fill in the young person's name and send it again.",
+                           reason="no-name")
+    # fields a network also removes (rules/redaction.toml): stripped and verified like names
+    known = {n.key for n in names}
+    for text, replacement in extra:
+        entry = ProtectedName(text, replacement, "field")
+        if entry.key and entry.key not in known:
+            known.add(entry.key)
+            names.append(entry)
+    matcher = build_matcher(names)
+    removed = sanitise(pkg)  # altChunks, OLE, external links, text in pictures (issue 10 item 11)
+    strip_names(pkg, matcher, stats)
+    data = pkg.to_bytes()
+    verify_no_names(data, matcher, filename)
+    assert_no_unverifiable(data)
+    if stats is not None:
+        stats["removed"] = removed
+    if recall_allowed is not None:
+        recall_check(data, recall_allowed)
+    return data
+
+
+def recall_check(data: bytes, allowed: frozenset[str]) -> None:
+    """Raise HeldForReview when a word that looks like a person's name remains in ``data``."""
+    from mailbot.documents.recall import check
+
+    findings = check(data, allowed=allowed)
+    if findings:
+        where = [f.where() for f in findings]
+        raise HeldForReview(
+            "A word that looks like a person's name remains in the coded document ("
+            + "; ".join(where[:5]) + "); it was held for the coordinator and nothing was sent.",
+            where=where)
+
+
+def _check_people(children: list[dict]) -> None:
+    if not children:
+        raise NotAReferral("The form has no young person's name, so it cannot be coded. "
+                           "Please fill in the young person's name and send it again.", reason="no-name")
+    today = dt.date.today()
+    for i, child in enumerate(children, 1):
+        if not (child.get("name") or child.get("first_name") or child.get("first") or child.get("surname")):
+            raise NotAReferral(f"Young person {i} on the form has no name, so it cannot be coded. "
+                               "Please fill in the name and send it again.", reason="no-name")
+        dob = child.get("date_of_birth") or child.get("dob")
+        if isinstance(dob, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob):
+            try:
+                born = dt.date.fromisoformat(dob)
+            except ValueError:
+                raise BadField(f"The date of birth of young person {i} is not a real date. "
+                               "Please correct it and send the form again.", reason="bad-dob") from None
+            if born > today or (today.year - born.year) > 25:
+                raise BadField(f"The date of birth of young person {i} cannot be right "
+                               f"({'in the future' if born > today else 'over 25 years ago'}). "
+                               "Please correct it and send the form again.", reason="bad-dob")
+
+
+def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -> str:
+    """Read a Referral Form, write its Coded Referral to ``out_path``; a one-line summary.
+
+    Nothing is written unless the verifier passes.
+    """
+    form_path, out_path = Path(form_path), Path(out_path)
+    parse_code(code)  # refuse a bad code before reading anything
+    # refuse bad input early with a plain message (damaged, legacy .doc, password,
+    # macros, zip bomb, XML entities in the body) before the form is interpreted
+    open_package(form_path).xml("word/document.xml")
+    from mailbot.documents.referral import read_referral
+
+    pkg, referral = read_referral(form_path)
+    data = referral.to_json() if hasattr(referral, "to_json") else dict(referral)
+    children = list(data.get("young_people") or [])
+    family = list(data.get("family") or []) + list(data.get("named_in_text") or [])
+    _check_people(children)
+    from mailbot.casework.eligibility import check_age_range
+
+    check_age_range(children, dt.date.today())  # the network's age range (rules/age_range.toml)
+    codes = codes_for(code, len(children))
+    stats: dict = {}
+    from mailbot.config import DEFAULT_RULES_DIR
+    from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
+
+    extra = field_protections(children, load_redaction_rules(DEFAULT_RULES_DIR))
+    from mailbot.documents.referral import recall_allowed
+
+    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra,
+                          recall_allowed=recall_allowed(referral))
+    try:
+        write_atomic(out_path, coded)
+    except OSError as exc:
+        raise MailbotError(f"The coded referral could not be written to {out_path} "
+                           f"({exc.strerror or type(exc).__name__}); nothing was written.",
+                           reason="write-failed") from None
+    log.info("coded referral %s written (%d names replaced)", ",".join(codes), stats.get("replaced", 0))
+    people = (f"{len(codes)} young people: {', '.join(codes)}" if len(codes) > 1 else "1 young person")
+    return (f"Coded referral {format_code(*parse_code(code))} written to {out_path} "
+            f"({people}; {stats.get('replaced', 0)} names replaced)")
+
+
+__all__ = ["format_code", "parse_code", "sibling_codes", "codes_for", "code_document",
+           "code_referral_file", "LeakDetected"]

@@ -1,0 +1,1 @@
+"""Time-driven work: the scheduler, the digest and the Master List jobs."""

@@ -1,1 +1,0 @@
-"""Test and demo helpers: a real, private mail server (Dovecot + an SMTP relay)."""
