@@ -81,7 +81,7 @@ class Running:
         cfg_path = self.net.write_config()
         self.proc = subprocess.Popen([sys.executable, "-m", "mailbot.cli", "run", "-c", str(cfg_path)],
                                      cwd=str(ROOT), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        from mailbot.store.database import Store
+        from mailbot.store import Store
         from mailbot.store.vault import Vault
 
         if not wait(lambda: self.cfg.key_file.exists() and self.cfg.store_path.exists(), 20, 0.05):

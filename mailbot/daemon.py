@@ -58,7 +58,7 @@ class Bot:
 
     def __init__(self, cfg: Config, *, clock: Callable[[], datetime] | None = None, lock: bool = True,
                  work_ahead: bool = True):
-        from mailbot.store.database import Store
+        from mailbot.store import Store
         from mailbot.store.vault import Vault
 
         self.cfg = cfg
@@ -91,7 +91,7 @@ class Bot:
 
     def _storage_failed(self, exc: BaseException) -> bool:
         """A full disk (or I/O error) stops the daemon: nothing more can be recorded, so nothing is taken."""
-        from mailbot.store.database import storage_failure
+        from mailbot.store import storage_failure
 
         why = storage_failure(exc)
         if why is None:
@@ -299,7 +299,7 @@ def run_daemon(config_path: Path) -> int:
     finally:
         bot.close()
     if bot.fatal:
-        from mailbot.store.database import StoreError
+        from mailbot.store import StoreError
 
         raise StoreError(bot.fatal)  # one line on stderr, exit 1
     log.info("mailbot stopped cleanly")

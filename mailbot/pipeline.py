@@ -119,7 +119,7 @@ class Context:
         already holds.
         """
         from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
-        from mailbot.store.database import OutgoingMail
+        from mailbot.store import OutgoingMail
 
         if not to:
             return 0
@@ -309,7 +309,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
             outcome = handler(ctx, email, verdict)
             _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
     except Exception as exc:  # the shunt: held for a person, never silence
-        from mailbot.store.database import storage_failure
+        from mailbot.store import storage_failure
 
         if storage_failure(exc):  # nothing can be recorded: leave the mail in the inbox, the daemon stops
             raise

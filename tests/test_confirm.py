@@ -126,7 +126,7 @@ def test_register_a_further_confirmable_command(tmp_path):
 
 
 def test_store_keeps_the_hash_and_encrypted_lines_and_a_request_is_finished_once(tmp_path):
-    from mailbot.store.database import Store
+    from mailbot.store import Store
     from mailbot.store.vault import Vault
 
     vault = Vault.load_or_create(tmp_path / "names.key")
@@ -148,7 +148,7 @@ def test_store_keeps_the_hash_and_encrypted_lines_and_a_request_is_finished_once
 
 
 def test_an_old_database_gets_the_new_tables(tmp_path):
-    from mailbot.store.database import MIGRATIONS, Store
+    from mailbot.store import MIGRATIONS, Store
     from mailbot.store.vault import Vault
 
     path = tmp_path / "old.db"

@@ -362,7 +362,7 @@ def sample_network(private_mailserver, tmp_path):
 @pytest.fixture
 def sample_bot(sample_network):
     from mailbot.daemon import Bot
-    from mailbot.store.database import Case
+    from mailbot.store import Case
 
     b = Bot(sample_network.config, clock=lambda: NOW)
     b.store.add_case(Case(

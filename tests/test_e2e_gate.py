@@ -25,7 +25,7 @@ NAME_TOKENS = (FIRST, SURNAME, NICK)
 
 
 def add_case(bot, network):
-    from mailbot.store.database import Case
+    from mailbot.store import Case
 
     store = bot.store
     with store.transaction():
@@ -79,7 +79,7 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
                   source="gate-test-clean", case_code="CN1")
     # a named message that reaches the outbox without ctx.queue (the outbox's own check must stop it)
     from mailbot.mail.compose import Rendered, build_message
-    from mailbot.store.database import OutgoingMail
+    from mailbot.store import OutgoingMail
 
     direct = build_message(sender=network.mailbox, sender_name="Coordinator", to=[member],
                            rendered=Rendered("[CN1] note", f"About {FIRST} {SURNAME}.", "<p>note</p>"),

@@ -145,7 +145,7 @@ def test_reminders_and_digest_for_a_stored_case_over_smtp_and_imap(mailserver, t
     from mailbot.daemon import Bot
     from mailbot.jobs.digest import send_digest
     from mailbot.jobs.scheduler import reminders_tick
-    from mailbot.store.database import Case
+    from mailbot.store import Case
 
     network = TestNetwork(mailserver, tmp_path)
     clock = Clock(datetime(2027, 1, 18, 9, 0, tzinfo=timezone.utc))

@@ -204,7 +204,7 @@ def wait_until(cond, timeout: float, what: str, step: float = 0.25, daemon: Daem
 
 
 def open_store(net: TestNetwork):
-    from mailbot.store.database import Store
+    from mailbot.store import Store
     from mailbot.store.vault import Vault
 
     return Store.open(net.config.store_path, Vault.load_or_create(net.config.key_file))

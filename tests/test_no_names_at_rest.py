@@ -173,7 +173,7 @@ def run_bot(bot) -> None:
 def test_no_name_is_stored_in_clear_anywhere(private_mailserver, tmp_path, caplog):
     from mailbot.config import MemberConfig
     from mailbot.daemon import Bot
-    from mailbot.store.database import Case
+    from mailbot.store import Case
 
     server = private_mailserver
     log_file = tmp_path / "mailbot.log"

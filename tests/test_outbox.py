@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailbot.mail.outbox import OutboxSender, SmtpSettings
-from mailbot.store.database import OutgoingMail, Store
+from mailbot.store import OutgoingMail, Store
 from mailbot.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)

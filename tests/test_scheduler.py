@@ -18,7 +18,7 @@ from mailbot.casework.calendar_invite import build_ics
 from mailbot.daemon import Bot
 from mailbot.jobs.digest import send_digest
 from mailbot.jobs.scheduler import SENT_KEY, reminders_tick, start_scheduler
-from mailbot.store.database import Case
+from mailbot.store import Case
 
 LEAD = "orla.brack@hebble-ys.example.net"
 OTHER = "dev.quinlan@sowerby-frc.example.net"

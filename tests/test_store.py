@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from mailbot.store.database import MIGRATIONS, Case, OutgoingMail, Store, StoreError
+from mailbot.store import MIGRATIONS, Case, OutgoingMail, Store, StoreError
 from mailbot.store.vault import Vault
 
 NAMES = ["Aoife Brennan", "Saoirse Ní Mhurchú", "Tadhg Ó Ceallaigh", "Dervla McGonigle"]

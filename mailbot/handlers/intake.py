@@ -170,7 +170,7 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
 def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
                number, coded) -> None:
     """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice."""
-    from mailbot.store.database import Case
+    from mailbot.store import Case
 
     store = ctx.store
     today = ctx.local_now().date()

@@ -148,7 +148,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
 
 def send_digest(ctx, now: datetime) -> int:
     """Queue today's digest to the coordinators (once per local day); returns the number of emails queued."""
-    from mailbot.store.database import OutgoingMail
+    from mailbot.store import OutgoingMail
 
     store, cfg = ctx.store, ctx.cfg
     local = now.astimezone(cfg.tz) if now.tzinfo else now

@@ -48,7 +48,7 @@ from typing import Callable
 import aiosmtplib
 
 from mailbot.errors import ConfigError
-from mailbot.store.database import OutboxItem, Store
+from mailbot.store import OutboxItem, Store
 
 log = logging.getLogger("mailbot.outbox")
 
@@ -493,7 +493,7 @@ class OutboxSender:
                     busy = False
                     self.on_idle()
             except Exception as exc:  # keep the sender alive; the queue is durable
-                from mailbot.store.database import storage_failure
+                from mailbot.store import storage_failure
 
                 if storage_failure(exc):  # the database cannot be written: the daemon stops
                     raise

@@ -1,1 +1,17 @@
-"""The store: one SQLite file (schema, migrations, cases, outbox queue, messages, audit) and the vault."""
+"""The store: mailbot's memory, one SQLite file, and the vault that keeps names encrypted in it.
+
+- database: the Store (connections, transactions, migrations, IMAP position, key/value state),
+  made of the parts below;
+- schema: the migrations; records: the rows as dataclasses;
+- messages: inbound messages handled once, attempts, audit; cases: case numbers, cases and
+  their people, the Master List flag, exits; outbox_queue: every outgoing email;
+  reviews: held forms and commands awaiting confirmation;
+- vault: encryption of names at rest and the blind index.
+"""
+
+from mailbot.store.database import BUSY_TIMEOUT_MS, Store
+from mailbot.store.records import Case, OutboxItem, OutgoingMail, StoreError, storage_failure
+from mailbot.store.schema import MIGRATIONS
+
+__all__ = ["BUSY_TIMEOUT_MS", "Case", "MIGRATIONS", "OutboxItem", "OutgoingMail", "Store", "StoreError",
+           "storage_failure"]
