@@ -15,17 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbot.errors import ConfigError
+from mailbot.paths import PACKAGE_ROOT, shipped  # noqa: F401 (re-exported)
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-def shipped(name: str) -> Path:
-    """A folder shipped with mailbot: beside the package in a checkout (editable install), else the
-    copy a regular install put under <prefix>/share/mailbot/."""
-    beside = PACKAGE_ROOT / name
-    if beside.is_dir():
-        return beside
-    return Path(sys.prefix) / "share" / "mailbot" / name
 
 
 DEFAULT_RULES_DIR = shipped("rules")

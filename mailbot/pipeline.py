@@ -21,181 +21,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import threading
 import time
 import traceback
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
 
-from mailbot.mail.compose import Attachment, Templates, build_message, message_id
-from mailbot.config import Config
-from mailbot.errors import LeakDetected, MailbotError
-from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
+from mailbot.context import QUARANTINED, Context, Disposition, Kind, Outcome, folder_for
+from mailbot.errors import MailbotError
 
 log = logging.getLogger("mailbot.pipeline")
 
-PROCESSED = "processed"
-QUARANTINED = "quarantined"
-
 #: The steps, in order; their names appear in logs.
 STEPS = ("receive", "classify", "handle", "record", "send")
-
-
-@dataclass
-class Outcome:
-    """What happened to one incoming message. Never holds a name."""
-
-    kind: str
-    #: accepted | duplicate | replied | ignored (kept in Processed);
-    #: quarantined | held (moved to Quarantine for a person to look at)
-    outcome: str
-    reason: str = ""
-    detail: str = ""
-    case_codes: tuple[str, ...] = ()
-
-    @property
-    def folder(self) -> str:
-        return folder_for(self.outcome)
-
-
-QUARANTINE_OUTCOMES = frozenset({"quarantined", "held"})
-
-
-def folder_for(outcome: str) -> str:
-    return QUARANTINED if outcome in QUARANTINE_OUTCOMES else PROCESSED
-
-
-@dataclass
-class Context:
-    """Everything a handler may use. Built once by the daemon (or a test)."""
-
-    cfg: Config
-    store: object  # mailbot.store.database.Store
-    templates: Templates
-    rules: dict[str, Rule]
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-    notify_outbox: Callable[[], None] = lambda: None
-    #: work done ahead by a helper process during a backlog (mailbot.speculate.Ahead), or None
-    ahead: object = None
-    _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
-    _gate_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def build(cls, cfg: Config, store, **kw) -> "Context":
-        return cls(cfg=cfg, store=store, templates=Templates(cfg.templates_dir, network=cfg.network_name),
-                   rules=load_rules(cfg.rules_dir), **kw)
-
-    # -- helpers handlers share ------------------------------------------
-    def now(self) -> datetime:
-        return self.clock()
-
-    def local_now(self) -> datetime:
-        return self.clock().astimezone(self.cfg.tz)
-
-    def recipients(self, rule_kind: str, **kw) -> list[str]:
-        rule = self.rules[rule_kind]
-        return choose_recipients(rule, self.cfg.members, self.cfg.coordinators,
-                                 ourselves=[self.cfg.mailbox_address], **kw)
-
-    def queue(
-        self,
-        *,
-        kind: str,
-        rule_kind: str,
-        template: str,
-        to: list[str],
-        values: dict,
-        source: str,
-        case_code: str | None = None,
-        attachments: list[Attachment] = (),
-        in_reply_to: str | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Render once, then write one outgoing message per recipient to the outbox (inside the caller's tx).
-
-        The Message-ID depends on (kind, source, recipient) only, so a redo
-        after a crash enqueues nothing new: the outbox ignores a Message-ID it
-        already holds.
-        """
-        from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
-        from mailbot.store import OutgoingMail
-
-        if not to:
-            return 0
-        rendered = self.templates.render(template, **values)
-        rule = self.rules[rule_kind]
-        # One MIME build per mailing; each recipient's copy differs only in To and Message-ID.
-        shared = build_message(
-            sender=self.cfg.mailbox_address,
-            sender_name=self.cfg.mailbox_display_name,
-            to=[TO_PLACEHOLDER],
-            rendered=rendered,
-            msg_id=ID_PLACEHOLDER,
-            kind=kind,
-            case_code=case_code,
-            attachments=list(attachments),
-            in_reply_to=in_reply_to,
-            date=self.now(),
-        )
-        # The last gate, first time: nothing that holds a name on record even enters the outbox.
-        # (The outbox checks every message again just before SMTP.)
-        leak = self.leak_check(shared)
-        if leak:
-            # Fail closed: raising rolls back everything the handler did with this message, so a
-            # referral is never half-done (a case without its coded referral, an acknowledgement for
-            # nothing); the pipeline then holds the email for the coordinator with this name-free reason.
-            log.error("%s for %s not queued: the leak gate found a protected name (%s)", kind,
-                      case_code or "-", leak)
-            raise LeakDetected(f"A {kind} message was stopped because it would have disclosed a young "
-                               f"person's name ({leak}); nothing was sent.")
-        count = 0
-        for addr in to:
-            mid = message_id(kind, source, addr, domain=self.cfg.domain)
-            raw = personalise(shared, to=addr, msg_id=mid)
-            if self.store.enqueue(OutgoingMail(
-                message_id=mid, kind=kind, case_code=case_code, sender=self.cfg.mailbox_address,
-                recipients=[addr], raw=raw, rule=rule.kind, reason=reason or rule.reason,
-            )):
-                count += 1
-        return count
-
-    def leak_check(self, raw: bytes) -> str | None:
-        """Where a name on record appears in this message, or None (the encrypted Master List is exempt)."""
-        return self.gate().check_message(raw)
-
-    def gate(self):
-        """The leak gate for every name on record, rebuilt only when a case's names change.
-
-        Shared by the threads (the watcher queues, the outbox re-checks), so a document checked when
-        it was queued is a cache hit when it is sent. Keyed on the version each thread's connection
-        sees: a thread inside an uncommitted transaction and one outside may see different ones."""
-        from mailbot.gate import build_gate
-
-        version = self.store.people_version()
-        with self._gate_lock:
-            gate = self._gates.get(version)
-        if gate is None:
-            gate = build_gate(self.store.protected_names())
-            with self._gate_lock:
-                self._gates[version] = gate
-                while len(self._gates) > 4:
-                    self._gates.pop(next(iter(self._gates)))
-        return gate
-
-    def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
-        self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
-                   to=self.recipients("coordinator_notice"), values={"title": title, "details": details},
-                   source=source + ":" + title, case_code=case_code)
-
-
-def social_work_status(case) -> SocialWorkStatus:
-    return SocialWorkStatus(
-        known=None if case.sw_known is None else bool(case.sw_known),
-        open=None if case.sw_open is None else bool(case.sw_open),
-        allocated=bool(getattr(case, "sw_worker", None)),
-    )
-
 
 # -- the pipeline -----------------------------------------------------------
 
@@ -265,7 +100,7 @@ def _quarantine_unread(ctx: Context, raw: bytes, fingerprint: str, uid: int, uid
                          "deal with it by hand (for a referral, ask the sender to send the form again)."),
                 source=f"poison:{fingerprint}")
             ctx.store.record_message(key, uidvalidity=uidvalidity, uid=uid, sender="", kind="unreadable",
-                                     outcome="quarantined", reason="failed-every-attempt",
+                                     outcome=Disposition.QUARANTINED, reason="failed-every-attempt",
                                      detail=f"not handled after {attempts} attempts")
         ctx.notify_outbox()
     log.error("uid %s: failed at each of %d attempts; quarantined without being read again", uid, attempts)
@@ -302,7 +137,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     from mailbot.mail.ratelimit import handle_flood, is_flooding
 
     if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
-        kind, handler = "rate-limited", handle_flood
+        kind, handler = Kind.RATE_LIMITED, handle_flood
     # handle + record, one transaction
     try:
         with ctx.store.transaction():
@@ -318,7 +153,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
         log.debug("where (message omitted):\n%s", "".join(traceback.format_tb(exc.__traceback__)))
         # a MailbotError's message is plain and name-free by construction; anything else: its type only
         why = str(exc) if isinstance(exc, MailbotError) else type(exc).__name__
-        outcome = Outcome(kind=kind, outcome="held", reason=exc.reason if isinstance(exc, MailbotError) else "internal-error",
+        outcome = Outcome(kind=kind, outcome=Disposition.HELD, reason=exc.reason if isinstance(exc, MailbotError) else "internal-error",
                           detail=f"{type(exc).__name__} while handling {kind}")
         with ctx.store.transaction():
             ctx.tell_coordinator(

@@ -101,7 +101,7 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
     from mailbot.documents.coding import code_document, sibling_codes
     from mailbot.documents.package import open_package
     from mailbot.gate import analyse_file_ahead
-    from mailbot.handlers import WORD_KINDS
+    from mailbot.handlers.common import WORD_KINDS
     from mailbot.handlers.minutes import looks_like_minutes
     from mailbot.mail.reading import kind_of_attachment, read_email
     from mailbot.documents.redaction_rules import field_protections, load_redaction_rules

@@ -22,7 +22,7 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from mailbot.config import shipped
+from mailbot.paths import shipped
 from mailbot.errors import ConfigError
 
 __all__ = ["new_token", "token_hash", "find_confirmation", "load_confirm_rules", "rule_covers",

@@ -34,7 +34,7 @@ from pathlib import Path
 from string import Template
 
 from mailbot.errors import ConfigError, LeakDetected
-from mailbot.config import shipped
+from mailbot.paths import shipped
 
 __all__ = ["DigestSnapshot", "NewCase", "FollowUp", "MeetingItem", "MinutesMissing",
            "BirthdayItem", "QuarantineItem", "DeliveryFailure", "build_digest", "TEMPLATES_DIR"]

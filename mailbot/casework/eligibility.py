@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from mailbot.config import shipped
+from mailbot.paths import shipped
 from mailbot.errors import ConfigError, MailbotError
 
 RULES_FILE = "age_range.toml"

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mailbot.errors import ConfigError
-from mailbot.config import shipped
+from mailbot.paths import shipped
 
 __all__ = ["ReminderRules", "CaseFacts", "MeetingFacts", "ActionFacts", "Reminder",
            "load_reminder_rules", "due_reminders", "next_due_time", "turns_19_on",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from mailbot.config import shipped
+from mailbot.paths import shipped
 
 RULES_DIR = shipped("rules")
 

@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mailbot.config import shipped
+from mailbot.paths import shipped
 from mailbot.documents.package import open_package, parse_xml
 from mailbot.words.textnorm import fold, normalise
 
@@ -161,7 +161,7 @@ def _paragraph_texts(root) -> list[str]:
 
 def check(data: bytes, *, allowed: frozenset[str] = frozenset()) -> list[Finding]:
     """Where a word that looks like a person's name remains in a coded document (empty: none)."""
-    from mailbot.documents.referral import RULES, load_rules, section_of
+    from mailbot.documents.form_labels import RULES, load_rules, section_of
 
     rules = load_rules(RULES)
     findings: list[Finding] = []

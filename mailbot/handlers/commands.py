@@ -49,7 +49,8 @@ from mailbot.casework import commands as C
 from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.config import MemberConfig
 from mailbot.casework.confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
-from mailbot.pipeline import Outcome, social_work_status
+from mailbot.context import Disposition, Kind, Outcome, social_work_status
+from mailbot.handlers.common import configured_coordinator, find_member
 
 log = logging.getLogger("mailbot.commands")
 
@@ -114,7 +115,6 @@ def _case_or_error(ctx, code: str, *, must_be_open: bool = False):
 
 class Refused(Exception):
     """Raised by a command's ``run``: nothing was done; the message (one plain line) says why."""
-
 
 
 def _coded_referral_attachment(ctx, case) -> Attachment | None:
@@ -185,26 +185,9 @@ def _exit(ctx, cmd: C.ExitCase, source: str) -> str:
             f"{reason or 'none given'}.")
 
 
-def _find_member(ctx, to: str) -> tuple[str, str] | None:
-    """(agency, contact) for a member address or agency name; None when nothing or more than one agency matches."""
-    t = " ".join(to.strip().lower().split())
-    if not t:
-        return None
-    for m in ctx.cfg.members:
-        if t in (c.lower() for c in m.contacts):
-            return m.agency, t
-    for m in ctx.cfg.members:
-        if m.agency.lower() == t:
-            return m.agency, m.contacts[0]
-    partial = [m for m in ctx.cfg.members if t in m.agency.lower()]
-    if len({m.agency for m in partial}) == 1:
-        return partial[0].agency, partial[0].contacts[0]
-    return None  # unknown, or ambiguous ("Lisnavar" matches several agencies): fail closed
-
-
 def _handover(ctx, cmd: C.Handover, source: str) -> str:
     case = _case_or_error(ctx, cmd.code, must_be_open=True)
-    found = _find_member(ctx, cmd.to)
+    found = find_member(ctx, cmd.to)
     if not found:
         raise Refused(f"no single member agency matches '{cmd.to[:80]}'. Use the agency's full name or a "
                        f"member address.")
@@ -230,7 +213,6 @@ def _detained(ctx, cmd, source: str, detained: bool) -> str:
               to=ctx.recipients("reminder", lead=case.lead_contact), values={"code": case.code},
               source=source, case_code=case.code)
     return f"{case.code} recorded as released; the lead agency was asked to call a meeting."
-
 
 
 # -- the registry ---------------------------------------------------------------
@@ -408,15 +390,6 @@ def execute_commands(ctx, text: str, *, source: str, actor: str, confirmed: bool
 
 # -- email: confirm first, then carry out ------------------------------------------------
 
-def configured_coordinator(ctx, address: str) -> str | None:
-    """The coordinator address as configured that this address is; None when it is none of them."""
-    a = (address or "").strip().lower()
-    for c in ctx.cfg.coordinators:
-        if c.strip().lower() == a:
-            return c
-    return None
-
-
 def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
     ctx.queue(kind="command-reply", rule_kind="acknowledgement", template="command-reply", to=[to],
               values={"reply": reply}, source=source, in_reply_to=email.message_id,
@@ -424,28 +397,14 @@ def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
 
 
 def handle_commands(ctx, email, verdict) -> Outcome:
-    from mailbot.mail.reading import kind_of_attachment
-    from mailbot.casework.notices import looks_like_notice
-    from mailbot.handlers import WORD_KINDS, handle_documents
-
+    """A coordinator's email without a Word attachment or a meeting notice (classify routes those): a
+    confirmation code, or command lines."""
     owner = configured_coordinator(ctx, email.from_address)
     if owner is None:  # classify sends only coordinators here; fail closed all the same
-        return Outcome(kind="command", outcome="quarantined", reason="not-a-coordinator")
-    if any(kind_of_attachment(a) in WORD_KINDS for a in email.attachments):
-        # a Referral Form (on behalf of the agency named on it) or minutes sent by the coordinator
-        outcome = handle_documents(ctx, email, verdict)
-        if any(not isinstance(c, C.CommandError) for c in C.parse_commands(email.text_body or "")):
-            _reply(ctx, email, owner, "Your email had a Word attachment, so it was handled as a Referral Form "
-                   "or minutes; the commands in it were not read. Send commands in an email of their own.\n",
-                   source=email.key + ":commands-not-read")
-        return outcome
+        return Outcome(kind=Kind.COMMAND, outcome=Disposition.QUARANTINED, reason="not-a-coordinator")
     is_confirmation, token = find_confirmation(email.subject or "", email.text_body or "")
     if is_confirmation:
         return _handle_confirmation(ctx, email, owner, token)
-    if looks_like_notice(email.subject or "", email.text_body or ""):
-        from mailbot.handlers.notices import handle_notice
-
-        return handle_notice(ctx, email, verdict)
     return _handle_command_email(ctx, email, owner)
 
 

@@ -20,7 +20,7 @@ from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.documents.text import all_text
 from mailbot.casework.commands import normalise_code
 from mailbot.errors import BadField, LeakDetected
-from mailbot.pipeline import social_work_status
+from mailbot.context import social_work_status
 from mailbot.documents.sanitise import sanitised_bytes
 
 log = logging.getLogger("mailbot.minutes")
@@ -67,7 +67,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
     cases = family
     label = code if len(cases) > 1 else case.code
-    from mailbot.handlers import is_lead_or_coordinator, not_lead_problem
+    from mailbot.handlers.common import is_lead_or_coordinator, not_lead_problem
 
     if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
         # another member's minutes change nothing: the caller replies plainly and tells the coordinator
@@ -103,7 +103,8 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     updates: dict = {}
     if minutes.get("next_meeting"):
         updates["next_meeting"] = minutes["next_meeting"]
-    from mailbot.handlers.commands import _find_member, configured_coordinator, request_confirmation
+    from mailbot.handlers.commands import request_confirmation
+    from mailbot.handlers.common import configured_coordinator, find_member
 
     exit_agreed = bool(minutes.get("exit_agreed"))
     handover_to = None if exit_agreed else minutes.get("handover_to")
@@ -112,7 +113,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         # Minutes sent by the coordinator are passed on, but an exit or handover in them changes a case's
         # standing: like the EXIT and HANDOVER commands, it waits for the coordinator's confirmation
         # (anyone can make an email look as if it came from the coordinator).
-        found = _find_member(ctx, handover_to) if handover_to else None
+        found = find_member(ctx, handover_to) if handover_to else None
         open_codes = [c.code for c in cases if c.status == "open"]
         if exit_agreed:
             lines = [f"EXIT {c} exit agreed in the minutes of {date}" for c in open_codes]
@@ -133,7 +134,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                   to=_recipients(ctx, "case_update", cases),
                   values={"code": label, "lead_agency": lead_agency}, source=source, case_code=case.code)
     elif handover_to:
-        found = _find_member(ctx, handover_to)
+        found = find_member(ctx, handover_to)
         if found and found[0] != lead_agency:
             updates.update(lead_agency=found[0], lead_contact=found[1])
             store.mark_master_list_dirty()

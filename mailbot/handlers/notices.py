@@ -26,7 +26,7 @@ from mailbot.casework.calendar_invite import build_ics, meeting_uid
 from mailbot.mail.compose import ICS_TYPE, Attachment
 from mailbot.errors import BadField, LeakDetected, MailbotError
 from mailbot.casework.notices import parse_notice
-from mailbot.pipeline import Outcome, social_work_status
+from mailbot.context import Outcome, social_work_status
 
 log = logging.getLogger("mailbot.notices")
 
@@ -107,7 +107,7 @@ def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[in
 
 
 def handle_notice(ctx, email, verdict) -> Outcome:
-    from mailbot.handlers import _reply_problem
+    from mailbot.handlers.common import reply_problem as _reply_problem
 
     subject = _subject_with_heading(email.subject or "", email.text_body or "")
     try:
@@ -116,7 +116,7 @@ def handle_notice(ctx, email, verdict) -> Outcome:
         case = _find_case(ctx.store, notice.code)
         if case.status != "open":
             raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
-        from mailbot.handlers import is_lead_or_coordinator, not_lead_problem
+        from mailbot.handlers.common import is_lead_or_coordinator, not_lead_problem
 
         if not is_lead_or_coordinator(ctx, case, email.from_address):
             raise not_lead_problem(case.code, case.lead_agency,

@@ -17,7 +17,7 @@ from mailbot.documents.referral import parse_referral
 
 def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
     """(agency, contact address) of the member the form names; None when none or several match."""
-    from mailbot.handlers.commands import _find_member
+    from mailbot.handlers.common import find_member
 
     agency_text = " ".join((data.get("referring_agency") or "").split())
     referrer_email = ((data.get("referrer") or {}).get("email") or "").strip().lower()
@@ -27,7 +27,7 @@ def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
             if referrer_email in (c.lower() for c in m.contacts):
                 by_email = (m.agency, referrer_email)
                 break
-    by_name = _find_member(ctx, agency_text) if agency_text else None
+    by_name = find_member(ctx, agency_text) if agency_text else None
     if by_email and by_name and by_email[0] != by_name[0]:
         return None  # the form names one agency and the address of another: ask, do not guess
     if by_email:

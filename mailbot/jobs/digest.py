@@ -74,7 +74,7 @@ def _when(text, tz) -> datetime:
 
 def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
     """The digest's content at ``now`` and the watermarks to record when it is sent (read-only)."""
-    from mailbot.jobs.scheduler import case_views, reminder_rules
+    from mailbot.jobs.case_views import case_views, reminder_rules
 
     store, tz = ctx.store, ctx.cfg.tz
     rules = reminder_rules(ctx)

@@ -19,7 +19,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-from mailbot.pipeline import Outcome
+from mailbot.context import Outcome
 
 log = logging.getLogger("mailbot.ratelimit")
 

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mailbot.config import PACKAGE_ROOT, shipped
+from mailbot.paths import PACKAGE_ROOT, shipped
 
 SAMPLE_FORMS = ["S01-table.docx", "S04-siblings-table.docx", "S08-ordinary-word-name.docx",
                 "S02-paragraphs.docx", "S05-header-footer.docx", "S06-split-runs.docx", "S07-possessives.docx",

@@ -23,7 +23,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from mailbot.config import shipped
+from mailbot.paths import shipped
 from mailbot.words.textnorm import fold
 
 log = logging.getLogger("mailbot.vocabulary")

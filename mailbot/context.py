@@ -1,0 +1,209 @@
+"""What every step of the pipeline shares: the Context a handler works through, and the Outcome it returns.
+
+Below both the pipeline and the handlers (they import it; it imports neither). The contract of a
+handler is one function: ``handler(ctx, email, verdict) -> Outcome``, where ``email`` is an
+:class:`~mailbot.mail.reading.IncomingEmail`, ``verdict`` the sender's
+:class:`~mailbot.mail.senders.Verdict`, and every effect goes through ``ctx`` (the store, the outbox),
+inside the pipeline's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Callable
+
+from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
+from mailbot.config import Config
+from mailbot.errors import LeakDetected
+from mailbot.mail.compose import Attachment, Templates, build_message, message_id
+
+log = logging.getLogger("mailbot.pipeline")
+
+
+class Kind(StrEnum):
+    """What an incoming email is, as classify decides (the first rule of the chain that matches)."""
+
+    AUTO = "auto"                  # auto-reply, bounce, our own mail: never answered
+    REFUSED = "refused"            # a stranger, or failed sender authentication
+    TOO_LARGE = "too-large"
+    COMMAND = "command"            # from a coordinator
+    DOCUMENT = "document"          # Word attachments from a member: referral or minutes
+    NOTICE = "notice"              # a meeting notice in the body
+    OTHER = "other"
+    RATE_LIMITED = "rate-limited"  # a flood from one sender (mail.ratelimit)
+
+
+class Disposition(StrEnum):
+    """What became of an incoming email: the first four keep it in Processed, the last two move it to
+    Quarantine for a person to look at."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REPLIED = "replied"
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+    HELD = "held"
+
+
+PROCESSED = "processed"
+QUARANTINED = "quarantined"
+
+
+@dataclass
+class Outcome:
+    """What happened to one incoming message. Never holds a name.
+
+    ``kind`` is a :class:`Kind`, or what a document turned out to be ("referral", "minutes",
+    "minutes+referral"); ``outcome`` a :class:`Disposition`."""
+
+    kind: str
+    outcome: Disposition
+    reason: str = ""
+    detail: str = ""
+    case_codes: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> str:
+        return folder_for(self.outcome)
+
+
+QUARANTINE_OUTCOMES = frozenset({Disposition.QUARANTINED, Disposition.HELD})
+
+
+def folder_for(outcome: str) -> str:
+    return QUARANTINED if outcome in QUARANTINE_OUTCOMES else PROCESSED
+
+
+@dataclass
+class Context:
+    """Everything a handler may use. Built once by the daemon (or a test)."""
+
+    cfg: Config
+    store: object  # mailbot.store.database.Store
+    templates: Templates
+    rules: dict[str, Rule]
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    notify_outbox: Callable[[], None] = lambda: None
+    #: work done ahead by a helper process during a backlog (mailbot.speculate.Ahead), or None
+    ahead: object = None
+    _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
+    _gate_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, cfg: Config, store, **kw) -> "Context":
+        return cls(cfg=cfg, store=store, templates=Templates(cfg.templates_dir, network=cfg.network_name),
+                   rules=load_rules(cfg.rules_dir), **kw)
+
+    # -- helpers handlers share ------------------------------------------
+    def now(self) -> datetime:
+        return self.clock()
+
+    def local_now(self) -> datetime:
+        return self.clock().astimezone(self.cfg.tz)
+
+    def recipients(self, rule_kind: str, **kw) -> list[str]:
+        rule = self.rules[rule_kind]
+        return choose_recipients(rule, self.cfg.members, self.cfg.coordinators,
+                                 ourselves=[self.cfg.mailbox_address], **kw)
+
+    def queue(
+        self,
+        *,
+        kind: str,
+        rule_kind: str,
+        template: str,
+        to: list[str],
+        values: dict,
+        source: str,
+        case_code: str | None = None,
+        attachments: list[Attachment] = (),
+        in_reply_to: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Render once, then write one outgoing message per recipient to the outbox (inside the caller's tx).
+
+        The Message-ID depends on (kind, source, recipient) only, so a redo
+        after a crash enqueues nothing new: the outbox ignores a Message-ID it
+        already holds.
+        """
+        from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
+        from mailbot.store import OutgoingMail
+
+        if not to:
+            return 0
+        rendered = self.templates.render(template, **values)
+        rule = self.rules[rule_kind]
+        # One MIME build per mailing; each recipient's copy differs only in To and Message-ID.
+        shared = build_message(
+            sender=self.cfg.mailbox_address,
+            sender_name=self.cfg.mailbox_display_name,
+            to=[TO_PLACEHOLDER],
+            rendered=rendered,
+            msg_id=ID_PLACEHOLDER,
+            kind=kind,
+            case_code=case_code,
+            attachments=list(attachments),
+            in_reply_to=in_reply_to,
+            date=self.now(),
+        )
+        # The last gate, first time: nothing that holds a name on record even enters the outbox.
+        # (The outbox checks every message again just before SMTP.)
+        leak = self.leak_check(shared)
+        if leak:
+            # Fail closed: raising rolls back everything the handler did with this message, so a
+            # referral is never half-done (a case without its coded referral, an acknowledgement for
+            # nothing); the pipeline then holds the email for the coordinator with this name-free reason.
+            log.error("%s for %s not queued: the leak gate found a protected name (%s)", kind,
+                      case_code or "-", leak)
+            raise LeakDetected(f"A {kind} message was stopped because it would have disclosed a young "
+                               f"person's name ({leak}); nothing was sent.")
+        count = 0
+        for addr in to:
+            mid = message_id(kind, source, addr, domain=self.cfg.domain)
+            raw = personalise(shared, to=addr, msg_id=mid)
+            if self.store.enqueue(OutgoingMail(
+                message_id=mid, kind=kind, case_code=case_code, sender=self.cfg.mailbox_address,
+                recipients=[addr], raw=raw, rule=rule.kind, reason=reason or rule.reason,
+            )):
+                count += 1
+        return count
+
+    def leak_check(self, raw: bytes) -> str | None:
+        """Where a name on record appears in this message, or None (the encrypted Master List is exempt)."""
+        return self.gate().check_message(raw)
+
+    def gate(self):
+        """The leak gate for every name on record, rebuilt only when a case's names change.
+
+        Shared by the threads (the watcher queues, the outbox re-checks), so a document checked when
+        it was queued is a cache hit when it is sent. Keyed on the version each thread's connection
+        sees: a thread inside an uncommitted transaction and one outside may see different ones."""
+        from mailbot.gate import build_gate
+
+        version = self.store.people_version()
+        with self._gate_lock:
+            gate = self._gates.get(version)
+        if gate is None:
+            gate = build_gate(self.store.protected_names())
+            with self._gate_lock:
+                self._gates[version] = gate
+                while len(self._gates) > 4:
+                    self._gates.pop(next(iter(self._gates)))
+        return gate
+
+    def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
+        self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
+                   to=self.recipients("coordinator_notice"), values={"title": title, "details": details},
+                   source=source + ":" + title, case_code=case_code)
+
+
+def social_work_status(case) -> SocialWorkStatus:
+    return SocialWorkStatus(
+        known=None if case.sw_known is None else bool(case.sw_known),
+        open=None if case.sw_open is None else bool(case.sw_open),
+        allocated=bool(getattr(case, "sw_worker", None)),
+    )
