@@ -36,7 +36,7 @@ def cmd_referral_parse(args) -> int:
 
 
 def cmd_referral_code(args) -> int:
-    from mailbot.documents.coding import code_referral_file
+    from mailbot.casework.code_file import code_referral_file
 
     summary = code_referral_file(Path(args.form), args.code, Path(args.out))
     print(summary)

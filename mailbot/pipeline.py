@@ -134,7 +134,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     # classify
     kind, verdict = classify(ctx, email)
     handler = HANDLERS[kind]
-    from mailbot.mail.ratelimit import handle_flood, is_flooding
+    from mailbot.handlers.flood import handle_flood, is_flooding
 
     if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
         kind, handler = Kind.RATE_LIMITED, handle_flood

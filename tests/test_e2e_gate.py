@@ -184,7 +184,7 @@ def test_a_referral_naming_another_child_on_record_is_held_whole(network, bot, m
         assert token not in body.lower()
     # released as it is, the gate at queue time still stops it whole: nothing reaches the members
     hid = bot.store.held_forms()[0]["id"]
-    from mailbot.casework.held import release
+    from mailbot.handlers.held import release
 
     with bot.store.transaction():
         reply = release(bot.ctx, hid, "checked")

@@ -23,7 +23,8 @@ import pytest
 from lxml import etree
 
 from leakcheck import find_leaks, joined_forms
-from mailbot.documents.coding import code_document, code_referral_file
+from mailbot.casework.code_file import code_referral_file
+from mailbot.documents.coding import code_document
 from mailbot.documents.package import open_package
 from mailbot.errors import LeakDetected
 from mailbot.documents.sanitise import (assert_no_unverifiable, gif_strip_text, gif_text_blocks, jpeg_strip_text,

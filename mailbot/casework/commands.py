@@ -349,7 +349,6 @@ def parse_command_line(line: str) -> Command | CommandError:
         if kw in ("HELP", "?"):
             return Help(line=original)
         if kw in ("STRIP", "RELEASE", "DISCARD"):
-            from mailbot.casework.held import parse_hold_id
 
             hold = parse_hold_id(rest[0]) if rest else None
             if hold is None:
@@ -526,3 +525,12 @@ def format_reply(results: list[tuple[str, str]]) -> str:
         quoted = "\n".join("> " + piece for piece in (line or "").splitlines() or [""])
         parts.append(f"{quoted}\n{outcome.strip()}")
     return "\n\n".join(parts) + "\n\n(Send HELP for the list of commands.)\n"
+
+
+_HOLD_RE = re.compile(r"^H?(\d{1,9})$", re.I)
+
+
+def parse_hold_id(text: str) -> int | None:
+    """The number of a held referral ("H3" or "3"), or None."""
+    m = _HOLD_RE.match((text or "").strip())
+    return int(m.group(1)) if m else None

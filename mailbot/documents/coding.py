@@ -13,10 +13,9 @@ import datetime as dt
 import logging
 import re
 import string
-from pathlib import Path
 
-from mailbot.documents.package import Package, open_package, write_atomic
-from mailbot.errors import BadField, HeldForReview, LeakDetected, MailbotError, NotAReferral
+from mailbot.documents.package import Package
+from mailbot.errors import BadField, HeldForReview, LeakDetected, NotAReferral
 from mailbot.documents.names import ProtectedName, build_matcher, protected_names
 from mailbot.documents.redact import strip_names, verify_no_names
 from mailbot.documents.sanitise import assert_no_unverifiable, sanitise
@@ -147,47 +146,5 @@ def _check_people(children: list[dict]) -> None:
                                "Please correct it and send the form again.", reason="bad-dob")
 
 
-def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -> str:
-    """Read a Referral Form, write its Coded Referral to ``out_path``; a one-line summary.
-
-    Nothing is written unless the verifier passes.
-    """
-    form_path, out_path = Path(form_path), Path(out_path)
-    parse_code(code)  # refuse a bad code before reading anything
-    # refuse bad input early with a plain message (damaged, legacy .doc, password,
-    # macros, zip bomb, XML entities in the body) before the form is interpreted
-    open_package(form_path).xml("word/document.xml")
-    from mailbot.documents.referral import read_referral
-
-    pkg, referral = read_referral(form_path)
-    data = referral.to_json() if hasattr(referral, "to_json") else dict(referral)
-    children = list(data.get("young_people") or [])
-    family = list(data.get("family") or []) + list(data.get("named_in_text") or [])
-    _check_people(children)
-    from mailbot.casework.eligibility import check_age_range
-
-    check_age_range(children, dt.date.today())  # the network's age range (rules/age_range.toml)
-    codes = codes_for(code, len(children))
-    stats: dict = {}
-    from mailbot.config import DEFAULT_RULES_DIR
-    from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
-
-    extra = field_protections(children, load_redaction_rules(DEFAULT_RULES_DIR))
-    from mailbot.documents.referral import recall_allowed
-
-    coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra,
-                          recall_allowed=recall_allowed(referral))
-    try:
-        write_atomic(out_path, coded)
-    except OSError as exc:
-        raise MailbotError(f"The coded referral could not be written to {out_path} "
-                           f"({exc.strerror or type(exc).__name__}); nothing was written.",
-                           reason="write-failed") from None
-    log.info("coded referral %s written (%d names replaced)", ",".join(codes), stats.get("replaced", 0))
-    people = (f"{len(codes)} young people: {', '.join(codes)}" if len(codes) > 1 else "1 young person")
-    return (f"Coded referral {format_code(*parse_code(code))} written to {out_path} "
-            f"({people}; {stats.get('replaced', 0)} names replaced)")
-
-
 __all__ = ["format_code", "parse_code", "sibling_codes", "codes_for", "code_document",
-           "code_referral_file", "LeakDetected"]
+           "LeakDetected"]

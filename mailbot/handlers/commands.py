@@ -322,22 +322,22 @@ def _held_decision(run):
 
 
 def _strip_held(ctx, cmd, ) -> str:
-    from mailbot.casework.held import strip_and_send
+    from mailbot.handlers.held import strip_and_send
     return strip_and_send(ctx, cmd.hold, list(cmd.words))
 
 
 def _release_held(ctx, cmd) -> str:
-    from mailbot.casework.held import release
+    from mailbot.handlers.held import release
     return release(ctx, cmd.hold, cmd.reason)
 
 
 def _discard_held(ctx, cmd) -> str:
-    from mailbot.casework.held import discard
+    from mailbot.handlers.held import discard
     return discard(ctx, cmd.hold)
 
 
 def _list_held(ctx, cmd) -> str:
-    from mailbot.casework.held import list_held
+    from mailbot.handlers.held import list_held
     return "\n" + list_held(ctx)
 
 

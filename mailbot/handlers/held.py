@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 
+from mailbot.casework.commands import parse_hold_id  # noqa: F401 (the pure part, where commands are parsed)
 from mailbot.errors import HeldForReview, LeakDetected, MailbotError
 
 log = logging.getLogger("mailbot.held")
-
-_HOLD_RE = re.compile(r"^H?(\d{1,9})$", re.I)
-
-
-def parse_hold_id(text: str) -> int | None:
-    m = _HOLD_RE.match((text or "").strip())
-    return int(m.group(1)) if m else None
-
 
 def _load(ctx, hold_id: int):
     got = ctx.store.held_form(hold_id)
