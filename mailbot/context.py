@@ -9,6 +9,7 @@ inside the pipeline's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -92,6 +93,23 @@ class Context:
     ahead: object = None
     _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
     _gate_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the configuration as loaded (never changed); ``cfg`` is it with the member changes applied
+    base_cfg: Config | None = None
+    _members_version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.base_cfg is None:
+            self.base_cfg = self.cfg
+
+    def refresh_members(self) -> None:
+        """Derive ``cfg`` again when the store's member changes differ from those it was derived from."""
+        from mailbot.casework.members import apply_changes
+
+        version = self.store.member_changes_version()
+        if version != self._members_version:
+            members = apply_changes(list(self.base_cfg.members), self.store.member_changes())
+            self.cfg = dataclasses.replace(self.base_cfg, members=members)
+            self._members_version = version
 
     @classmethod
     def build(cls, cfg: Config, store, **kw) -> "Context":

@@ -66,13 +66,11 @@ class Bot:
         self._lock = _take_lock(cfg.data_dir / "mailbot.lock") if lock else None
         self.vault = Vault.load_or_create(cfg.key_file)
         self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
-        from mailbot.handlers.commands import apply_member_overrides
-
-        apply_member_overrides(cfg, self.store)  # MEMBER commands recorded in the store
         self.loop: asyncio.AbstractEventLoop | None = None
         self.outbox = None
         self.ctx = Context.build(cfg, self.store, clock=clock or (lambda: datetime.now(timezone.utc)),
                                  notify_outbox=self._notify_outbox)
+        self.ctx.refresh_members()  # the MEMBER commands' changes, kept in the store
         if work_ahead:
             from mailbot.speculate import Ahead
 

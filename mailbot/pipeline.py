@@ -62,6 +62,7 @@ def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int 
     from mailbot.mail.reading import read_email
 
     started = time.perf_counter()
+    ctx.refresh_members()  # a member change another thread (or a rolled-back email) made
     # The attempt is counted and committed before anything else (Mailman's switchboard): a message
     # that kills mailbot while it is handled is counted although nothing else of that attempt is kept.
     fingerprint = message_fingerprint(raw)

@@ -17,7 +17,7 @@ from mailbot.config import parse_config
 from mailbot.casework.calendar_invite import build_ics
 from mailbot.daemon import Bot
 from mailbot.jobs.digest import send_digest
-from mailbot.jobs.scheduler import SENT_KEY, reminders_tick, start_scheduler
+from mailbot.jobs.scheduler import reminders_tick, start_scheduler
 from mailbot.store import Case
 
 LEAD = "orla.brack@hebble-ys.example.net"
@@ -121,7 +121,7 @@ def test_no_meeting_reminder_once_then_overdue_to_lead_and_coordinator(bot, cloc
     assert subject(item) == "[CN7] Reminder: please call a Network Case Meeting"
     body = text_of(item)
     assert "04/01/2027" in body and "10 days ago" in body and "18/01/2027" in body
-    assert "CN7:no-meeting:2027-01-14" in bot.store.get_value(SENT_KEY)
+    assert "CN7:no-meeting:2027-01-14" in bot.store.reminder_sent_keys()
 
     assert reminders_tick(bot.ctx) == 0     # never twice
     clock.set(2027, 1, 16, 12, 0)
@@ -174,6 +174,16 @@ def _queue_notice(bot, code, start, to, venue="Sowerby FRC, Mill Lane"):
                   source=f"test-notice:{code}:{start}", case_code=code,
                   attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
         bot.store.update_case(code, next_meeting=start.isoformat(timespec="minutes"))
+        # the fact the notices handler records as it sends the notice on (store.facts)
+        bot.store.record_meeting_notice(code, start.isoformat(timespec="minutes"), venue,
+                                        ctx.local_now().replace(tzinfo=None).isoformat(timespec="seconds"), to,
+                                        source=f"test-notice:{code}:{start}")
+
+
+def _minutes_received(bot, code: str, source: str) -> None:
+    """The fact the minutes handler records when minutes come (store.facts)."""
+    bot.store.record_minutes_received(code, bot.ctx.local_now().replace(tzinfo=None).isoformat(timespec="seconds"),
+                                      source)
 
 
 def test_meeting_reminder_day_before_goes_to_the_notice_invitees(bot, clock):
@@ -213,6 +223,7 @@ def test_minutes_missing_reminder_unless_minutes_came(bot, clock):
         bot.ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=[OTHER, COORD],
                       values={"code": "CN8", "lead_agency": "Hebble Youth Service", "date": "2027-01-12",
                               "next_meeting": "not set"}, source="test-minutes:CN8", case_code="CN8")
+        _minutes_received(bot, "CN8", "test-minutes:CN8")
     clock.set(2027, 1, 19, 8, 0)
     reminders_tick(bot.ctx)
     assert not items(bot, "reminder-minutes-missing")
@@ -342,7 +353,7 @@ def test_a_reminder_that_cannot_be_rendered_is_neither_lost_nor_recorded(tmp_pat
         clock.set(2027, 1, 14, 9, 0)          # no-meeting is due (template missing)
         assert reminders_tick(b.ctx) == 0
         assert items(b) == []
-        assert "no-meeting" not in (b.store.get_value(SENT_KEY) or "")
+        assert not [k for k in b.store.reminder_sent_keys() if "no-meeting" in k]
         clock.set(2027, 1, 18, 9, 0)          # now overdue + turns-19-soon too: those still go
         assert reminders_tick(b.ctx) == 4
         assert sorted({i.kind for i in items(b)}) == ["reminder-follow-up-overdue", "reminder-turns-19-soon"]
@@ -375,6 +386,7 @@ def test_tick_is_fast_with_a_busy_store(bot, clock):
             bot.ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=[LEAD, OTHER, COORD],
                           values={"code": f"CN{n}", "lead_agency": "Hebble Youth Service", "date": "2027-01-08",
                                   "next_meeting": "not set"}, source=f"m:{n}", case_code=f"CN{n}")
+            _minutes_received(bot, f"CN{n}", f"m:{n}")
     clock.set(2027, 1, 20, 9, 0)
     started = time.perf_counter()
     reminders_tick(bot.ctx)                   # first tick parses every notice once
@@ -398,10 +410,8 @@ def test_actions_from_minutes_remind_their_owners_before_the_next_meeting(bot, c
     actions = recorded_actions(minutes, [PERSON], [{"name": "Brona Ruddock", "relationship": "mother"}], ["CN7"])
     assert actions[0]["action"] == "Ring CN7's home on the first morning of any absence"
     assert actions[0]["responsible_email"] == OTHER and actions[1]["responsible_email"] is None
-    import json
-
     with bot.store.transaction():
-        bot.store.set_value("actions:CN7", json.dumps(actions))
+        bot.store.set_actions("CN7", actions)
     clock.set(2027, 2, 7, 9, 0)
     reminders_tick(bot.ctx)
     assert not items(bot, "reminder-action-due")

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import email as email_lib
 import email.policy
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,58 +46,18 @@ from typing import Callable
 
 from mailbot.casework import commands as C
 from mailbot.mail.compose import DOCX_TYPE, Attachment
-from mailbot.config import MemberConfig
 from mailbot.casework.confirm import find_confirmation, load_confirm_rules, new_token, rule_covers, token_hash
 from mailbot.context import Disposition, Kind, Outcome, social_work_status
 from mailbot.handlers.common import configured_coordinator, find_member
 
 log = logging.getLogger("mailbot.commands")
 
-MEMBER_OVERRIDES = "member_overrides"
+def _record_member_change(ctx, op: str, **fields) -> None:
+    """A change to the member directory: a row in the store (this transaction), then the directory the
+    context uses is derived again (a rolled-back change is undone there at the next message)."""
+    ctx.store.add_member_change(op, now=ctx.now().timestamp(), **fields)
+    ctx.refresh_members()
 
-
-# -- member directory changes (kept in the store, applied over the config) --
-
-def apply_member_overrides(cfg, store) -> None:
-    ops = json.loads(store.get_value(MEMBER_OVERRIDES) or "[]")
-    members = list(cfg.members)
-    for op in ops:
-        members = _apply(members, op)
-    cfg.members = members
-
-
-def _apply(members: list[MemberConfig], op: dict) -> list[MemberConfig]:
-    out = []
-    if op["op"] == "add":
-        done = False
-        for m in members:
-            if m.agency.lower() == op["agency"].lower() and not done:
-                m = MemberConfig(m.agency, tuple(dict.fromkeys(m.contacts + (op["email"],))),
-                                 m.social_work or op["social_work"], m.may_submit and op["may_submit"])
-                done = True
-            out.append(m)
-        if not done:
-            out.append(MemberConfig(op["agency"], (op["email"],), op["social_work"], op["may_submit"]))
-        return out
-    for m in members:
-        contacts = m.contacts
-        if op["op"] == "remove":
-            contacts = tuple(c for c in contacts if c != op["email"])
-        elif op["op"] == "change":
-            contacts = tuple(op["new"] if c == op["old"] else c for c in contacts)
-        if contacts:
-            out.append(MemberConfig(m.agency, contacts, m.social_work, m.may_submit))
-    return out
-
-
-def _record_member_op(ctx, op: dict) -> None:
-    ops = json.loads(ctx.store.get_value(MEMBER_OVERRIDES) or "[]")
-    ops.append(op)
-    ctx.store.set_value(MEMBER_OVERRIDES, json.dumps(ops))
-    ctx.cfg.members = _apply(list(ctx.cfg.members), op)
-
-
-# -- helpers ------------------------------------------------------------------
 
 def _case_or_error(ctx, code: str, *, must_be_open: bool = False):
     case = ctx.store.get_case(code)
@@ -271,22 +230,22 @@ def _sw_name(cmd: C.SocialWorkCheck) -> str:
 
 
 def _member_add(ctx, cmd: C.MemberAdd, source: str) -> str:
-    _record_member_op(ctx, {"op": "add", "agency": cmd.agency, "email": cmd.email.lower(),
-                            "social_work": cmd.social_work, "may_submit": cmd.may_submit})
+    _record_member_change(ctx, "add", agency=cmd.agency, email=cmd.email.lower(), social_work=cmd.social_work,
+                          may_submit=cmd.may_submit)
     return f"{cmd.email} added to {cmd.agency}."
 
 
 def _member_remove(ctx, cmd: C.MemberRemove, source: str) -> str:
     if not any(cmd.email.lower() in m.contacts for m in ctx.cfg.members):
         raise Refused(f"{cmd.email} is not a member address.")
-    _record_member_op(ctx, {"op": "remove", "email": cmd.email.lower()})
+    _record_member_change(ctx, "remove", email=cmd.email.lower())
     return f"{cmd.email} removed."
 
 
 def _member_change(ctx, cmd: C.MemberChange, source: str) -> str:
     if not any(cmd.old_email.lower() in m.contacts for m in ctx.cfg.members):
         raise Refused(f"{cmd.old_email} is not a member address.")
-    _record_member_op(ctx, {"op": "change", "old": cmd.old_email.lower(), "new": cmd.new_email.lower()})
+    _record_member_change(ctx, "change", email=cmd.old_email.lower(), new_email=cmd.new_email.lower())
     return f"{cmd.old_email} changed to {cmd.new_email}."
 
 

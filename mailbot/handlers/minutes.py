@@ -11,7 +11,6 @@ case; an agreed handover changes the lead agency; both update the Master List.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 
@@ -100,6 +99,9 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                       "next_meeting": _when(minutes.get("next_meeting")) or "not set"},
               source=source, case_code=case.code, attachments=[att])
 
+    received_at = ctx.local_now().replace(tzinfo=None).isoformat(timespec="seconds")
+    for c in cases:  # minutes of a family's meeting are every sibling's
+        store.record_minutes_received(c.code, received_at, source)
     updates: dict = {}
     if minutes.get("next_meeting"):
         updates["next_meeting"] = minutes["next_meeting"]
@@ -152,7 +154,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     for c in cases:
         if c.status != "open":
             continue  # minutes of a closed case are passed on; the case stays as it is
-        store.set_value(f"actions:{c.code}", json.dumps(actions))  # the latest meeting's actions
+        store.set_actions(c.code, actions)  # the latest meeting's actions
         if updates:
             store.update_case(c.code, **updates)
         if "next_meeting" in updates:

@@ -17,7 +17,6 @@ sends METHOD:CANCEL for it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import datetime
@@ -86,23 +85,20 @@ def _find_case(store, code: str):
                    f"Please check the case code.", reason="unknown-case")
 
 
-def _meeting_key(code: str) -> str:
-    return f"meeting_notice:{code}"
-
-
 def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[int, int]:
     """(meeting number, SEQUENCE) for this notice; recorded in the store (inside the caller's transaction)."""
     now_local = ctx.local_now().replace(tzinfo=None)
-    state = json.loads(ctx.store.get_value(_meeting_key(code)) or "null") or {}
+    state = ctx.store.latest_meeting(code) or {}
     prev_start = datetime.fromisoformat(state["start"]) if state.get("start") else None
+    if prev_start is not None and prev_start.tzinfo is not None:
+        prev_start = prev_start.astimezone(ctx.cfg.tz).replace(tzinfo=None)
     if state and prev_start is not None and prev_start > now_local and not state.get("cancelled"):
         number, sequence = int(state["no"]), int(state["seq"]) + 1  # the announced meeting moves / is cancelled
     elif cancelled and state and not state.get("cancelled"):
         number, sequence = int(state["no"]), int(state["seq"]) + 1
     else:
         number, sequence = int(state.get("no", 0)) + 1, 0
-    ctx.store.set_value(_meeting_key(code), json.dumps(
-        {"no": number, "seq": sequence, "start": start.isoformat(timespec="minutes"), "cancelled": cancelled}))
+    ctx.store.save_meeting(code, number, sequence, start.isoformat(timespec="minutes"), cancelled)
     return number, sequence
 
 
@@ -156,6 +152,10 @@ def handle_notice(ctx, email, verdict) -> Outcome:
                       "meeting_type_line": type_line},
               source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
     start_iso = notice.start.isoformat(timespec="minutes")
+    if not notice.cancelled and to:
+        ctx.store.record_meeting_notice(code, start_iso, notice.venue,
+                                        ctx.local_now().replace(tzinfo=None).isoformat(timespec="seconds"), to,
+                                        source=email.key)
     if notice.cancelled:
         if case.next_meeting and case.next_meeting.startswith(start_iso):
             ctx.store.update_case(code, next_meeting=None)

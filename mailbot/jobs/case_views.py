@@ -2,32 +2,26 @@
 
 One place, read by both the scheduler (mailbot.jobs.scheduler) and the digest job (mailbot.jobs.digest).
 
-Meeting facts come from what mailbot itself saw: the meeting notices it sent
-(outbox items of kind ``meeting-notice``; their invitation gives the start
-and venue, their recipients are the invitees) and the case's
+Meeting facts are rows the handlers wrote as they acted (store.facts): the
+meeting notices sent on (start, venue, invitees, when sent) and the case's
 ``next_meeting`` (also set by minutes; invitees then fall back to the members
 the meeting-notice rule chooses). A future meeting other than the case's
 next meeting, or a past one for which a later notice was sent before it took
-place, counts as rescheduled. Minutes count as received for a meeting when a
-``minutes`` item for the case was queued at or after its start.
+place, counts as rescheduled. Minutes count as received for a meeting when
+minutes for the case were received at or after its start.
 """
 
 from __future__ import annotations
 
-import email
-import email.header
-import json
 import logging
-import re
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from email.utils import parsedate_to_datetime
 
 from mailbot.casework.reminders import ActionFacts, CaseFacts, MeetingFacts, ReminderRules, load_reminder_rules
 
 log = logging.getLogger("mailbot.scheduler")
 
+#: the table of reminders sent (it was a key/value entry of this name before schema 5)
 SENT_KEY = "reminders_sent"
 
 
@@ -89,82 +83,13 @@ def _parse_meeting_time(value, tz) -> tuple[datetime | None, bool]:
         return None, False
 
 
-_UNFOLD = re.compile(r"\r?\n[ \t]")
-_DTSTART = re.compile(r"^DTSTART(?:;TZID=([^:;]+))?(?:;[^:]*)?:(\d{8}T\d{4}(?:\d{2})?)(Z?)\s*$", re.M)
-_LOCATION = re.compile(r"^LOCATION(?:;[^:]*)?:(.*)$", re.M)
-_SUBJECT_WHEN = re.compile(r"Network Case Meeting on (.+)$")
-
-
-def _ics_unescape(s: str) -> str:
-    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m.group(1) in "nN" else m.group(1), s).strip()
-
-
-@dataclass(frozen=True)
-class _Notice:
-    start: datetime | None
-    venue: str
-    sent_at: datetime | None
-
-
-_notice_cache: dict[str, _Notice] = {}
-_notice_lock = threading.Lock()
-
-
-def _read_notice(message_id: str, raw: bytes, tz) -> _Notice:
-    """Start, venue and sending time of one meeting notice we sent (cached: outbox items never change)."""
-    with _notice_lock:
-        hit = _notice_cache.get(message_id)
-    if hit is not None:
-        return hit
-    start, venue, sent_at = None, "", None
-    try:
-        msg = email.message_from_bytes(raw)  # compat32: several times faster, and enough here
-        try:
-            sent_at = _to_local_naive(parsedate_to_datetime(str(msg["Date"])), tz) if msg["Date"] else None
-        except (TypeError, ValueError):
-            sent_at = None
-        for part in msg.walk():
-            if part.get_content_type() != "text/calendar":
-                continue
-            payload = part.get_payload(decode=True) or b""
-            ics = _UNFOLD.sub("", payload.decode(part.get_content_charset() or "utf-8", "replace"))
-            m = _DTSTART.search(ics.split("BEGIN:VEVENT", 1)[-1])
-            if m:
-                stamp = m.group(2)
-                fmt = "%Y%m%dT%H%M%S" if len(stamp) == 15 else "%Y%m%dT%H%M"
-                start = datetime.strptime(stamp, fmt)
-                if m.group(3) == "Z":
-                    from datetime import timezone as _tz
-                    start = _to_local_naive(start.replace(tzinfo=_tz.utc), tz)
-            loc = _LOCATION.search(ics)
-            if loc:
-                venue = _ics_unescape(loc.group(1))
-            break
-        if start is None:  # no invitation: the subject says when
-            subject = str(email.header.make_header(email.header.decode_header(str(msg["Subject"] or ""))))
-            m = _SUBJECT_WHEN.search(" ".join(subject.split()))
-            if m:
-                try:
-                    start = datetime.strptime(m.group(1).strip(), "%A %d %B %Y at %H:%M")
-                except ValueError:
-                    start = None
-    except Exception as exc:  # a notice we cannot read gives no meeting, never a crash
-        log.warning("scheduler: meeting notice %s could not be read (%s)", message_id, type(exc).__name__)
-    found = _Notice(start, venue, sent_at)
-    with _notice_lock:
-        if len(_notice_cache) > 20000:
-            _notice_cache.clear()
-        _notice_cache[message_id] = found
-    return found
-
-
-def _head_date(head: bytes, tz) -> datetime | None:
-    m = re.search(rb"^Date:[ \t]*(.+?)\r?$", head, re.M | re.I)
-    if not m:
+def _local(value, tz) -> datetime | None:
+    """A stored ISO time (local wall-clock, or with an offset) as the network's local wall-clock time."""
+    if not value:
         return None
     try:
-        return _to_local_naive(parsedate_to_datetime(m.group(1).decode("ascii", "replace").strip()), tz)
-    except (TypeError, ValueError):
+        return _to_local_naive(datetime.fromisoformat(str(value)), tz)
+    except ValueError:
         return None
 
 
@@ -190,25 +115,24 @@ def case_views(ctx, now_local: datetime | None = None) -> list[CaseView]:
 
     notices: dict[str, dict[datetime, MeetingInfo]] = {}
     notice_times: dict[str, list[tuple[datetime, datetime]]] = {}  # code -> [(sent_at, start)]
-    for item in store.outbox_items_of_kind("meeting-notice"):
-        if not item.case_code:
+    for row in store.meeting_notices():
+        start = _local(row["start"], tz)
+        if start is None:
             continue
-        n = _read_notice(item.message_id, item.raw, tz)
-        if n.start is None:
-            continue
-        info = notices.setdefault(item.case_code, {}).setdefault(
-            n.start, MeetingInfo(start=n.start, venue=n.venue, from_notice=True))
-        for r in list(item.delivered) + list(item.recipients):
+        info = notices.setdefault(row["case_code"], {}).setdefault(
+            start, MeetingInfo(start=start, venue=row["venue"], from_notice=True))
+        for r in row["invitees"]:
             if r.lower() not in (x.lower() for x in info.invitees):
                 info.invitees.append(r)
-        if n.sent_at is not None:
-            notice_times.setdefault(item.case_code, []).append((n.sent_at, n.start))
+        sent_at = _local(row["sent_at"], tz)
+        if sent_at is not None:
+            notice_times.setdefault(row["case_code"], []).append((sent_at, start))
 
     minutes_times: dict[str, list[datetime]] = {}
-    for head in store.outbox_heads("minutes"):
-        when = _head_date(head["head"], tz)
-        if head["case_code"] and when is not None:
-            minutes_times.setdefault(head["case_code"], []).append(when)
+    for row in store.minutes_received():
+        when = _local(row["received_at"], tz)
+        if when is not None:
+            minutes_times.setdefault(row["case_code"], []).append(when)
 
     views = []
     for case in cases:
@@ -245,7 +169,7 @@ def case_views(ctx, now_local: datetime | None = None) -> list[CaseView]:
             meetings=[MeetingFacts(start=m.start, invitees=list(m.invitees), minutes_received=m.minutes_received)
                       for m in meetings],
             actions=[ActionFacts(action=a["action"], responsible_email=a.get("responsible_email"))
-                     for a in json.loads(ctx.store.get_value(f"actions:{case.code}") or "[]")],
+                     for a in store.actions(case.code)],
         )
         views.append(CaseView(case=case, facts=facts, meetings=meetings))
     return views
@@ -254,16 +178,7 @@ def case_views(ctx, now_local: datetime | None = None) -> list[CaseView]:
 # -- reminders ---------------------------------------------------------------------
 
 def sent_reminder_keys(store) -> set[str]:
-    raw = store.get_value(SENT_KEY)
-    if not raw:
-        return set()
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        log.error("scheduler: the record of sent reminders is damaged; treating every reminder key in the "
-                  "outbox as sent")
-        data = []
-    return set(data) if isinstance(data, list) else set()
+    return store.reminder_sent_keys()
 
 
 _rules_cache: dict[str, ReminderRules] = {}

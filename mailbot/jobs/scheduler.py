@@ -8,7 +8,7 @@ overlap:
   open case are read from the store (:func:`case_views`), the pure
   :func:`mailbot.casework.reminders.due_reminders` says what is due, and each due
   reminder is queued in the outbox in the SAME store transaction that
-  records its key in ``kv["reminders_sent"]``. A crash therefore either loses
+  records its key in the ``reminders_sent`` table. A crash therefore either loses
   nothing (nothing was committed: the next tick redoes it) or finds the key
   recorded (nothing is repeated); and the Message-ID is derived from
   (kind, reminder key, recipient), so even a redo would be ignored by the
@@ -39,7 +39,6 @@ with a fake clock. Logs carry codes and keys, never names.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import date, datetime, timedelta
@@ -128,8 +127,7 @@ def reminders_tick(ctx) -> int:
         to = _addresses(ctx, reminder, view)
         try:
             with ctx.store.transaction():  # the email(s) and the record that it was sent: both or neither
-                sent = sent_reminder_keys(ctx.store)
-                if reminder.key in sent:
+                if reminder.key in sent_reminder_keys(ctx.store):
                     continue
                 if to:
                     n = ctx.queue(
@@ -140,8 +138,7 @@ def reminders_tick(ctx) -> int:
                 else:
                     n = 0
                     log.warning("scheduler: reminder %s has nobody to go to; skipped", reminder.key)
-                sent.add(reminder.key)
-                ctx.store.set_value(SENT_KEY, json.dumps(sorted(sent)))
+                ctx.store.mark_reminder_sent(reminder.key, now=ctx.now().timestamp())
         except Exception as exc:  # this one is retried next minute; the others still go
             failed += 1
             log.error("scheduler: reminder %s not queued (%s: %s); tried again at the next tick",

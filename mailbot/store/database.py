@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mailbot.store.cases import CasesMixin
+from mailbot.store.facts import FactsMixin
 from mailbot.store.messages import MessagesMixin
 from mailbot.store.outbox_queue import OutboxQueueMixin
 from mailbot.store.records import StoreError
@@ -53,7 +54,7 @@ class _UidState:
         self._store.set(uidvalidity, uid)
 
 
-class Store(MessagesMixin, CasesMixin, OutboxQueueMixin, ReviewsMixin):
+class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin):
     def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
         self.path = Path(path)
         self.vault = vault
@@ -150,8 +151,8 @@ class Store(MessagesMixin, CasesMixin, OutboxQueueMixin, ReviewsMixin):
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version >= len(MIGRATIONS):
                     return version
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
+                for step in MIGRATIONS[version]:
+                    step(conn) if callable(step) else conn.execute(step)
                 conn.execute(f"PRAGMA user_version={version + 1}")
                 log.info("database schema migrated to version %d", version + 1)
 

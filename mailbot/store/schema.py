@@ -1,6 +1,11 @@
-"""The database schema as a list of migrations (PRAGMA user_version counts those applied)."""
+"""The database schema as a list of migrations (PRAGMA user_version counts those applied).
+
+A migration is a list of steps run in one transaction: an SQL statement, or a function of the
+connection for what SQL alone cannot do (store.backfill)."""
 
 from __future__ import annotations
+
+from mailbot.store.backfill import notices_and_minutes_from_the_outbox
 
 # Each migration is a list of statements, applied in one transaction, after
 # which PRAGMA user_version is the migration's 1-based index. Never edit a
@@ -140,5 +145,83 @@ MIGRATIONS: list[list[str]] = [
             first_at TEXT NOT NULL,
             last_at TEXT NOT NULL
         )""",
+    ],
+    [
+        # issue 14 item 4: facts as rows, not key/value blobs or mailbot's own sent mail re-parsed.
+        # A case's meetings (their number is the calendar UID; a new notice for a meeting still to
+        # come moves it: SEQUENCE + 1), the notices sent on, who was invited, minutes received,
+        # the actions of the latest minutes, reminders sent, changes to the member directory.
+        """CREATE TABLE meetings (
+            case_code TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            sequence INTEGER NOT NULL DEFAULT 0,
+            starts_at TEXT NOT NULL,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (case_code, number)
+        )""",
+        """CREATE TABLE meeting_notices (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            case_code TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            venue TEXT NOT NULL DEFAULT '',
+            sent_at TEXT NOT NULL,
+            source TEXT NOT NULL UNIQUE
+        )""",
+        """CREATE TABLE meeting_invitees (
+            notice_id INTEGER NOT NULL REFERENCES meeting_notices(id),
+            address TEXT NOT NULL,
+            PRIMARY KEY (notice_id, address)
+        )""",
+        """CREATE TABLE minutes_received (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            case_code TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            UNIQUE (case_code, source)
+        )""",
+        """CREATE TABLE actions (
+            case_code TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            responsible TEXT NOT NULL DEFAULT '',
+            responsible_email TEXT,
+            PRIMARY KEY (case_code, position)
+        )""",
+        """CREATE TABLE reminders_sent (
+            key TEXT PRIMARY KEY,
+            sent_at REAL NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE member_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            op TEXT NOT NULL CHECK (op IN ('add', 'remove', 'change')),
+            agency TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            new_email TEXT NOT NULL DEFAULT '',
+            social_work INTEGER NOT NULL DEFAULT 0,
+            may_submit INTEGER NOT NULL DEFAULT 1,
+            at REAL NOT NULL DEFAULT 0
+        )""",
+        # what schema 4 kept in key/value blobs, moved into the rows
+        """INSERT INTO meetings (case_code, number, sequence, starts_at, cancelled)
+           SELECT substr(name, 16), json_extract(value, '$.no'), json_extract(value, '$.seq'),
+                  json_extract(value, '$.start'), coalesce(json_extract(value, '$.cancelled'), 0)
+           FROM kv WHERE substr(name, 1, 15) = 'meeting_notice:' AND json_valid(value)""",
+        """INSERT INTO actions (case_code, position, action, responsible, responsible_email)
+           SELECT substr(kv.name, 9), CAST(j.key AS INTEGER), coalesce(json_extract(j.value, '$.action'), ''),
+                  coalesce(json_extract(j.value, '$.responsible'), ''), json_extract(j.value, '$.responsible_email')
+           FROM kv, json_each(kv.value) AS j WHERE substr(kv.name, 1, 8) = 'actions:' AND json_valid(kv.value)""",
+        """INSERT OR IGNORE INTO reminders_sent (key)
+           SELECT j.value FROM kv, json_each(kv.value) AS j
+           WHERE kv.name = 'reminders_sent' AND json_valid(kv.value) AND j.type = 'text'""",
+        """INSERT INTO member_changes (op, agency, email, new_email, social_work, may_submit)
+           SELECT json_extract(j.value, '$.op'), coalesce(json_extract(j.value, '$.agency'), ''),
+                  coalesce(json_extract(j.value, '$.email'), json_extract(j.value, '$.old'), ''),
+                  coalesce(json_extract(j.value, '$.new'), ''), coalesce(json_extract(j.value, '$.social_work'), 0),
+                  coalesce(json_extract(j.value, '$.may_submit'), 1)
+           FROM kv, json_each(kv.value) AS j WHERE kv.name = 'member_overrides' AND json_valid(kv.value)
+           ORDER BY CAST(j.key AS INTEGER)""",
+        notices_and_minutes_from_the_outbox,
+        """DELETE FROM kv WHERE name IN ('reminders_sent', 'member_overrides') OR substr(name, 1, 8) = 'actions:'
+           OR substr(name, 1, 15) = 'meeting_notice:'""",
     ],
 ]
