@@ -327,7 +327,9 @@ def data_dir_problem(cfg: Config) -> str | None:
     parent = d.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError:
         return (f"[paths] data_dir {d} does not exist, and this user cannot create it in {parent}: create it "
                 f"(install -d -o mailbot -g mailbot -m 0700 {d}).")
     return None

@@ -240,13 +240,13 @@ def _unknown(key: str, path: tuple, section_schema: dict, data: dict) -> str:
             return f"{key} is not a section: it is a setting of {homes[0]} (write it below that line)."
         return f"{what} (the sections are {', '.join('[[members]]' if k == 'members' else f'[{k}]' for k in known)})."
     what = f"{where(path, data)} {key} is not a setting mailbot knows"
+    here = _section_name(path)
+    homes = [h for h in _home_of(key) if h != here]
+    if homes:  # the right key in the wrong section
+        return f"{what} in {here}; it belongs in {homes[0]} (a key belongs to the last [section] above it)."
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         return f"{what}; did you mean {close[0]}?"
-    here = _section_name(path)
-    homes = [h for h in _home_of(key) if h != here]
-    if homes:
-        return f"{what} in {here}; it belongs in {homes[0]} (a key belongs to the last [section] above it)."
     for other in _all_keys():
         if other not in known and difflib.get_close_matches(key, [other], n=1, cutoff=0.8):
             home = [h for h in _home_of(other) if h != here][0]
