@@ -187,7 +187,18 @@ def parse_config(data: dict, *, base: Path | None = None, text: str | None = Non
     if mistakes:
         more = f" ({len(mistakes) - 1} more: mailbot check-config lists them all)" if len(mistakes) > 1 else ""
         raise ConfigError(mistakes[0] + more, reason="config-shape")
-    base = base or Path.cwd()
+    try:
+        return _build(data, base or Path.cwd())
+    except ConfigError as exc:  # one line, whatever the file holds (a key or a file name with a line break)
+        from mailbot.config_schema import one_line
+
+        text = one_line(str(exc))
+        if text == str(exc):
+            raise
+        raise ConfigError(text) from exc
+
+
+def _build(data: dict, base: Path) -> Config:
     net = data["network"]
     name = net["name"]
     tz = net.get("timezone", "Europe/Dublin")

@@ -48,12 +48,21 @@ def _validator():
 
 # -- where: key paths and their lines in the TOML text -----------------------------------------
 
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def key_text(key) -> str:
+    """A key as written in TOML: bare, or quoted (a key may hold spaces, quotes, line breaks)."""
+    key = str(key)
+    return key if _BARE.match(key) else json.dumps(key, ensure_ascii=False)
+
+
 def _section_name(path: tuple) -> str:
     if not path:
         return "the configuration"
     if path[0] == "members":
         return "[[members]]"
-    return f"[{path[0]}]"
+    return f"[{key_text(path[0])}]"
 
 
 def where(path: tuple, data: dict) -> str:
@@ -69,7 +78,7 @@ def where(path: tuple, data: dict) -> str:
         if isinstance(members, list) and i < len(members) and isinstance(members[i], dict):
             agency = members[i].get("agency")
         head += f" entry {i + 1}" + (f" ({agency.strip()})" if isinstance(agency, str) and agency.strip() else "")
-    keys = [str(k) for k in rest if not isinstance(k, int)]  # an item of a list: named by its list
+    keys = [key_text(k) for k in rest if not isinstance(k, int)]  # an item of a list: named by its list
     return " ".join([head] + keys)
 
 
@@ -230,6 +239,10 @@ def _all_keys() -> list[str]:
 
 def _unknown(key: str, path: tuple, section_schema: dict, data: dict) -> str:
     known = _known(section_schema)
+    if not _BARE.match(str(key)):
+        shown = key_text(key)
+        return (f"{shown} is not a section mailbot knows." if not path else
+                f"{where(path, data)} {shown} is not a setting mailbot knows.")
     if not path:
         what = f"[{key}] is not a section mailbot knows"
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
@@ -283,6 +296,14 @@ def _sentences(error, data: dict) -> list[tuple[tuple, str]]:
     return [(path, f"{key} must be {expected(base)} (found {found(error.instance)}).")]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Control characters (line breaks...) shown as '?': an error is one line."""
+    return _CONTROL.sub("?", text)
+
+
 def problems(data, text: str | None = None) -> list[str]:
     """Every mistake in the shape of `data` (parsed TOML), as plain sentences, in the file's order."""
     lines = key_lines(text) if text else None
@@ -295,6 +316,7 @@ def problems(data, text: str | None = None) -> list[str]:
             if sentence in seen:
                 continue
             seen.add(sentence)
+            sentence = one_line(sentence)  # whatever the file holds
             n = _line(path, lines)
             found_.append((n if n is not None else 10**9, order, f"line {n}: {sentence}" if n else sentence))
     return [s for _, _, s in sorted(found_)]

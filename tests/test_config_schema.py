@@ -304,3 +304,14 @@ def test_toml_dates_are_described_plainly(base):
     data["digest"]["time"] = dt.time(7, 30)  # time = 07:30 without quotes is a TOML time
     assert '[digest] time must be a time of day in quotes that looks like "07:30" (found the date/time 07:30:00).' \
         in refused(data)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d["master_list"].update(password_env="MAILBOT\nTEST"),     # checked by meaning (Python)
+    lambda d: d["commands"].update({"\n": False}) if "commands" in d else d.update(commands={"\n": False}),
+    lambda d: d["members"][0].update(agency="Hebble\nYouth", may_submit="no"),  # named in the sentence
+])
+def test_a_line_break_in_the_file_still_gives_a_one_line_message(base, mutate):
+    data = copy.deepcopy(base)
+    mutate(data)
+    assert "?" in refused(data)
