@@ -10,10 +10,47 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from mailbot.errors import ConfigError, MailbotError
+
+
+#: the configuration when -c is not given (and $MAILBOT_CONFIG is not set)
+DEFAULT_CONFIG = Path("/etc/mailbot/config.toml")
+
+
+def config_path(args, *, explicit: bool = False) -> Path:
+    """-c FILE, else $MAILBOT_CONFIG, else /etc/mailbot/config.toml (unless `explicit`: `mailbot run`
+    starts a daemon only for a configuration it was given, -c or $MAILBOT_CONFIG)."""
+    if getattr(args, "config", None):
+        return Path(args.config)
+    env = os.environ.get("MAILBOT_CONFIG", "").strip()
+    if env:
+        return Path(env)
+    if explicit:
+        raise UsageError(f"mailbot {args.group} needs the configuration of the network it runs: "
+                         f"mailbot {args.group} -c {DEFAULT_CONFIG} (or set MAILBOT_CONFIG). "
+                         "With several networks on one server: systemctl start mailbot@NAME.")
+    if not DEFAULT_CONFIG.exists():
+        raise ConfigError(f"no configuration given and {DEFAULT_CONFIG} does not exist: "
+                          "give -c FILE or set MAILBOT_CONFIG.")
+    return DEFAULT_CONFIG
+
+
+class UsageError(Exception):
+    """A command line that cannot run as given (exit 2)."""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("mailbot")
+    except PackageNotFoundError:  # a checkout run with PYTHONPATH, never installed
+        return "unknown (not installed)"
 
 
 def _print_json(obj) -> None:
@@ -58,7 +95,7 @@ def cmd_minutes_parse(args) -> int:
 def cmd_run(args) -> int:
     from mailbot.daemon import run_daemon
 
-    return run_daemon(Path(args.config))
+    return run_daemon(config_path(args, explicit=True))
 
 
 def cmd_demo(args) -> int:
@@ -70,19 +107,23 @@ def cmd_demo(args) -> int:
 def cmd_check_config(args) -> int:
     from mailbot.config import check_config
 
-    return check_config(Path(args.config))
+    return check_config(config_path(args), servers=not args.no_servers)
 
 
 def cmd_command(args) -> int:
     from mailbot.daemon import run_coordinator_commands
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
-    return run_coordinator_commands(Path(args.config), text)
+    return run_coordinator_commands(config_path(args), text)
+
+
+CONFIG_HELP = f"config.toml (default: $MAILBOT_CONFIG, else {DEFAULT_CONFIG})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailbot", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("--version", action="version", version=f"mailbot {version()}")
     sub = p.add_subparsers(dest="group", required=True)
 
     ref = sub.add_parser("referral", help="read or code a Referral Form").add_subparsers(dest="action", required=True)
@@ -103,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.set_defaults(func=cmd_minutes_parse)
 
     run = sub.add_parser("run", help="run the mailbox automation (daemon)")
-    run.add_argument("-c", "--config", required=True)
+    run.add_argument("-c", "--config", help="the network's config.toml (required here, or $MAILBOT_CONFIG)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="start a local demo mailbox, send sample referrals, show what members got")
@@ -112,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     cc = sub.add_parser("check-config", help="validate a configuration file and try both mail servers")
-    cc.add_argument("-c", "--config", required=True)
+    cc.add_argument("-c", "--config", help=CONFIG_HELP)
+    cc.add_argument("--no-servers", action="store_true",
+                    help="do not try the mail servers (what the systemd unit runs before starting: a server "
+                         "that is down must not keep mailbot from starting and queueing)")
     cc.set_defaults(func=cmd_check_config)
 
     cmd = sub.add_parser("command", help="run coordinator commands (same syntax as by email)")
-    cmd.add_argument("-c", "--config", required=True)
+    cmd.add_argument("-c", "--config", help=CONFIG_HELP)
     cmd.add_argument("text", nargs="*", help="command line(s); read from stdin when omitted")
     cmd.set_defaults(func=cmd_command)
     return p
@@ -127,17 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The document commands print one line; the daemon and demo log their progress.
     quiet = args.group in ("referral", "minutes", "check-config", "command")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter (demo server)
-    # No protocol log, even with -v: imapclient's DEBUG output is the IMAP conversation, fetched emails
-    # (children's names) included. mailbot.mail.inbox also switches imaplib's own log off at the source.
-    for name in ("imapclient", "imapclient.imaplib"):
-        logging.getLogger(name).setLevel(logging.INFO)
+    from mailbot.logsetup import setup_logging
+
+    # journald under systemd (priority prefixes, no time), ISO local times elsewhere; APScheduler and
+    # aiosmtpd quiet; never the IMAP protocol log (mailbot/logsetup.py)
+    setup_logging(logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO))
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"mailbot: configuration problem: {exc}", file=sys.stderr)
         return 3

@@ -1,13 +1,38 @@
 """Configuration: one TOML file (see config.example.toml), secrets from the environment or files.
 
-`load_config(path)` returns a validated :class:`Config` or raises
-:class:`ConfigError` with a message that names the key and says what to do.
+`load_config(path)` returns a validated :class:`Config` or raises :class:`ConfigError` with one
+plain sentence that names the key (and its line) and says what to do. `mailbot check-config`
+lists every mistake at once.
+
+Two steps:
+
+1. The shape: mailbot/config_schema.json (a JSON Schema, checked with jsonschema) says which
+   sections and keys exist and what each must be. An unknown key or section is an error with a
+   "did you mean"; `may_submit = "false"` (a string) is refused, not read as true; numbers are
+   checked against their range. mailbot/config_schema.py turns jsonschema's errors into sentences.
+2. The meaning, here in `parse_config`: a time zone that exists, a password file that can be
+   read, an address listed for two members, at most one Social Work member...
+
+**Adding a key** is one line in config_schema.json, in its section's ``properties``, e.g. for
+``[master_list] window_days`` (a whole number of days from 1 to 90):
+
+    "window_days": {"type": "integer", "minimum": 1, "maximum": 90},
+
+or, with a shared definition (flag, text, email, seconds, port: see ``$defs``), for a member's flag:
+
+    "sensitive": {"$ref": "#/$defs/flag"},
+
+The error sentence comes with it ("[master_list] window_days must be a whole number from 1 to 90
+(found 0)."); give ``"description"`` for a better "must be ..." or ``"errorMessage"`` for a whole
+sentence. A new section is one entry in the top ``properties`` with ``"type": "object",
+"additionalProperties": false``. Then read the value (with its default) in `parse_config` below,
+add the field to :class:`Config`, and document the key in config.example.toml
+(tests/test_config_schema.py checks that every key of the example is in the schema and valid).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -22,7 +47,6 @@ from mailbot.paths import PACKAGE_ROOT, shipped  # noqa: F401 (re-exported)
 DEFAULT_RULES_DIR = shipped("rules")
 DEFAULT_TEMPLATES_DIR = shipped("templates")
 
-_EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$|^[^@\s<>\"']+@localhost$|^[^@\s<>\"']+@[a-z0-9.-]+$")
 TLS_MODES = ("ssl", "starttls", "none")
 
 
@@ -105,11 +129,6 @@ class Config:
 
 
 def _secret(section: dict, where: str, *, required: bool) -> str | None:
-    if "password" in section:
-        raise ConfigError(
-            f"[{where}] has a password in clear. Put it in an environment variable "
-            f"(password_env = \"NAME\") or a file (password_file = \"/path\") instead."
-        )
     env = section.get("password_env")
     path = section.get("password_file")
     if env:
@@ -125,114 +144,63 @@ def _secret(section: dict, where: str, *, required: bool) -> str | None:
             return p.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"[{where}] password_file {p} cannot be read ({exc.strerror}).") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"[{where}] password_file {p} is not a text file.") from exc
     if required:
         raise ConfigError(f"[{where}] needs password_env or password_file.")
     return None
 
 
 def _server(raw: dict, where: str, *, default_port: int) -> ServerConfig:
-    if not isinstance(raw, dict) or not raw.get("host"):
-        raise ConfigError(f"[{where}] needs a host.")
-    tls = str(raw.get("tls", "ssl")).lower()
-    if tls not in TLS_MODES:
-        raise ConfigError(f"[{where}] tls must be one of {', '.join(TLS_MODES)} (found {tls!r}).")
-    try:
-        port = int(raw.get("port", default_port))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[{where}] port must be a number.") from exc
     username = raw.get("username")
     password = _secret(raw, where, required=bool(username))
-    return ServerConfig(host=str(raw["host"]), port=port, tls=tls, username=username, password=password)
+    return ServerConfig(host=raw["host"], port=raw.get("port", default_port), tls=raw.get("tls", "ssl").lower(),
+                        username=username, password=password)
 
 
 IMAP_TUNING = ("read_timeout", "liveness_seconds", "connect_timeout", "full_pass_seconds", "backoff_max")
 
 
-def _seconds(raw: dict, key: str, where: str) -> float | None:
-    if key not in raw:
-        return None
-    try:
-        value = float(raw[key])
-    except (TypeError, ValueError):
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"[{where}] {key} must be a positive number of seconds.")
-    return value
-
-
-def _connections(raw: dict) -> int:
-    value = raw.get("connections", 4)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
-        raise ConfigError("[smtp] connections must be a whole number from 1 to 32.")
-    return value
-
-
-def _flag(sec: dict, key: str, default: bool) -> bool:
-    value = sec.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"[security] {key} must be true or false (found {value!r}).")
-    return value
-
-
-def _whole(sec: dict, key: str, default: int, low: int, high: int) -> int:
-    value = sec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"[security] {key} must be a whole number from {low} to {high} (found {value!r}).")
-    return value
-
-
-_AUTHSERV_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
-
-
-def _authserv_ids(sec: dict) -> list[str]:
-    ids = sec.get("trusted_authserv_ids", [])
-    if isinstance(ids, str) or not isinstance(ids, list):
-        raise ConfigError('[security] trusted_authserv_ids must be a list, e.g. ["mx.example.net"].')
-    out = []
-    for value in ids:
-        if not isinstance(value, str) or not _AUTHSERV_ID.match(value.strip()):
-            raise ConfigError(f"[security] trusted_authserv_ids: {value!r} is not a server name "
-                              "(the first word of your provider's Authentication-Results header, e.g. mx.example.net).")
-        out.append(value.strip().lower())
-    return out
-
-
-def _address(value, where: str) -> str:
-    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
-        raise ConfigError(f"{where}: {value!r} is not an email address.")
+def _address(value: str) -> str:
     return value.strip().lower()
 
 
-def _confirmation_hours(raw) -> float:
-    """[commands] confirmation_hours: a number of hours above 0, at most 30 days (default 24)."""
-    if not isinstance(raw, dict):
-        raise ConfigError("[commands] must be a table.")
-    value = raw.get("confirmation_hours", 24)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 720:
-        raise ConfigError("[commands] confirmation_hours must be a number of hours above 0 and at most 720 "
-                          "(30 days); 24 if left out.")
-    return float(value)
+def validate(data, text: str | None = None) -> list[str]:
+    """Every mistake in the shape of the configuration (unknown keys, wrong types, out of range), as
+    plain sentences (with the line, when the TOML text is given); [] when the shape is right."""
+    from mailbot.config_schema import problems
+
+    return problems(data, text)
 
 
-def parse_config(data: dict, *, base: Path | None = None) -> Config:
-    base = base or Path.cwd()
-    net = data.get("network")
-    if not isinstance(net, dict):
-        raise ConfigError("The [network] section is missing.")
-    name = net.get("name")
-    if not name:
-        raise ConfigError("[network] name is missing.")
+def parse_config(data: dict, *, base: Path | None = None, text: str | None = None) -> Config:
+    mistakes = validate(data, text)
+    if mistakes:
+        more = f" ({len(mistakes) - 1} more: mailbot check-config lists them all)" if len(mistakes) > 1 else ""
+        raise ConfigError(mistakes[0] + more, reason="config-shape")
+    try:
+        return _build(data, base or Path.cwd())
+    except ConfigError as exc:  # one line, whatever the file holds (a key or a file name with a line break)
+        from mailbot.config_schema import one_line
+
+        text = one_line(str(exc))
+        if text == str(exc):
+            raise
+        raise ConfigError(text) from exc
+
+
+def _build(data: dict, base: Path) -> Config:
+    net = data["network"]
+    name = net["name"]
     tz = net.get("timezone", "Europe/Dublin")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"[network] timezone {tz!r} is not a known time zone (e.g. Europe/Dublin).") from exc
-    mailbox = _address(net.get("mailbox_address"), "[network] mailbox_address")
-    coordinators = [_address(a, "[network] coordinators") for a in net.get("coordinators", [])]
-    if not coordinators:
-        raise ConfigError("[network] coordinators must list at least one address.")
-    imap_raw = data.get("imap", {})
-    smtp_raw = data.get("smtp", {})
+    mailbox = _address(net["mailbox_address"])
+    coordinators = [_address(a) for a in net["coordinators"]]
+    imap_raw = data["imap"]
+    smtp_raw = data["smtp"]
     imap = _server(imap_raw, "imap", default_port=993)
     smtp = _server(smtp_raw, "smtp", default_port=587)
     paths = data.get("paths", {})
@@ -248,46 +216,39 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
     from mailbot.casework.confirm import load_confirm_rules
 
     load_confirm_rules(rules_dir)  # rules/commands.toml: a damaged list is refused at start, not at the first command
-    ml = data.get("master_list", {})
+    ml = data["master_list"]
     ml_password = _secret(ml, "master_list", required=True)
     if not ml_password or len(ml_password) < 8:
         raise ConfigError("[master_list] the Master List password must be at least 8 characters.")
     members: list[MemberConfig] = []
     seen: dict[str, str] = {}
-    for i, m in enumerate(data.get("members", []), 1):
-        agency = (m.get("agency") or "").strip()
+    for i, m in enumerate(data["members"], 1):
+        agency = m["agency"].strip()
         if not agency:
             raise ConfigError(f"[[members]] entry {i} has no agency name.")
-        contacts = tuple(_address(c, f"[[members]] {agency}") for c in m.get("contacts", []))
-        if not contacts:
-            raise ConfigError(f"[[members]] {agency} has no contact address.")
+        contacts = tuple(_address(c) for c in m["contacts"])
         for c in contacts:
             if c in seen:
                 raise ConfigError(f"[[members]] {c} is listed for both {seen[c]} and {agency}.")
             seen[c] = agency
-        members.append(MemberConfig(agency, contacts, bool(m.get("social_work", False)),
-                                    bool(m.get("may_submit", True))))
-    if not members:
-        raise ConfigError("The member directory ([[members]]) is empty.")
+        members.append(MemberConfig(agency, contacts, m.get("social_work", False), m.get("may_submit", True)))
     if sum(m.social_work for m in members) > 1:
         raise ConfigError("Only one member can be Social Work (social_work = true).")
     sec = data.get("security", {})
     digest = data.get("digest", {})
-    dt = str(digest.get("time", "07:30"))
-    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", dt):
-        raise ConfigError(f"[digest] time {dt!r} must look like 07:30.")
+    commands = data.get("commands", {})
     return Config(
-        network_name=str(name),
+        network_name=name,
         timezone=tz,
         mailbox_address=mailbox,
-        mailbox_display_name=str(net.get("mailbox_display_name", f"{name} Coordinator")),
+        mailbox_display_name=net.get("mailbox_display_name", f"{name} Coordinator"),
         coordinators=coordinators,
-        first_case_number=int(net.get("first_case_number", 1)),
+        first_case_number=net.get("first_case_number", 1),
         imap=imap,
         smtp=smtp,
-        imap_folder=str(imap_raw.get("folder", "INBOX")),
-        processed_folder=str(imap_raw.get("processed_folder", "Processed")),
-        quarantine_folder=str(imap_raw.get("quarantine_folder", "Quarantine")),
+        imap_folder=imap_raw.get("folder", "INBOX"),
+        processed_folder=imap_raw.get("processed_folder", "Processed"),
+        quarantine_folder=imap_raw.get("quarantine_folder", "Quarantine"),
         idle_renew_seconds=int(imap_raw.get("idle_renew_seconds", 540)),
         data_dir=data_dir,
         key_file=key_file,
@@ -295,45 +256,118 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
         templates_dir=templates_dir,
         master_list_password=ml_password,
         members=members,
-        check_authentication_results=_flag(sec, "check_authentication_results", True),
-        trusted_authserv_ids=_authserv_ids(sec),
-        require_authentication_pass=_flag(sec, "require_authentication_pass", True),
-        rate_limit_emails=_whole(sec, "rate_limit_emails", 20, 1, 10000),
-        rate_limit_window_minutes=_whole(sec, "rate_limit_window_minutes", 60, 1, 7 * 24 * 60),
+        check_authentication_results=sec.get("check_authentication_results", True),
+        trusted_authserv_ids=[v.strip().lower() for v in sec.get("trusted_authserv_ids", [])],
+        require_authentication_pass=sec.get("require_authentication_pass", True),
+        rate_limit_emails=int(sec.get("rate_limit_emails", 20)),
+        rate_limit_window_minutes=int(sec.get("rate_limit_window_minutes", 60)),
         max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
-        digest_time=dt,
-        confirmation_hours=_confirmation_hours(data.get("commands", {})),
-        imap_tuning={k: v for k in IMAP_TUNING if (v := _seconds(imap_raw, k, "imap")) is not None},
-        smtp_retry_base=_seconds(smtp_raw, "retry_base_seconds", "smtp") or 2.0,
-        smtp_retry_max=_seconds(smtp_raw, "retry_max_seconds", "smtp") or 300.0,
-        smtp_connections=_connections(smtp_raw),
+        digest_time=digest.get("time", "07:30"),
+        confirmation_hours=float(commands.get("confirmation_hours", 24)),
+        imap_tuning={k: float(imap_raw[k]) for k in IMAP_TUNING if k in imap_raw},
+        smtp_retry_base=float(smtp_raw.get("retry_base_seconds", 2.0)),
+        smtp_retry_max=float(smtp_raw.get("retry_max_seconds", 300.0)),
+        smtp_connections=int(smtp_raw.get("connections", 4)),
     )
 
 
-def load_config(path: Path) -> Config:
+def read_toml(path: Path) -> tuple[dict, str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc.strerror}).") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a UTF-8 text file.") from exc
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}.") from exc
-    cfg = parse_config(data, base=Path(path).resolve().parent)
+
+
+def load_config(path: Path) -> Config:
+    data, text = read_toml(path)
+    cfg = parse_config(data, base=Path(path).resolve().parent, text=text)
     cfg.source = Path(path)
     return cfg
 
 
-def check_config(path: Path) -> int:
-    """`mailbot check-config`: validate the file, then try both servers."""
-    cfg = load_config(path)
+def directory_warnings(cfg: Config) -> list[str]:
+    """What is allowed but most likely a mistake in the member directory."""
+    out = []
+    if not any(m.social_work for m in cfg.members):
+        out.append("no member has social_work = true: no member is treated as Social Work, so the Social "
+                   "Work rules (rules/recipients.toml) hold nothing back and the coordinator's Social Work "
+                   "check has no member to record it for. Mark the Social Work member with social_work = true.")
+    for address, who in [(cfg.mailbox_address, "the mailbox address")] + [(c, "the coordinator") for c in cfg.coordinators]:
+        member = cfg.member_for(address)
+        if member is not None:
+            out.append(f"{who} {address} is also listed as a contact of [[members]] {member.agency}: "
+                       + ("mailbot would send members' mail to itself." if who == "the mailbox address" else
+                          "the coordinator's emails would be read as that member's. Keep coordinators out of "
+                          "[[members]] (they receive what members receive anyway)."))
+    return out
+
+
+def data_dir_problem(cfg: Config) -> str | None:
+    """Why mailbot could not write its store in [paths] data_dir, or None."""
+    import tempfile
+
+    d = cfg.data_dir
+    if d.exists():
+        if not d.is_dir():
+            return f"[paths] data_dir {d} is not a folder."
+        try:
+            tempfile.TemporaryFile(dir=d).close()
+        except OSError as exc:
+            return (f"[paths] data_dir {d} is not writable for this user ({exc.strerror}): give the mailbot user "
+                    f"that folder (install -d -o mailbot -g mailbot -m 0700 {d}), and list it in the unit's "
+                    "ReadWritePaths.")
+        for f in (cfg.store_path, cfg.key_file):
+            if f.exists() and not os.access(f, os.R_OK | (os.W_OK if f == cfg.store_path else 0)):
+                return f"{f} exists but this user cannot {'write' if f == cfg.store_path else 'read'} it."
+        return None
+    parent = d.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError:
+        return (f"[paths] data_dir {d} does not exist, and this user cannot create it in {parent}: create it "
+                f"(install -d -o mailbot -g mailbot -m 0700 {d}).")
+    return None
+
+
+def check_config(path: Path, *, servers: bool = True) -> int:
+    """`mailbot check-config`: validate the file (every mistake at once), check the data folder and
+    the member directory, then (unless servers=False) try both servers.
+
+    Exit 3: the configuration is wrong; 1: the data folder cannot be used, or (with servers) a server
+    or the sender check failed; 0: mailbot can run. Warnings do not change the exit code.
+    """
+    data, text = read_toml(path)
+    mistakes = validate(data, text)
+    if mistakes:
+        print(f"{path}: {len(mistakes)} problem{'s' if len(mistakes) > 1 else ''}:", file=sys.stderr)
+        for m in mistakes:
+            print(f"  {m}", file=sys.stderr)
+        return 3
+    cfg = parse_config(data, base=Path(path).resolve().parent, text=text)
+    cfg.source = Path(path)
     print(f"configuration: ok ({len(cfg.members)} member agencies, "
           f"{sum(len(m.contacts) for m in cfg.members)} addresses)")
+    for w in directory_warnings(cfg):
+        print(f"warning: {w}")
+    problem = data_dir_problem(cfg)
+    print(f"data folder: PROBLEM - {problem}" if problem else f"data folder: ok ({cfg.data_dir})")
     from mailbot.mail import authcheck
 
     ok, lines = authcheck.advice(cfg)
     for line in lines:
         print(line)
+    if not servers:  # at boot (ExecStartPre): a mail server that is down must not keep mailbot from starting
+        print("servers: not tried (--no-servers); mailbot queues mail until they answer")
+        return 1 if problem else 0
+    ok = ok and not problem
     imap_ok = True
     try:
         from mailbot.mail.inbox import probe_imap

@@ -154,26 +154,33 @@ class Bot:
                 log.error("per-batch work failed (%s); retried after the next batch", type(exc).__name__)
 
     def make_outbox(self):
-        from mailbot.mail.outbox import OutboxSender
+        import functools
+
+        from mailbot.mail.outbox import OutboxSender, recipient_agencies
 
         def gate(item):
             # rebuilt whenever any case's names change (store.people_version)
             reason = self.ctx.gate().check_message(item.raw)
             if reason:
-                log.error("outbox: message %s (%s) held by the leak gate: %s", item.message_id,
-                          item.case_code or "-", reason)
+                log.error("outbox item %s (%s): %s %s held by the leak gate: %s", item.id, item.message_id,
+                          item.kind or "mail", item.case_code or "-", reason)
             return reason
 
         sender = OutboxSender(self.store, smtp_settings(self.cfg), gate=gate,
                               on_permanent_failure=self._on_permanent_failure, on_outage=self._on_outage,
                               retry_base=self.cfg.smtp_retry_base, retry_max=self.cfg.smtp_retry_max,
                               lanes=self.cfg.smtp_connections)
+        sender.describe_recipients = functools.partial(recipient_agencies, self.cfg)
         sender.on_restored = self._on_smtp_restored
         sender.on_idle = release_memory
         return sender
 
     def _on_permanent_failure(self, item, error) -> None:
-        log.error("outbox: message %s to %s failed permanently: %s", item.message_id, item.recipients, error)
+        from mailbot.mail.outbox import _no_addresses, recipient_agencies
+
+        log.error("outbox item %s (%s): %s %s to %s failed permanently: %s", item.id, item.message_id,
+                  item.kind or "mail", item.case_code or "-", recipient_agencies(self.cfg, item.recipients),
+                  _no_addresses(error, item.recipients))
 
     def _on_outage(self, since) -> None:
         """One alert to the coordinator per outage (kv flag, so a restart mid-outage does not repeat it).

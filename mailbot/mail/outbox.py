@@ -27,8 +27,11 @@ left 'sending' by a crash goes back to 'pending'
 the journal's write (microseconds, while the event loop is not held up)
 sends that one mail again with the same Message-ID (the best SMTP allows).
 
-Callbacks may be plain functions or coroutines. Logs carry item ids,
-Message-IDs and case codes, never names.
+Callbacks may be plain functions or coroutines. Every log line about an item
+says what it is, its case and who it goes to, by agency, never by address or
+name: ``outbox item 12 (<id@host>): referral CN78 to Hebble Youth Service
+sent`` (``describe_recipients``, given by the daemon from the member
+directory; see :func:`recipient_agencies`).
 """
 
 from __future__ import annotations
@@ -180,6 +183,8 @@ class OutboxSender:
         self._outage_alerted = False
         self._connect_failures = 0
         self._not_before = 0.0
+        #: addresses -> "Hebble Youth Service, the coordinator" for log lines (None: "3 recipients")
+        self.describe_recipients: Callable[[list[str]], str] | None = None
         #: called (no arguments) on the first successful connection and after each outage
         self.on_restored: Callable[[], None] | None = None
         #: called (no arguments, in the event loop) when the outbox has sent something and is empty again
@@ -256,6 +261,19 @@ class OutboxSender:
         delay = min(self.retry_max, self.retry_base * (2 ** max(0, failures - 1)))
         return delay * random.uniform(1.0, 1.1)
 
+    def _to(self, recipients: list[str]) -> str:
+        """'Hebble Youth Service, the coordinator': who, by agency (never an address)."""
+        try:
+            agencies = self.describe_recipients(recipients) if self.describe_recipients else None
+        except Exception:  # noqa: BLE001 - a log line must not stop the queue
+            agencies = None
+        return agencies or f"{len(recipients)} recipient{'s' if len(recipients) != 1 else ''}"
+
+    def _about(self, item: OutboxItem) -> str:
+        """'outbox item 12 (<mid>): referral CN78 to Hebble Youth Service': kind, case, agencies."""
+        return (f"outbox item {item.id} ({item.message_id}): {item.kind or 'mail'} {item.case_code or '-'} "
+                f"to {self._to(item.recipients)}")
+
     async def _call(self, callback, *args) -> None:
         if callback is None:
             return
@@ -316,12 +334,11 @@ class OutboxSender:
             return
         attempts = item.attempts + 1
         self.store.mark_retry(item.id, error, now + self._backoff(attempts))
-        log.info("outbox item %d (%s) deferred: %s", item.id, item.message_id, error)
+        log.info("%s deferred: %s", self._about(item), _no_addresses(error, item.recipients))
 
     async def _permanent(self, item: OutboxItem, error: str) -> None:
         self.store.mark_failed(item.id, error)
-        log.error("outbox item %d (%s, %s %s) failed: %s", item.id, item.message_id, item.kind,
-                  item.case_code or "-", error)
+        log.error("%s failed: %s", self._about(item), _no_addresses(error, item.recipients))
         await self._call(self.on_permanent_failure, item, error)
 
     def _check_gate(self, item: OutboxItem) -> str | None:
@@ -373,8 +390,7 @@ class OutboxSender:
                 reason = self._check_gate(item)
                 if reason:
                     self.store.mark_held(item.id, reason)
-                    log.warning("outbox item %d (%s, %s %s) held: %s", item.id, item.message_id,
-                                item.kind, item.case_code or "-", reason)
+                    log.warning("%s held: %s", self._about(item), reason)
                     continue
                 for attempt in (1, 2):
                     if client is None:
@@ -410,8 +426,7 @@ class OutboxSender:
                             await self._refused(item, accepted, errors)
                         else:  # (already in the journal, written when the 250 came)
                             await self._in_db_thread(self.store.mark_sent, item.id, now=self.clock())
-                            log.info("outbox item %d (%s, %s %s) sent", item.id, item.message_id,
-                                     item.kind, item.case_code or "-")
+                            log.info("%s sent", self._about(item))
                         if accepted:
                             sent += 1
                     break
@@ -446,7 +461,8 @@ class OutboxSender:
             return
         if accepted:
             self.store.mark_sent(item.id, note=f"refused: {perm_text}", now=self.clock())
-            log.error("outbox item %d (%s) refused for some recipients: %s", item.id, item.message_id, perm_text)
+            log.error("%s: sent to %s, refused for %s: %s", self._about(item), self._to(accepted),
+                      self._to(list(permanent)), _no_addresses(perm_text, item.recipients))
             await self._call(self.on_permanent_failure, item, f"refused: {perm_text}")
         else:
             await self._permanent(item, f"refused: {perm_text}")
@@ -524,6 +540,30 @@ class OutboxSender:
                 await asyncio.sleep(min(self._seconds_until_next(), left))
         finally:
             self._close_db_thread()
+
+
+def recipient_agencies(cfg, addresses: list[str], *, most: int = 4) -> str:
+    """Who a message goes to, for a log line: member agencies, 'the coordinator', else 'another address'
+    (a referrer's reply may go to an address that holds a person's name: never written)."""
+    labels: list[str] = []
+    coordinators = set(getattr(cfg, "coordinators", ()))
+    for a in addresses:
+        a = a.strip().lower()
+        member = cfg.member_for(a)
+        label = (member.agency if member is not None else "the coordinator" if a in coordinators
+                 else "the mailbox" if a == cfg.mailbox_address else "another address")
+        if label not in labels:
+            labels.append(label)
+    if len(labels) > most:
+        return ", ".join(labels[:most - 1]) + f" and {len(labels) - most + 1} more"
+    return ", ".join(labels)
+
+
+def _no_addresses(text: str, addresses: list[str]) -> str:
+    """An SMTP error text without the recipients' addresses (they may hold a person's name)."""
+    for a in sorted(addresses, key=len, reverse=True):
+        text = text.replace(a, "<recipient>")
+    return text
 
 
 async def probe_smtp(cfg) -> None:
