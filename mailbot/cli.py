@@ -80,6 +80,32 @@ def cmd_command(args) -> int:
     return run_coordinator_commands(Path(args.config), text)
 
 
+# -- operations (mailbot.operations) ----------------------------------------
+
+def cmd_backup(args) -> int:
+    from mailbot.operations import backup
+
+    return backup(Path(args.config), Path(args.dest), key_out=Path(args.key_out) if args.key_out else None)
+
+
+def cmd_restore(args) -> int:
+    from mailbot.operations import restore
+
+    return restore(Path(args.config), Path(args.src), key_file=Path(args.key) if args.key else None)
+
+
+def cmd_rotate_key(args) -> int:
+    from mailbot.operations import rotate_key
+
+    return rotate_key(Path(args.config))
+
+
+def cmd_export_master_list(args) -> int:
+    from mailbot.operations import export_master_list
+
+    return export_master_list(Path(args.config), Path(args.out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailbot", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -119,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-c", "--config", required=True)
     cmd.add_argument("text", nargs="*", help="command line(s); read from stdin when omitted")
     cmd.set_defaults(func=cmd_command)
+
+    bk = sub.add_parser("backup", help="a consistent copy of the database (safe while mailbot runs), the key "
+                        "and a manifest")
+    bk.add_argument("-c", "--config", required=True)
+    bk.add_argument("dest", help="an empty or new folder for the backup")
+    bk.add_argument("--key-out", help="write the key file here instead of DEST/names.key (keep it apart)")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put a backup in place of the database (mailbot must be stopped)")
+    rs.add_argument("-c", "--config", required=True)
+    rs.add_argument("src", help="the backup folder (with manifest.json)")
+    rs.add_argument("--key", help="the backup's key file, when it was kept apart")
+    rs.set_defaults(func=cmd_restore)
+    rk = sub.add_parser("rotate-key", help="re-encrypt every name with a new key (mailbot must be stopped)")
+    rk.add_argument("-c", "--config", required=True)
+    rk.set_defaults(func=cmd_rotate_key)
+    ex = sub.add_parser("export-master-list", help="write the current Master List, encrypted with its password")
+    ex.add_argument("-c", "--config", required=True)
+    ex.add_argument("--out", required=True, help="the .xlsx file to write")
+    ex.set_defaults(func=cmd_export_master_list)
     return p
 
 
@@ -126,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # The document commands print one line; the daemon and demo log their progress.
-    quiet = args.group in ("referral", "minutes", "check-config", "command")
+    quiet = args.group in ("referral", "minutes", "check-config", "command", "backup", "restore", "rotate-key",
+                          "export-master-list")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -64,6 +64,9 @@ class Bot:
         self.cfg = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _take_lock(cfg.data_dir / "mailbot.lock") if lock else None
+        from mailbot.operations import recover_at_start
+
+        recover_at_start(cfg, locked=self._lock is not None)  # an interrupted key rotation or restore
         self.vault = Vault.load_or_create(cfg.key_file)
         self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
         from mailbot.handlers.commands import apply_member_overrides
