@@ -64,7 +64,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from mailbot.sandbox.demo import run_demo
 
-    return run_demo(Path(args.dir), referrals=args.referrals)
+    return run_demo(Path(args.dir), referrals=args.referrals, keep=args.keep, verbose=args.verbose)
 
 
 def cmd_check_config(args) -> int:
@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start a local demo mailbox, send sample referrals, show what members got")
     demo.add_argument("--dir", default="demo-data", help="working folder for the demo (default: ./demo-data)")
-    demo.add_argument("--referrals", type=int, default=3)
+    demo.add_argument("--referrals", type=int, default=3, help="how many sample Referral Forms are sent (1-8)")
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the mail server running afterwards and show how to open the mailboxes")
     demo.set_defaults(func=cmd_demo)
 
     cc = sub.add_parser("check-config", help="validate a configuration file and try both mail servers")
@@ -173,10 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     # The document commands print one line; the daemon and demo log their progress.
     quiet = args.group in ("referral", "minutes", "check-config", "command", "backup", "restore", "rotate-key",
                           "export-master-list")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if args.group != "demo":  # the demo logs to a file in its folder (mailbot.sandbox.demo)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter (demo server)
     # No protocol log, even with -v: imapclient's DEBUG output is the IMAP conversation, fetched emails
     # (children's names) included. mailbot.mail.inbox also switches imaplib's own log off at the source.
