@@ -61,7 +61,8 @@ class DemoFolderError(Exception):
 
 def fresh_folder(work_dir: Path) -> None:
     """Empty the demo folder (a server left running by --keep is stopped first); refuse a folder not ours."""
-    if work_dir.exists() and any(work_dir.iterdir()) and not (work_dir / MARKER).exists():
+    ours = {MARKER, "mailserver", "network", "out", "mailbot.log"}  # (a folder of an older demo has no marker)
+    if work_dir.exists() and not (work_dir / MARKER).exists() and not {p.name for p in work_dir.iterdir()} <= ours:
         raise DemoFolderError(f"{work_dir} is not empty and is not a mailbot demo folder; "
                               "choose another with --dir.")
     ms_dir = work_dir / "mailserver"
