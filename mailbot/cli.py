@@ -101,7 +101,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from mailbot.sandbox.demo import run_demo
 
-    return run_demo(Path(args.dir), referrals=args.referrals)
+    return run_demo(Path(args.dir), referrals=args.referrals, keep=args.keep, verbose=args.verbose)
 
 
 def cmd_check_config(args) -> int:
@@ -118,6 +118,32 @@ def cmd_command(args) -> int:
 
 
 CONFIG_HELP = f"config.toml (default: $MAILBOT_CONFIG, else {DEFAULT_CONFIG})"
+
+
+# -- operations (mailbot.operations) ----------------------------------------
+
+def cmd_backup(args) -> int:
+    from mailbot.operations import backup
+
+    return backup(config_path(args), Path(args.dest), key_out=Path(args.key_out) if args.key_out else None)
+
+
+def cmd_restore(args) -> int:
+    from mailbot.operations import restore
+
+    return restore(config_path(args), Path(args.src), key_file=Path(args.key) if args.key else None)
+
+
+def cmd_rotate_key(args) -> int:
+    from mailbot.operations import rotate_key
+
+    return rotate_key(config_path(args))
+
+
+def cmd_export_master_list(args) -> int:
+    from mailbot.operations import export_master_list
+
+    return export_master_list(config_path(args), Path(args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start a local demo mailbox, send sample referrals, show what members got")
     demo.add_argument("--dir", default="demo-data", help="working folder for the demo (default: ./demo-data)")
-    demo.add_argument("--referrals", type=int, default=3)
+    demo.add_argument("--referrals", type=int, default=3, help="how many sample Referral Forms are sent (1-8)")
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the mail server running afterwards and show how to open the mailboxes")
     demo.set_defaults(func=cmd_demo)
 
     cc = sub.add_parser("check-config", help="validate a configuration file and try both mail servers")
@@ -163,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-c", "--config", help=CONFIG_HELP)
     cmd.add_argument("text", nargs="*", help="command line(s); read from stdin when omitted")
     cmd.set_defaults(func=cmd_command)
+
+    bk = sub.add_parser("backup", help="a consistent copy of the database (safe while mailbot runs), the key "
+                        "and a manifest")
+    bk.add_argument("-c", "--config", help=CONFIG_HELP)
+    bk.add_argument("dest", help="an empty or new folder for the backup")
+    bk.add_argument("--key-out", help="write the key file here instead of DEST/names.key (keep it apart)")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put a backup in place of the database (mailbot must be stopped)")
+    rs.add_argument("-c", "--config", help=CONFIG_HELP)
+    rs.add_argument("src", help="the backup folder (with manifest.json)")
+    rs.add_argument("--key", help="the backup's key file, when it was kept apart")
+    rs.set_defaults(func=cmd_restore)
+    rk = sub.add_parser("rotate-key", help="re-encrypt every name with a new key (mailbot must be stopped)")
+    rk.add_argument("-c", "--config", help=CONFIG_HELP)
+    rk.set_defaults(func=cmd_rotate_key)
+    ex = sub.add_parser("export-master-list", help="write the current Master List, encrypted with its password")
+    ex.add_argument("-c", "--config", help=CONFIG_HELP)
+    ex.add_argument("--out", required=True, help="the .xlsx file to write")
+    ex.set_defaults(func=cmd_export_master_list)
     return p
 
 
@@ -170,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # The document commands print one line; the daemon and demo log their progress.
-    quiet = args.group in ("referral", "minutes", "check-config", "command")
-    from mailbot.logsetup import setup_logging
+    quiet = args.group in ("referral", "minutes", "check-config", "command", "backup", "restore", "rotate-key",
+                          "export-master-list")
+    if args.group != "demo":  # the demo logs to a file in its folder (mailbot.sandbox.demo)
+        from mailbot.logsetup import setup_logging
 
-    # journald under systemd (priority prefixes, no time), ISO local times elsewhere; APScheduler and
-    # aiosmtpd quiet; never the IMAP protocol log (mailbot/logsetup.py)
-    setup_logging(logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO))
+        # journald under systemd (priority prefixes, no time), ISO local times elsewhere; APScheduler and
+        # aiosmtpd quiet; never the IMAP protocol log (mailbot/logsetup.py)
+        setup_logging(logging.DEBUG if args.verbose else (logging.WARNING if quiet else logging.INFO))
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:

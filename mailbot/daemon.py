@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from mailbot.config import Config, load_config
-from mailbot.errors import ConfigError
 from mailbot.pipeline import Context, after_batch, process_message
+from mailbot.store.lock import take_lock
 
 log = logging.getLogger("mailbot.daemon")
 
@@ -63,7 +63,10 @@ class Bot:
 
         self.cfg = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _take_lock(cfg.data_dir / "mailbot.lock") if lock else None
+        self._lock = take_lock(cfg.data_dir / "mailbot.lock") if lock else None
+        from mailbot.operations import recover_at_start
+
+        recover_at_start(cfg, locked=self._lock is not None)  # an interrupted key rotation or restore
         self.vault = Vault.load_or_create(cfg.key_file)
         self.store = Store.open(cfg.store_path, self.vault, first_case_number=cfg.first_case_number)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -272,19 +275,6 @@ class _GuardedUidState:
         except Exception as exc:
             self.bot._storage_failed(exc)
             raise
-
-
-def _take_lock(path: Path):
-    """One mailbot per data folder: two would both send the same pending mail."""
-    import fcntl
-
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise ConfigError(f"another mailbot is already running with the data folder {path.parent}.") from None
-    return fh
 
 
 def run_daemon(config_path: Path) -> int:

@@ -33,7 +33,7 @@ LAYERS: dict[str, set[str]] = {
                  "errors", "paths", "config"},
 }
 #: the shell and the sandbox may import anything
-TOP = {"pipeline", "speculate", "daemon", "cli", "sandbox", "__init__"}
+TOP = {"pipeline", "speculate", "daemon", "operations", "cli", "sandbox", "__init__"}
 
 
 def modules() -> dict[str, Path]:

@@ -6,7 +6,8 @@
 - messages: inbound messages handled once, attempts, audit; cases: case numbers, cases and
   their people, the Master List flag, exits; outbox_queue: every outgoing email;
   reviews: held forms and commands awaiting confirmation;
-- vault: encryption of names at rest and the blind index.
+- vault: encryption of names at rest and the blind index;
+- maintenance: backup, restore and key rotation (every sealed column is listed in its sealed_fields).
 """
 
 from mailbot.store.database import BUSY_TIMEOUT_MS, Store
