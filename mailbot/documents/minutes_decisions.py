@@ -82,6 +82,7 @@ class Vocabulary:
     negation: re.Pattern
     pending: re.Pattern
     wish: re.Pattern
+    boundary: re.Pattern
     question: re.Pattern
     agreed: re.Pattern
     negation_window: int
@@ -117,6 +118,7 @@ def load_vocabulary(path: str | None = None) -> Vocabulary:
         negation=_alt(mk["negation"]),
         pending=_alt(mk["pending"] + mk["wish"]),
         wish=_alt(mk["wish"]),
+        boundary=_alt(mk["boundary"]),
         question=_alt(mk["question"]),
         agreed=_alt(mk["agreed"]),
         negation_window=int(mk.get("negation_window", 8)),
@@ -148,8 +150,18 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
 _CODE = re.compile(r"\bCN\s?-?\s?(\d{1,6})([A-Z])?\b", re.I)
 
 
+_UNTICKED = re.compile(r"[☐□]\s*(?:yes|no|n/?a)\b\.?", re.I)
+_TICKED = re.compile(r"[☒☑✓✔■]\s*(yes|no)\b", re.I)
+
+
 def normalise(text: str) -> str:
-    return _SPACE.sub(" ", (text or "").translate(_QUOTES)).strip()
+    """Straight quotes and dashes, single spaces; tick boxes as words ("☒ Yes ☐ No" -> "yes")."""
+    text = _SPACE.sub(" ", (text or "").translate(_QUOTES)).strip()
+    if any(box in text for box in "☐□☒☑✓✔■"):
+        text = _UNTICKED.sub(" ", text)
+        text = _TICKED.sub(lambda m: " yes" if m[1].lower() == "yes" else " not agreed", text)
+        text = _SPACE.sub(" ", text).strip()
+    return text
 
 
 def sentences(text: str) -> list[str]:
@@ -186,7 +198,8 @@ class _Marks:
     negated: bool = False
     pending: bool = False
     wish: bool = False
-    question: bool = False
+    asked: bool = False  # a question raised ("asked whether"): no decision word in the clause outweighs it
+    question: bool = False  # weak: "discussed", "considered", "should"
     agreed: bool = False
 
 
@@ -194,12 +207,13 @@ def _words_between(text: str, a: int, b: int) -> int:
     return len(re.findall(r"\w+", text[a:b]))
 
 
-def _near(text: str, ns: int, ne: int, s: int, e: int, window: int) -> bool:
-    """Is the negation at ns..ne within ``window`` words of the topic at s..e?"""
+def _near(text: str, ns: int, ne: int, s: int, e: int, window: int, boundary: re.Pattern) -> bool:
+    """Is the negation at ns..ne within ``window`` words of the topic at s..e (and not across a
+    boundary such as ", as" or "because")?"""
     if ne <= s:
-        return _words_between(text, ne, s) <= window
+        return _words_between(text, ne, s) <= window and not boundary.search(text, ne, s)
     if ns >= e:
-        return _words_between(text, e, ns) <= window
+        return _words_between(text, e, ns) <= window and not boundary.search(text, e, ns)
     return True
 
 
@@ -218,10 +232,10 @@ def _marks(text: str, spans: list[tuple[int, int]], v: Vocabulary, extra_pending
     m.pending |= hit
     _hit, text = blank(v.soft, text)
     hit, text = blank(v.question_phrases, text)
-    m.question |= hit
+    m.asked |= hit
     window = v.negation_window
     for neg in v.negation.finditer(text):
-        if any(_near(text, neg.start(), neg.end(), s, e, window) for s, e in spans):
+        if any(_near(text, neg.start(), neg.end(), s, e, window, v.boundary) for s, e in spans):
             m.negated = True
             break
     m.pending |= bool(v.pending.search(text)) or bool(extra_pending and extra_pending.search(text))
@@ -250,7 +264,7 @@ def exit_clause(clause: str, v: Vocabulary | None = None) -> str | None:
     stay = _spans(v.exit_stay, text)
     if not (assertive or mention or stay):
         return None
-    m = _marks(text, assertive + mention + stay, v, v.exit_pending)
+    m = _marks(_blank_spans(text, v.exit_stay) if stay else text, assertive + mention + stay, v, v.exit_pending)
     if stay:
         if m.negated:
             return PENDING  # "will not remain open": not a clear decision either way
@@ -261,7 +275,7 @@ def exit_clause(clause: str, v: Vocabulary | None = None) -> str | None:
         return NOT
     if m.pending:
         return PENDING
-    if m.question:
+    if m.asked or (m.question and not m.agreed):
         return QUESTION
     if m.agreed or assertive or v.exit_agreed.search(text):
         return AGREED
@@ -294,14 +308,14 @@ def handover_clause(clause: str, v: Vocabulary | None = None, *, people: tuple[s
     topic = _spans(v.handover_topic, text)
     if not (agency or stay or topic):
         return None
-    m = _marks(text, spans + stay + topic, v, None)
+    m = _marks(_blank_spans(text, v.handover_stay) if stay else text, spans + stay + topic, v, None)
     if stay and not agency:
         return (PENDING if m.negated else NOT), None
     if m.negated:
         return NOT, agency
     if m.pending:
         return PENDING, agency
-    if m.question:
+    if m.asked or (m.question and not m.agreed):
         return QUESTION, agency
     if m.agreed or agency:
         return AGREED, agency
@@ -344,8 +358,8 @@ def exit_sentence(sentence: str, code: str | None = None, v: Vocabulary | None =
                 elif probe.negated and not probe.agreed:
                     k = NOT
         if k is not None:
-            if scope == "sibling" and k == AGREED:
-                k = PENDING
+            if scope == "sibling":
+                k = PENDING  # family minutes speaking of one sibling: for a person to read
             kinds.append(k)
     return _fold_sentence(kinds)
 
@@ -369,7 +383,7 @@ def handover_sentence(sentence: str, code: str | None = None, v: Vocabulary | No
         got = handover_clause(clause, v, people=people)
         if got is not None:
             kind, agency = got
-            if scope == "sibling" and kind == AGREED:
+            if scope == "sibling":
                 kind = PENDING
             found.append((kind, agency))
     if not found:
