@@ -585,7 +585,9 @@ def _read_units(units: list[_Unit], code: str, people: tuple[str, ...]) -> _Read
             if kind == "next_meeting":
                 if got.next_meeting is None and value:
                     got.next_meeting = value
-                if v.exit_next_meeting_label.search(label_text):
+                if v.exit_next_meeting_label.search(label_text) and (
+                        _parse_next_meeting(value) is not None or _TBC.search(value)):
+                    # "Next meeting (final review / exit): 16/03/2027": the exit is for that meeting
                     got.exit.append(Evidence(PENDING, unit.where, "next-meeting label"))
                 sentence_text = ""
             elif kind in ("exit_agreed", "handover_agreed"):
