@@ -86,7 +86,7 @@ def cmd_minutes_parse(args) -> int:
     from mailbot.documents.minutes import read_minutes
 
     _pkg, minutes = read_minutes(Path(args.file))
-    _print_json(minutes.to_json())
+    _print_json({**minutes.to_json(), **minutes.decisions_json()})
     return 0
 
 

@@ -19,15 +19,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from mailbot.documents import text as docx_text
 from mailbot.documents.dates import parse_datetime as _shared_parse_datetime
 from mailbot.documents.package import Package, open_package
+from mailbot.documents import minutes_decisions as decisions
+from mailbot.documents.minutes_decisions import AGREED, MENTION, NOT, PENDING, UNCLEAR, Decision, Evidence
 from mailbot.errors import BadField, MailbotError
 
 log = logging.getLogger("mailbot.minutes")
+
+RULES = decisions.RULES_FILE  # rules/minutes_labels.toml
 
 
 class NotMinutes(MailbotError):
@@ -70,8 +76,11 @@ class Minutes:
     actions: list[Action] = field(default_factory=list)
     #: the next meeting: a datetime, a date when no time was given, None when TBC/missing
     next_meeting: dt.datetime | dt.date | None = None
-    exit_agreed: bool = False
-    handover_to: str | None = None
+    exit_agreed: bool = False  # exit.value == "agreed" (kept for callers that read only this)
+    handover_to: str | None = None  # handover.to when the handover was agreed
+    #: what the minutes say about an exit / a handover: agreed, not, or unclear (ask the coordinator)
+    exit: Decision = field(default_factory=Decision)
+    handover: Decision = field(default_factory=Decision)
 
     def to_json(self) -> dict:
         nm = self.next_meeting
@@ -94,6 +103,10 @@ class Minutes:
             "exit_agreed": self.exit_agreed,
             "handover_to": self.handover_to,
         }
+
+    def decisions_json(self) -> dict:
+        """The exit and handover as three-valued decisions with where they are written."""
+        return {"exit": self.exit.to_json(), "handover": self.handover.to_json()}
 
     def recipients(self) -> list[str]:
         """Names of everyone who attended or sent apologies (the Guide's circulation list)."""
@@ -164,32 +177,40 @@ def _split_top(text: str, seps: str = ",;") -> list[str]:
 
 
 _NONE_WORDS = {"", "none", "n/a", "na", "nil", "no", "no apologies", "none received", "-"}
-_TBC = re.compile(r"\b(tbc|tba|tbd|to be (confirmed|arranged|agreed|decided|set|fixed)|not (yet )?(set|fixed|agreed))\b",
-                  re.I)
+
+
+@lru_cache(maxsize=1)
+def _minutes_rules() -> dict:
+    """rules/minutes_labels.toml, read once: the labels, sections and next-meeting words."""
+    return tomllib.loads(RULES.read_text(encoding="utf-8"))
+
+
+_NEXT = _minutes_rules()["next_meeting"]
+_TBC = re.compile("|".join(_NEXT["tbc"]), re.I)
+_TIME_TBC = re.compile("|".join(_NEXT["time_tbc"]), re.I)
+_NOON = re.compile("|".join(_NEXT["noon"]), re.I)
+_NEXT_SENTENCE = re.compile("|".join(_NEXT["sentences"]), re.I)
 
 
 # -- header labels --------------------------------------------------------------------
 
-# label name -> regex (matched case-insensitively, at the start of a segment, followed by ":" / tab)
-_LABELS: list[tuple[str, str]] = [
-    ("case_code", r"case\s*(?:number|no\.?|code|ref(?:erence)?)|network\s+case\s+(?:number|code)|case"),
-    ("new_lead", r"new\s+lead\s+agency(?:\s*\([^)]*\))?|lead\s+agency\s+handed\s+over\s+to|handover\s+to"),
-    ("lead_agency", r"lead\s+agency"),
-    ("next_meeting", r"(?:date|time|date\s*(?:and|&|/)\s*time)\s+(?:for|of)\s+(?:the\s+)?next\s+(?:network\s+case\s+)?meeting"
-                     r"|next\s+(?:network\s+case\s+)?meeting(?:\s+date)?"),
-    ("date", r"date(?:\s+of\s+(?:the\s+)?meeting)?|meeting\s+date"),
-    ("chair", r"chair(?:person|ed\s+by)?"),
-    ("minutes_taker", r"minutes?\s*(?:taker|taken\s+by|by)?|minute[-\s]taker|note\s*taker|notes\s+taken\s+by"),
-    ("in_attendance", r"in\s+attendance|present|attendees|attending|attendance"),
-    ("apologies", r"apologies(?:\s+received)?"),
-    ("exit_agreed", r"exit\s+agreed|exit\s+meeting|case\s+closed"),
-]
+# label name -> regex (matched case-insensitively, at the start of a segment, followed by ":" / tab):
+# data, in rules/minutes_labels.toml [labels]
+_RULES = _minutes_rules()
+_LABEL_TABLE = _RULES["labels"]
+_LABELS: list[tuple[str, str]] = [(k, "|".join(f"(?:{p})" for p in _LABEL_TABLE[k])) for k in _LABEL_TABLE["order"]]
 _LABEL_ALT = "|".join(f"(?P<{k}>{v})" for k, v in _LABELS)
 # a label at the start of the text, then ":" (or a tab / dash)
 _LABEL_AT_START = re.compile(rf"^\s*(?:{_LABEL_ALT})\s*(?::|\t|\s[{_DASHES}-]\s)\s*", re.I)
-_DASH_OK = {"chair", "lead_agency", "date", "apologies", "next_meeting"}
+_DASH_OK = set(_LABEL_TABLE["dash_ok"])
+_NOT_INLINE = set(_LABEL_TABLE["not_inline"])
+_DASH_NOT = re.compile("|".join(_LABEL_TABLE["dash_not"]), re.I)
 # a further label later on the same line (one-line header), preceded by whitespace
 _LABEL_INLINE = re.compile(rf"(?:(?<=\s)|(?<=\|))(?:{_LABEL_ALT})\s*:\s*", re.I)
+_YES = re.compile("|".join(_LABEL_TABLE["yes"]), re.I)
+_NO = re.compile("|".join(_LABEL_TABLE["no"]), re.I)
+_YES_TICK = re.compile("|".join(_LABEL_TABLE["ticked_yes"]), re.I)  # the box stands before its answer
+_NO_TICK = re.compile("|".join(_LABEL_TABLE["ticked_no"]), re.I)
 
 
 def _label_kind(m: re.Match) -> str:
@@ -201,14 +222,15 @@ def _split_labelled(line: str) -> list[tuple[str, str]]:
     m = _LABEL_AT_START.match(line)
     if not m:
         return []
-    if ":" not in m.group(0) and "\t" not in m.group(0) and _label_kind(m) not in _DASH_OK:
+    if ":" not in m.group(0) and "\t" not in m.group(0) and (
+            _label_kind(m) not in _DASH_OK or _DASH_NOT.fullmatch(m.group(m.lastgroup or 0) or "")):
         return []  # "Minutes – Network Case Meeting" is a title, not the minutes taker
     found = [(_label_kind(m), m.start(), m.end())]
     for im in _LABEL_INLINE.finditer(line, m.end()):
         kind = _label_kind(im)
         if kind in {k for k, _, _ in found}:
             continue  # the same label twice on a line is text, not a new field
-        if kind in ("in_attendance", "exit_agreed", "new_lead"):
+        if kind in _NOT_INLINE:
             continue  # those words are common inside values
         found.append((kind, im.start(), im.end()))
     out = []
@@ -226,17 +248,11 @@ def _is_bare_label(text: str) -> str | None:
 
 # -- sections -------------------------------------------------------------------------
 
-_SECTIONS = [
-    ("discussion", r"discussion(?:\s+of\s+(?:the\s+)?case)?|case\s+discussion"),
-    ("actions", r"actions?(?:\s+(?:decided|agreed|points?))?(?:\s+(?:and|&)\s+who\s+is\s+responsible\??)?"
-                r"(?:\s+who\s+is\s+responsible\??)?|agreed\s+actions"),
-    ("monitor", r"monitor(?:ing)?\s+(?:and|&)\s+review"),
-    ("attendance", r"attendance(?:\s+sheet)?|attendance\s+list"),
-    ("aob", r"aob|a\.o\.b\.?|any\s+other\s+business"),
-    ("notes", r"notes\s+for\s+the\s+lead\s+agency|guidance(?:\s+notes)?"),  # the template's own help text
-]
+_SECTION_TABLE = _RULES["sections"]
+_SECTIONS = [(k, "|".join(f"(?:{p})" for p in _SECTION_TABLE[k])) for k in _SECTION_TABLE["order"]]
 _SECTION_RE = re.compile(
-    r"^\s*(?:(?:section\s+)?\d{1,2}\s*[.):]?\s*)?(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _SECTIONS) + r")\s*:?\s*$",
+    r"^\s*(?:(?:section\s+)?(?P<number>\d{1,2})\s*[.):]?\s*)?(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _SECTIONS)
+    + r")\s*:?\s*$",
     re.I,
 )
 
@@ -248,7 +264,15 @@ def _section_of(para: Para) -> str | None:
     m = _SECTION_RE.match(text)
     if not m:
         return None
-    return next(k for k, v in m.groupdict().items() if v is not None)
+    return next(k for k, v in m.groupdict().items() if v is not None and k != "number")
+
+
+def _section_number(para: Para, kind: str) -> int | None:
+    """The number the minutes give the section ("3. Monitor and review"), else the template's."""
+    m = _SECTION_RE.match(para.text.strip())
+    if m and m["number"]:
+        return int(m["number"])
+    return _SECTION_TABLE["numbers"].get(kind)
 
 
 # -- dates and times ------------------------------------------------------------------
@@ -266,11 +290,18 @@ def _parse_date(text: str) -> dt.date:
     return day
 
 
-def _parse_next_meeting(value: str) -> dt.datetime | dt.date | None:
-    """The date for the next meeting: a datetime, a date (no time given) or None (TBC, missing, unreadable)."""
+def _parse_next_meeting(value: str, ref: dt.date | None = None) -> dt.datetime | dt.date | None:
+    """The date for the next meeting: a datetime, a date (no time given, or the time still to be
+    confirmed) or None (TBC, none, missing, unreadable)."""
     value = _clean(value)
-    if not value or _TBC.search(value):
+    if not value:
         return None
+    timeless = bool(_TIME_TBC.search(value))
+    if timeless:
+        value = _TIME_TBC.sub(" ", value)  # "8 September 2027 (time to be confirmed)": the date stands
+    if _TBC.search(value):
+        return None
+    value = _NOON.sub(" 12:00 ", value)
     try:
         day, time = _shared_parse_datetime(value, what="next meeting date")
     except BadField:
@@ -278,6 +309,11 @@ def _parse_next_meeting(value: str) -> dt.datetime | dt.date | None:
     if day is None:
         log.info("next meeting date not readable; recorded as not set")
         return None
+    ref = ref or dt.date.today()
+    if day.year < ref.year - 50:  # "02.06.27": two-digit years are read as past years (dates of birth)
+        day = day.replace(year=day.year + 100)
+    if timeless:
+        time = None
     return dt.datetime.combine(day, time) if time else day
 
 
@@ -413,99 +449,224 @@ def _action_from_line(line: str, people: set[str]) -> Action | None:
     return Action(_clean(text), None)
 
 
-# -- exit and handover ----------------------------------------------------------------------
+# -- exit, handover and next meeting, where they are written -------------------------------------------
+# What the minutes say is read by mailbot.documents.minutes_decisions (three values: agreed / not /
+# unclear); this part walks the document, says where each line is (in the reader's own words: a
+# section and paragraph number, never the document's text) and reads the labelled lines.
 
-_NEG = re.compile(r"\b(?:not|no|never|n't|cannot|without|yet to|unless|if)\b", re.I)
-_EXIT_PHRASES = re.compile(
-    r"\bexit\s+(?:was\s+|is\s+|has\s+been\s+)?agreed\b"
-    r"|\bagreed\s+(?:to\s+|on\s+(?:an?\s+|the\s+)?)?exit\b"
-    r"|\bagreed\s+that\s+(?:the\s+)?(?:case|CN\d+[A-Z]?)\s+(?:will\s+|should\s+|can\s+)?(?:exit|close|be\s+closed)\b"
-    r"|\b(?:case|CN\d+[A-Z]?)\s+(?:is\s+|was\s+|will\s+be\s+|to\s+be\s+)?(?:now\s+)?closed\b"
-    r"|\b(?:will\s+be|to\s+be|is\s+to\s+be|be)\s+removed\s+from\s+the\s+master\s+list\b",
-    re.I,
-)
-_YES_TICK = re.compile(r"(?:^|\s)[☒☑✓✔✗✘xX]\s*yes\b", re.I)  # the box stands before its answer
-_AGENCY_RUN = r"(?:[A-Z][\w'’.&-]*|of|for|the|&)(?:\s+(?:[A-Z][\w'’.&-]*|of|for|&))*"
-_HANDOVER_PATTERNS = [
-    re.compile(rf"(?P<ag>{_AGENCY_RUN})\s+(?i:(?:now\s+)?(?:becomes|will\s+become|is\s+to\s+become|to\s+become|"
-               rf"would\s+become|became|agreed\s+to\s+become|takes\s+over\s+as|will\s+take\s+over\s+as|"
-               rf"took\s+over\s+as|will\s+be|is\s+now)\s+(?:the\s+)?(?:new\s+)?lead\s+agency)\b"),
-    re.compile(rf"(?i:\blead\s+agency\s+(?:role\s+)?(?:is\s+|was\s+|will\s+be\s+)?(?:transfers?|transferred|passes|"
-               rf"passed|handed\s+over|moves?|moved|changes?|changed|goes)\s+(?:from\s+.+?\s+)?to\s+(?:the\s+)?)"
-               rf"(?P<ag>{_AGENCY_RUN})"),
-    re.compile(rf"(?i:\bhand(?:ed|s|ing)?\s*over\s+(?:of\s+)?(?:the\s+)?(?:lead\s+agency\s+|case\s+)?to\s+(?:the\s+)?)"
-               rf"(?P<ag>{_AGENCY_RUN})"),
-]
-_STOP_START = re.compile(r"^(?:the|of|for|&)\s+", re.I)
+@dataclass
+class _Unit:
+    text: str
+    where: str
+    section: str | None  # None: before the first section (title and header)
+    title: bool = False
+    row: list[str] | None = None  # a table row (the cells) when the text is one of its cells
+    cell: int = 0
 
 
-_MAX_SENTENCE = 1000  # longer "sentences" are not minutes prose; bounded so regexes stay linear-ish
+def _where_section(kind: str | None, number: int | None) -> str:
+    if kind is None:
+        return "the header"
+    name = _SECTION_TABLE["names"].get(kind, kind)
+    return f"section {number} ({name})" if number else f"the section {name}"
 
 
-def _sentences(text: str) -> list[str]:
-    return [s[:_MAX_SENTENCE] for s in re.split(r"(?<=[.!?])\s+|\n", text[:200_000]) if s.strip()]
+def _units(blocks: list, first_section: int) -> list[_Unit]:
+    """Every paragraph line and table cell that can speak of an exit, a handover or the next meeting,
+    in reading order, with where it is. The attendance sheet and the template's notes are left out."""
+    out: list[_Unit] = []
+    section, number, paragraph, table = None, None, 0, 0
+    title_seen = False
+    for i, b in enumerate(blocks):
+        if isinstance(b, Para):
+            kind = _section_of(b) if i >= first_section else None
+            if kind:
+                section, number, paragraph, table = kind, _section_number(b, kind), 0, 0
+                continue
+            if section == "notes" or not b.text.strip():
+                continue
+            paragraph += 1
+            is_title = (section is None and not title_seen and bool(_MINUTES_TITLE.search(b.text))
+                        and not _split_labelled(b.text.strip()))
+            title_seen = title_seen or is_title
+            where = "the title" if is_title else (
+                f"{_where_section(section, number)}, line {paragraph}" if section is None
+                else f"{_where_section(section, number)}, paragraph {paragraph}")
+            for line in b.text.split("\n"):
+                if line.strip():
+                    out.append(_Unit(line.strip(), where, section, title=is_title))
+        else:
+            if section in ("notes", "attendance") or _is_attendance_table(b):
+                continue
+            table += 1
+            for r, row in enumerate(b.rows, 1):
+                for c, cell in enumerate(row):
+                    for line in cell.split("\n"):
+                        if line.strip():
+                            out.append(_Unit(line.strip(), f"{_where_section(section, number)}, table {table}, "
+                                                           f"row {r}", section, row=row, cell=c))
+    return out
 
 
-def _detect_exit(lines: list[str], labelled: dict[str, str]) -> bool:
-    if "exit_agreed" in labelled:
-        v = labelled["exit_agreed"].strip()
-        if _YES_TICK.search(v):
-            return True
-        if "☐" in v or "☒" in v or "☑" in v:
-            return False  # tick boxes, Yes not ticked
-        return bool(re.match(r"^(?:yes|y|agreed|true)\b", _clean(v), re.I))
-    positive = False
-    for line in lines:
-        for s in _sentences(line):
-            if _exit_negated(s):
-                return False  # any doubt about the exit: the case stays open (a person closes it)
-            if _EXIT_PHRASES.search(s):
-                positive = True
-    return positive
+_DECISION_LABELS = ("exit_agreed", "handover_agreed", "new_lead")
 
 
-_NEG_SOFT = re.compile(r"\bno\s+(?:longer|further|more)\b|\bif\s+needed\b", re.I)
+def _labelled(unit: _Unit, units: list[_Unit], i: int) -> list[tuple[str, str, str]]:
+    """(kind, label text, value) of the labels on a line: "Exit agreed: Yes", a cell "Exit agreed"
+    with "No" in the next cell, a heading "Date for the next meeting" with the date on the next line."""
+    text = unit.text.lstrip("•·*►▪-–— \t")
+    out = []
+    m = _LABEL_AT_START.match(text)
+    pairs = _split_labelled(text)
+    if pairs:
+        label_text = m.group(0) if m else ""
+        for n, (kind, value) in enumerate(pairs):
+            out.append((kind, label_text if n == 0 else "", value))
+    elif len(text) < 80 and _is_bare_label(text):
+        kind = _is_bare_label(text)
+        value = ""
+        if unit.row is not None:
+            if unit.cell + 1 < len(unit.row):
+                value = unit.row[unit.cell + 1].strip()
+        else:
+            for nxt in units[i + 1: i + 3]:  # the value on the next line
+                if nxt.row is None and not _split_labelled(nxt.text) and not _is_bare_label(nxt.text):
+                    value = nxt.text
+                break
+        out.append((kind, text, value))
+    return out
 
 
-def _exit_negated(sentence: str) -> bool:
-    """A sentence that speaks of the exit with a negation ("exit was not agreed", "not ready to exit")."""
-    if not re.search(r"\bexit|\bclos(?:e|ed|ing)\b|\bmaster\s+list\b", sentence, re.I):
-        return False
-    return bool(_NEG.search(_NEG_SOFT.sub("", sentence)))
+def _yes_no(value: str) -> str | None:
+    """AGREED / NOT for a yes/no answer (or tick boxes), None when it is neither (or left blank)."""
+    v = value.strip()
+    if _YES_TICK.search(v):
+        return AGREED
+    if _NO_TICK.search(v):
+        return NOT
+    if any(box in v for box in "☐☒☑"):
+        return None  # tick boxes, none ticked
+    v = _clean(v)
+    if _YES.match(v):
+        return AGREED
+    if _NO.match(v):
+        return NOT
+    return None
 
 
 def _canonical_agency(candidate: str, known: list[str]) -> str:
+    """The agency as the attendance sheet names it ("Youthreach" -> "Kilbrannagh Youthreach")."""
     c = _norm(candidate)
     for k in sorted(known, key=len, reverse=True):
         nk = _norm(k)
         if nk and (c == nk or c.endswith(" " + nk) or c.startswith(nk + " ") or f" {nk} " in f" {c} "):
             return k
+    longer = {k for k in known if _norm(k).endswith(" " + c) or _norm(k).startswith(c + " ")}
+    if c and len(longer) == 1:
+        return longer.pop()
     return candidate
 
 
-def _detect_handover(lines: list[str], labelled: dict[str, str], known: list[str], lead: str | None) -> str | None:
-    found: str | None = None
-    if labelled.get("new_lead") and _clean(labelled["new_lead"]).lower() not in _NONE_WORDS:
-        found = _canonical_agency(_clean(labelled["new_lead"]), known)
-    else:
-        for line in lines:
-            for s in _sentences(line):
-                for pat in _HANDOVER_PATTERNS:
-                    m = pat.search(s)
-                    if not m or _NEG.search(re.sub(r"\bno\s+longer\b", "", s)):
-                        continue  # any negation in the sentence: not a handover (a person checks)
-                    ag = _STOP_START.sub("", _clean(m["ag"]))
-                    if not ag or not ag[0].isupper():
-                        continue
-                    found = _canonical_agency(ag, known)
-                    break
-                if found:
-                    break
-            if found:
-                break
-    if found and lead and _norm(found) == _norm(lead):
-        return None
-    return found
+@dataclass
+class _Read:
+    exit: list[Evidence] = field(default_factory=list)
+    handover: list[Evidence] = field(default_factory=list)
+    next_meeting: str | None = None  # the value as written
+    next_meeting_sentence: str | None = None
+
+
+def _read_units(units: list[_Unit], code: str, people: tuple[str, ...]) -> _Read:
+    v = decisions.load_vocabulary()
+    got = _Read()
+    for i, unit in enumerate(units):
+        labels = _labelled(unit, units, i)
+        sentence_text = unit.text
+        for kind, label_text, value in labels:
+            if kind == "next_meeting":
+                if got.next_meeting is None and value:
+                    got.next_meeting = value
+                if v.exit_next_meeting_label.search(label_text) and (
+                        _parse_next_meeting(value) is not None or _TBC.search(value)):
+                    # "Next meeting (final review / exit): 16/03/2027": the exit is for that meeting
+                    got.exit.append(Evidence(PENDING, unit.where, "next-meeting label"))
+                sentence_text = ""
+            elif kind in ("exit_agreed", "handover_agreed"):
+                answer = _yes_no(value)
+                target = got.exit if kind == "exit_agreed" else got.handover
+                if answer is not None:
+                    target.append(Evidence(answer, unit.where, "label"))
+                    sentence_text = ""
+                elif not _clean(value) or any(box in value for box in "☐☒☑"):
+                    sentence_text = ""  # left blank: says nothing
+                else:
+                    sentence_text = f"{label_text.rstrip(': ')}: {value}"  # "Handover of Lead Agency: X and Y agreed ..."
+            elif kind == "new_lead":
+                val = _clean(value)
+                if val.lower() in _NONE_WORDS or _NO.match(val):
+                    if val:
+                        got.handover.append(Evidence(NOT, unit.where, "label"))
+                elif val:
+                    marks = decisions._marks(val, [(0, len(val))], v, None)
+                    kind_ = NOT if marks.negated else PENDING if (marks.pending or marks.question) else AGREED
+                    got.handover.append(Evidence(kind_, unit.where, "label", agency=_strip_parens(val) or val))
+                sentence_text = ""
+        if unit.row is not None and labels and not sentence_text:
+            continue
+        if not sentence_text:
+            continue
+        if unit.title:
+            ex = decisions.exit_sentence(sentence_text, code, v)
+            if v.exit_title.search(sentence_text) and ex in (None, MENTION, AGREED):
+                got.exit.append(Evidence(AGREED, unit.where, "title"))
+            elif ex is not None:
+                got.exit.append(Evidence(ex, unit.where, "title"))
+            if v.handover_title.search(sentence_text):
+                got.handover.append(Evidence(MENTION, unit.where, "title"))
+            continue
+        for s in decisions.sentences(sentence_text):
+            ex = decisions.exit_sentence(s, code, v)
+            if ex is not None:
+                got.exit.append(Evidence(ex, unit.where))
+            ho = decisions.handover_sentence(s, code, v, people=people)
+            if ho is not None:
+                got.handover.append(Evidence(ho[0], unit.where, agency=ho[1]))
+            if got.next_meeting_sentence is None:
+                nm = _NEXT_SENTENCE.search(s)
+                if nm:
+                    got.next_meeting_sentence = s[nm.end():]
+    return got
+
+
+def _handover_decision(evidence: list[Evidence], known: list[str], lead: str | None) -> Decision:
+    """The handover: as :func:`decisions.decide`, with the agency it goes to. A handover "to" the
+    lead agency itself is no handover; two different agencies, or none named, are unclear."""
+    fixed: list[Evidence] = []
+    for e in evidence:
+        agency = _canonical_agency(e.agency, known) if e.agency else None
+        if agency and lead and _norm(agency) == _norm(lead):
+            if e.kind == AGREED:
+                fixed.append(Evidence(NOT, e.where, e.source))  # "X remains / will be the lead agency"
+            continue
+        fixed.append(Evidence(e.kind, e.where, e.source, agency))
+    d = decisions.decide(fixed)
+    labelled = [e.agency for e in fixed if e.source == "label" and e.agency and e.kind == AGREED]
+    targets: list[str] = labelled[:1]
+    for e in fixed:
+        if e.kind == AGREED and e.agency and not any(_same_agency(e.agency, t) for t in targets):
+            targets.append(e.agency)
+    if d.value == AGREED:
+        if len(targets) != 1:  # agreed, but to whom? none named, or two different agencies
+            return Decision(UNCLEAR, d.where, targets[0] if targets else None, fixed)
+        return Decision(AGREED, d.where, targets[0], fixed)
+    if d.value == UNCLEAR:
+        named = targets + [e.agency for e in fixed if e.agency]
+        return Decision(UNCLEAR, d.where, named[0] if named else None, fixed)
+    return d
+
+
+def _same_agency(a: str, b: str) -> bool:
+    na, nb = _norm(a), _norm(b)
+    return na == nb or na.endswith(" " + nb) or nb.endswith(" " + na)
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -578,41 +739,6 @@ def _header_pairs(blocks: list) -> tuple[dict[str, str], int]:
                             add(k, v)
                     j += 1
     return fields, first_section
-
-
-def _body_labelled(blocks: list) -> dict[str, str]:
-    """Labelled fields anywhere (used for the next meeting, exit and handover lines)."""
-    fields: dict[str, str] = {}
-    lines = _all_lines(blocks)
-    for i, line in enumerate(lines):
-        stripped = line.strip().lstrip("•·*►▪-–— \t")
-        pairs = _split_labelled(stripped)
-        if not pairs and len(stripped) < 60 and _is_bare_label(stripped):
-            pairs = [(_is_bare_label(stripped), "")]  # a heading "Date for the next meeting"
-        for kind, value in pairs:
-            if kind not in ("next_meeting", "exit_agreed", "new_lead"):
-                continue
-            if not value:  # label on its own line, value on the next non-empty line
-                for nxt in lines[i + 1: i + 4]:
-                    if nxt.strip():
-                        if not _split_labelled(nxt.strip()):
-                            value = nxt.strip()
-                        break
-            if value and kind not in fields:
-                fields[kind] = value
-    return fields
-
-
-def _all_lines(blocks: list) -> list[str]:
-    out: list[str] = []
-    for b in blocks:
-        if isinstance(b, Para):
-            out.extend(b.text.split("\n"))
-        else:
-            for row in b.rows:
-                for cell in row:
-                    out.extend(cell.split("\n"))
-    return out
 
 
 def parse_minutes(pkg: Package) -> Minutes:
@@ -722,30 +848,24 @@ def parse_minutes(pkg: Package) -> Minutes:
                     if action and not _ACTION_HEADER_LINE.match(action):
                         minutes.actions.append(Action(action, _name_only(_cell(row, 1))))
 
-    body = _body_labelled(blocks)
-    header_and_body = {**body, **{k: v for k, v in fields.items() if k in ("next_meeting", "exit_agreed", "new_lead")}}
-    minutes.next_meeting = _parse_next_meeting(header_and_body.get("next_meeting", ""))
+    units = _units(blocks, first_section)
+    people = tuple(x for x in [minutes.chair, minutes.minutes_taker, *(a.name for a in minutes.attendees),
+                               *minutes.apologies] if x)
+    read = _read_units(units, code, people)
+    minutes.next_meeting = _parse_next_meeting(fields.get("next_meeting") or read.next_meeting or "", date)
+    if minutes.next_meeting is None and not (fields.get("next_meeting") or read.next_meeting) \
+            and read.next_meeting_sentence:
+        minutes.next_meeting = _parse_next_meeting(read.next_meeting_sentence, date)
 
-    lines = []
-    section = None
-    for b in blocks[first_section:]:
-        if isinstance(b, Para):
-            section = _section_of(b) or section
-            if section != "notes":
-                lines.extend(b.text.split("\n"))
-    lines += [ln for b in blocks[:first_section] if isinstance(b, Para) for ln in b.text.split("\n")[:1]
-              if _MINUTES_TITLE.search(ln) and re.search(r"\bexit\b", ln, re.I)]
-    title_exit = bool(re.search(r"\bexit\s+meeting\b", title_text, re.I)) and not _NEG.search(title_text)
-    if "exit_agreed" in header_and_body:  # an explicit "Exit agreed:" answer wins
-        minutes.exit_agreed = _detect_exit([], header_and_body)
-    else:
-        minutes.exit_agreed = (title_exit or _detect_exit(lines, header_and_body)) and not any(
-            _exit_negated(s) for ln in lines for s in _sentences(ln))
-
+    minutes.exit = decisions.decide(read.exit)
     known_agencies = [a.agency for a in minutes.attendees if a.agency]
     if minutes.lead_agency:
         known_agencies.append(minutes.lead_agency)
-    minutes.handover_to = _detect_handover(lines, header_and_body, known_agencies, minutes.lead_agency)
+    minutes.handover = _handover_decision(read.handover, known_agencies, minutes.lead_agency)
+    minutes.exit_agreed = minutes.exit.agreed
+    minutes.handover_to = minutes.handover.to if minutes.handover.agreed else None
+    log.info("minutes read: case %s, exit %s, handover %s", minutes.case_code, minutes.exit.value,
+             minutes.handover.value)
     log.info("minutes read: case %s, %d attendees, %d actions", minutes.case_code, len(minutes.attendees),
              len(minutes.actions))
     return minutes

@@ -412,9 +412,12 @@ def _hidden_characters(line: str) -> bool:
     return any(unicodedata.category(ch) in ("Cf", "Cc") and ch not in "\t" for ch in line)
 
 
-def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *, source: str | None = None) -> None:
+def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *, source: str | None = None,
+                         template: str = "command-confirm", values: dict | None = None,
+                         case_code: str | None = None) -> None:
     """Keep command ``lines`` until ``owner`` (a configured coordinator address) confirms them, and mail
-    ``owner`` the one-time code. Inside the caller's transaction. ``reply``: what else to say."""
+    ``owner`` the one-time code. Inside the caller's transaction. ``reply``: what else to say.
+    ``template``/``values``: another email text for the code (a question the minutes left open)."""
     source = source or email.key
     token = new_token()
     now = ctx.now()
@@ -425,12 +428,12 @@ def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *
                                    summary=summary, source=source, expires_at=expires.timestamp(),
                                    now=now.timestamp())
     quoted = "\n".join("> " + C.display_line(C.parse_command_line(line)) for line in lines)
-    count = ctx.queue(kind="command-confirm", rule_kind="coordinator_notice", template="command-confirm",
+    count = ctx.queue(kind="command-confirm", rule_kind="coordinator_notice", template=template,
                       to=[owner],
-                      values={"token": token, "commands": quoted, "count": len(lines),
+                      values={**(values or {}), "token": token, "commands": quoted, "count": len(lines),
                               "expires": expires.astimezone(ctx.cfg.tz).strftime("%A %d %B %Y at %H:%M"),
                               "hours": f"{hours:g}", "reply": reply},
-                      source=source, in_reply_to=email.message_id,
+                      source=source, in_reply_to=email.message_id, case_code=case_code,
                       reason="Confirmation token for coordinator commands, to the coordinator's configured "
                              "address only")
     if count:

@@ -7,6 +7,9 @@ coded minutes go to the audience of rules/recipients.toml [minutes]
 member directory receive them). The next meeting is recorded; minutes with
 no next meeting date get a reply asking for one. An agreed exit closes the
 case; an agreed handover changes the lead agency; both update the Master List.
+An exit or handover the minutes mention without clearly recording it (unclear) is
+put to the coordinator as a question with a one-time code; nothing changes until
+it is confirmed.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     from mailbot.documents.minutes import parse_minutes
 
     store = ctx.store
-    minutes = parse_minutes(pkg).to_json()
+    read = parse_minutes(pkg)
+    minutes = read.to_json()
     raw_code = minutes.get("case_code") or ""
     code = normalise_code(raw_code) or ""
     case = store.get_case(code) if code else None
@@ -108,9 +112,14 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     from mailbot.handlers.commands import request_confirmation
     from mailbot.handlers.common import configured_coordinator, find_member
 
-    exit_agreed = bool(minutes.get("exit_agreed"))
-    handover_to = None if exit_agreed else minutes.get("handover_to")
+    exit_agreed = read.exit.agreed
+    handover_to = None if exit_agreed else (read.handover.to if read.handover.agreed else None)
     coordinator = configured_coordinator(ctx, email.from_address)
+    if not exit_agreed:
+        # an exit or handover the minutes raise but do not clearly record: the coordinator is asked
+        # (a held decision, confirmed by the one-time code); nothing changes until then
+        _ask_when_unclear(ctx, email, read, cases, label=label, lead_agency=lead_agency, date=date,
+                          coordinator=coordinator, source=source, handover_agreed=bool(handover_to))
     if coordinator and (exit_agreed or handover_to):
         # Minutes sent by the coordinator are passed on, but an exit or handover in them changes a case's
         # standing: like the EXIT and HANDOVER commands, it waits for the coordinator's confirmation
@@ -168,6 +177,50 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
                  label, unknown)
     return "accepted", codes_done, ""
+
+
+_WHAT = {"exit": ("exit", "an exit from the network"),
+         "handover": ("handover", "a handover of the lead agency")}
+
+
+def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, date: str,
+                      coordinator: str | None, source: str, handover_agreed: bool) -> None:
+    """Minutes that mention an exit (or a handover) but leave unclear whether it was agreed: the
+    coordinator gets the question, where to look in the minutes (a section and paragraph, never their
+    words) and the one-time code that carries out EXIT / HANDOVER if confirmed. If the coordinator
+    does nothing, the case stays as it is."""
+    from mailbot.handlers.commands import _find_member, request_confirmation
+
+    open_codes = [c.code for c in cases if c.status == "open"]
+    if not open_codes:
+        return
+    owner = coordinator or ctx.cfg.coordinators[0]
+    asks: list[tuple[str, list[str], str]] = []
+    if read.exit.unclear:
+        asks.append(("exit", [f"EXIT {c} exit in the minutes of {date}, confirmed by the coordinator"
+                              for c in open_codes], read.exit.where or "the minutes"))
+    if read.handover.unclear and not handover_agreed:
+        found = _find_member(ctx, read.handover.to) if read.handover.to else None
+        where = read.handover.where or "the minutes"
+        if found and found[0] != lead_agency:
+            asks.append(("handover", [f"HANDOVER {c} TO {found[0]}" for c in open_codes], where))
+        elif not found:
+            ctx.tell_coordinator(
+                title=f"[{label}] minutes mention a handover: please check",
+                details=f"The minutes for {label} (meeting of {date}) mention a handover of the lead agency, "
+                        f"but it is unclear whether it was agreed, or to which member agency. Please read "
+                        f"{where} of the minutes. Nothing was changed; if a handover was agreed, send "
+                        f"HANDOVER {label} TO <agency>.",
+                source=source, case_code=cases[0].code)
+    for what, lines, where in asks:
+        word, a_what = _WHAT[what]
+        request_confirmation(ctx, email, owner, lines,
+                             f"The minutes for {label} mention {a_what}; it is unclear whether it was agreed.\n",
+                             source=f"{source}:unclear-{what}", template="minutes-unclear",
+                             values={"code": label, "lead_agency": lead_agency, "date": date, "what": word,
+                                     "a_what": a_what, "where": where},
+                             case_code=cases[0].code)
+        log.info("minutes %s: the %s is unclear; the coordinator is asked", label, what)
 
 
 def _professional_words(ctx, minutes: dict) -> frozenset[str]:
