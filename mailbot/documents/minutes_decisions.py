@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from mailbot.config import shipped
+from mailbot.paths import shipped
 
 RULES_FILE = shipped("rules") / "minutes_labels.toml"
 
