@@ -189,7 +189,8 @@ def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, 
     coordinator gets the question, where to look in the minutes (a section and paragraph, never their
     words) and the one-time code that carries out EXIT / HANDOVER if confirmed. If the coordinator
     does nothing, the case stays as it is."""
-    from mailbot.handlers.commands import _find_member, request_confirmation
+    from mailbot.handlers.commands import request_confirmation
+    from mailbot.handlers.common import find_member as _find_member
 
     open_codes = [c.code for c in cases if c.status == "open"]
     if not open_codes:
