@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbot.documents import text as dt
+from mailbot.documents.text_blocks import CHECKED, UNCHECKED
 from mailbot.documents.dates import parse_date
 from mailbot.documents.package import Package, open_package
 from mailbot.errors import BadField, NotAReferral
@@ -312,7 +313,7 @@ class _Reader:
                                                               if cc.alias else None)
             if key and key != "ignore":
                 if cc.kind == "checkbox":
-                    self.hit(key, dt.CHECKED if cc.checked else dt.UNCHECKED, checked=cc.checked)
+                    self.hit(key, CHECKED if cc.checked else UNCHECKED, checked=cc.checked)
                 else:
                     self.hit(key, cc.text, cc.text.split("\n"))
                 used_control = True
