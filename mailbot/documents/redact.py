@@ -37,6 +37,7 @@ from lxml import etree
 
 from mailbot.documents.package import OLE_MAGIC, ZIP_MAGIC, Package, open_package, parse_xml
 from mailbot.errors import BadDocument, LeakDetected
+from mailbot.documents.images import PNG_MAGIC, ImageUnreadable, png_chunks
 from mailbot.documents.names import Matcher, ProtectedName, address_letters, build_matcher
 from mailbot.words.textnorm import normalise
 
@@ -395,7 +396,6 @@ def _binary_texts(data: bytes):
             yield m.group().decode("utf-16-le", "replace")
 
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_INFLATED_TEXT = 1024 * 1024
 
 
@@ -442,10 +442,8 @@ def _readable_bytes(data: bytes) -> bytes:
     """The bytes of a picture that a reader could see as text: a PNG without its compressed
     pixel data (IDAT), a JPEG up to its compressed scan (SOS). Compressed pixels are noise in
     which any three letters occur by chance; the text a picture carries is in its other chunks
-    and segments (and mailbot.documents.sanitise strips those). Anything else: all of it."""
+    and segments (and mailbot.documents.images strips those). Anything else: all of it."""
     if data.startswith(PNG_MAGIC):
-        from mailbot.documents.sanitise import ImageUnreadable, png_chunks
-
         try:
             return data[:8] + b"".join(data[start:end] for kind, start, end in png_chunks(data) if kind != b"IDAT")
         except ImageUnreadable:
