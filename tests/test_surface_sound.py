@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.documents import redact
-from mailbot.documents.names import build_matcher, protected_names
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import protected_names
 
 PEOPLE = [
     ([{"name": "Rhiannon Ap Gwilym", "first_name": "Rhiannon", "surname": "Ap Gwilym", "known_as": ["Rhi"]}],

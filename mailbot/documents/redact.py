@@ -38,7 +38,8 @@ from lxml import etree
 from mailbot.documents.package import OLE_MAGIC, ZIP_MAGIC, Package, open_package, parse_xml
 from mailbot.errors import BadDocument, LeakDetected
 from mailbot.documents.images import PNG_MAGIC, ImageUnreadable, png_chunks
-from mailbot.documents.names import Matcher, ProtectedName, address_letters, build_matcher
+from mailbot.documents.matcher import Matcher, address_letters, build_matcher
+from mailbot.documents.names import ProtectedName
 from mailbot.words.textnorm import normalise
 
 log = logging.getLogger("mailbot.redact")

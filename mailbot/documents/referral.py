@@ -1089,8 +1089,8 @@ def recall_allowed(ref: "Referral | dict", *more: str) -> frozenset[str]:
 
 
 def _discover_names(pkg: Package, ref: "Referral") -> None:
-    """Add the names the form's own text introduces (mailbot.documents.names.discover) to the reading."""
-    from mailbot.documents.names import discover
+    """Add the names the form's own text introduces (mailbot.documents.discover) to the reading."""
+    from mailbot.documents.discover import discover
     from mailbot.words.textnorm import fold
 
     texts = dt.all_text(pkg).split("\n")
