@@ -18,7 +18,8 @@ from mailbot.documents.package import Package
 from mailbot.errors import BadField, HeldForReview, LeakDetected, NotAReferral
 from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import ProtectedName, protected_names
-from mailbot.documents.redact import strip_names, verify_no_names
+from mailbot.documents.redact import strip_names
+from mailbot.documents.verify import verify_no_names
 from mailbot.documents.sanitise import sanitise
 from mailbot.documents.unverifiable import assert_no_unverifiable
 
