@@ -423,26 +423,25 @@ class _Sanitiser:
                 self.drop_part(target)
 
     def _clean_properties(self) -> None:
+        """The lists of links the document properties keep (HLinks, HyperlinkBase, _PID_HLINKS)."""
         pkg = self.pkg
         name = "docProps/app.xml"
         if name in pkg.parts and (b"HLinks" in pkg.parts[name] or b"HyperlinkBase" in pkg.parts[name]):
             root = pkg.xml(name)
-            gone = [el for el in root if local_name(el) == "HLinks"
-                    or (local_name(el) == "HyperlinkBase" and (el.text or "").strip())]
-            for el in gone:
-                _remove_keep_tail(el)
-            if gone:
-                pkg.mark_changed(name)
-                self.notes["the list of links in the document properties"] += 1
+            self._drop_link_list(name, [el for el in root if local_name(el) == "HLinks"
+                                        or (local_name(el) == "HyperlinkBase" and (el.text or "").strip())])
         name = "docProps/custom.xml"
         if name in pkg.parts and b"_PID_" in pkg.parts[name]:
             root = pkg.xml(name)
-            gone = [el for el in root if (el.get("name") or "").upper().startswith(("_PID_HLINKS", "_PID_LINKBASE"))]
-            for el in gone:
-                _remove_keep_tail(el)
-            if gone:
-                pkg.mark_changed(name)
-                self.notes["the list of links in the document properties"] += 1
+            self._drop_link_list(name, [el for el in root if (el.get("name") or "").upper().startswith(
+                ("_PID_HLINKS", "_PID_LINKBASE"))])
+
+    def _drop_link_list(self, name: str, gone: list) -> None:
+        for el in gone:
+            _remove_keep_tail(el)
+        if gone:
+            self.pkg.mark_changed(name)
+            self.notes["the list of links in the document properties"] += 1
 
 
 def _refs(el) -> set[str]:
