@@ -3,7 +3,7 @@
 Parametrised over tests/fixtures/adversarial/*.truth.json (built by
 tests/fixtures/adversarial/build.py) and the shared samples P01-P12, S01-S08 in
 tests/fixtures/samples. Each form is coded once with
-``mailbot.documents.coding.code_referral_file(form, "CN90", out)``; the output is checked by the
+``mailbot.casework.code_file.code_referral_file(form, "CN90", out)``; the output is checked by the
 independent oracle in tests/leakcheck.py, which shares no code with mailbot.
 
 expect == "code_clean": coding must succeed, leave no form of any protected name, keep every

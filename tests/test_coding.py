@@ -15,7 +15,8 @@ from mailbot.documents.package import open_package
 from mailbot.errors import BadField, LeakDetected, NotAReferral
 from test_redact import leaked
 
-from mailbot.documents.names import PLACEHOLDER_FAMILY, PLACEHOLDER_PARENT, build_matcher, protected_names
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import PLACEHOLDER_FAMILY, PLACEHOLDER_PARENT, protected_names
 
 
 def test_format_and_parse_codes():

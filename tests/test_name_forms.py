@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.documents.names import build_matcher, discover, protected_names
+from mailbot.documents.discover import discover
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import protected_names
 from mailbot.words.textnorm import fold, fold_map, normalise
 from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
 

@@ -19,8 +19,10 @@ from conftest import REFERRAL_SAMPLES, truth_for
 from mailbot.documents.coding import code_document, sibling_codes
 from mailbot.documents.package import open_package
 from mailbot.errors import LeakDetected
-from mailbot.documents.names import build_matcher, protected_names
-from mailbot.documents.redact import coded_filename, scan_bytes_for_names, strip_names, verify_no_names
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import protected_names
+from mailbot.documents.redact import coded_filename, strip_names
+from mailbot.documents.verify import scan_bytes_for_names, verify_no_names
 
 # -- independent checks --------------------------------------------------------
 

@@ -12,7 +12,8 @@ import docx
 import pytest
 
 from mailbot.errors import BadField, MailbotError, NotAReferral
-from mailbot.documents.referral import parse_yes_no, load_rules, read_referral, split_list, split_name
+from mailbot.documents.form_labels import load_rules
+from mailbot.documents.referral import parse_yes_no, read_referral, split_list, split_name
 
 from conftest import REFERRAL_SAMPLES, ROOT, SAMPLES, truth_for
 

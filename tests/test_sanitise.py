@@ -27,8 +27,10 @@ from mailbot.casework.code_file import code_referral_file
 from mailbot.documents.coding import code_document
 from mailbot.documents.package import open_package
 from mailbot.errors import LeakDetected
-from mailbot.documents.sanitise import (assert_no_unverifiable, gif_strip_text, gif_text_blocks, jpeg_strip_text,
-                              jpeg_text_segments, png_strip_text, png_text_chunks, sanitise, sanitised_bytes)
+from mailbot.documents.images import (gif_strip_text, gif_text_blocks, jpeg_strip_text, jpeg_text_segments,
+                                      png_strip_text, png_text_chunks)
+from mailbot.documents.sanitise import sanitise, sanitised_bytes
+from mailbot.documents.unverifiable import assert_no_unverifiable
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
 P10 = SAMPLES / "P10-altchunk-external.docx"

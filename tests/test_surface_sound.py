@@ -1,4 +1,4 @@
-"""The stripper's fast first test (redact._may_hold_name, on a part's cached surface) is sound: it
+"""The stripper's fast first test (part_surface.may_hold_name, on a part's cached surface) is sound: it
 never says "no name here" about XML in which the matcher itself finds a name. Hypothesis puts a
 name, written any way, among random words, punctuation, digits and markup. Fictional names only."""
 
@@ -9,8 +9,9 @@ from xml.sax.saxutils import escape, quoteattr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.documents import redact
-from mailbot.documents.names import build_matcher, protected_names
+from mailbot.documents import part_surface
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import protected_names
 
 PEOPLE = [
     ([{"name": "Rhiannon Ap Gwilym", "first_name": "Rhiannon", "surname": "Ap Gwilym", "known_as": ["Rhi"]}],
@@ -45,6 +46,6 @@ def test_the_fast_test_never_misses_what_the_matcher_finds(which, before, name, 
     else:
         xml = f"<w:p><!-- {text.replace('--', '')} --></w:p>"
     data = ('<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="urn:w">' + xml + "</w:document>").encode()
-    redact._SURFACE_CACHE.clear()
+    part_surface._SURFACE_CACHE.clear()
     if matcher.search(text) is not None or matcher.edits(text):
-        assert redact._may_hold_name(data, matcher), (where, text)
+        assert part_surface.may_hold_name(data, matcher), (where, text)

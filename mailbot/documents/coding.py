@@ -16,9 +16,12 @@ import string
 
 from mailbot.documents.package import Package
 from mailbot.errors import BadField, HeldForReview, LeakDetected, NotAReferral
-from mailbot.documents.names import ProtectedName, build_matcher, protected_names
-from mailbot.documents.redact import strip_names, verify_no_names
-from mailbot.documents.sanitise import assert_no_unverifiable, sanitise
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import ProtectedName, protected_names
+from mailbot.documents.redact import strip_names
+from mailbot.documents.verify import verify_no_names
+from mailbot.documents.sanitise import sanitise
+from mailbot.documents.unverifiable import assert_no_unverifiable
 
 log = logging.getLogger("mailbot.coding")
 

@@ -63,15 +63,19 @@ _PARSER = etree.XMLParser(
 )
 
 
+def _xml_entity() -> BadDocument:
+    return BadDocument(
+        "The document contains an XML entity declaration, which Word never writes; "
+        "it was refused for safety. " + SEND_AS_DOCX,
+        reason="xml-entity",
+    )
+
+
 def parse_xml(data: bytes) -> etree._Element:
     """Parse one XML part safely (no DTD, no entities, no network)."""
     head = data[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise BadDocument(
-            "The document contains an XML entity declaration, which Word never writes; "
-            "it was refused for safety. " + SEND_AS_DOCX,
-            reason="xml-entity",
-        )
+        raise _xml_entity()
     try:
         return etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:  # pragma: no cover - message varies
@@ -209,6 +213,42 @@ def _altchunk_parts(parts: dict[str, bytes]) -> set[str]:
 
 def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX_FILE_BYTES) -> Package:
     """Open untrusted bytes (or a path) as a Word package, or raise BadDocument."""
+    data = _read_source(source, max_file_bytes)
+    _refuse_not_a_zip(data)
+    zf, infos = _zip_entries(data)
+    parts, compress = _read_parts(zf, infos)
+    _refuse_not_word(parts)
+    # A DOCTYPE or ENTITY declaration in ANY part (parsed now or later, or copied
+    # through untouched into a coded document) is refused up front. Not in an
+    # imported (altChunk) HTML/MHT/RTF part: never parsed as XML, removed by sanitise.
+    chunks = _altchunk_parts(parts)
+    for name, data in parts.items():
+        if name not in chunks and _declares_dtd(data):
+            raise _xml_entity()
+    pkg = Package(parts=parts, compress=compress)
+    # Parse the content types now so that a hostile DTD is refused up front.
+    pkg.xml("[Content_Types].xml")
+    return pkg
+
+
+def _too_large(size: int, limit: int) -> BadDocument:
+    return BadDocument(
+        f"The document is too large ({size // (1024 * 1024)} MB; the limit is "
+        f"{limit // (1024 * 1024)} MB). Please remove pictures or send the form on its own.",
+        reason="too-large",
+    )
+
+
+def _corrupt() -> BadDocument:
+    return BadDocument(
+        "The document is damaged or incomplete and cannot be opened. "
+        "Please check it opens in Word and send it again.",
+        reason="corrupt",
+    )
+
+
+def _read_source(source: bytes | str | os.PathLike, max_file_bytes: int) -> bytes:
+    """The bytes, within the size limit (a file too large is refused before it is read)."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
@@ -218,21 +258,18 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
         except OSError as exc:
             raise BadDocument(f"The file {p.name} cannot be read.", reason="unreadable") from exc
         if size > max_file_bytes:
-            raise BadDocument(
-                f"The document is too large ({size // (1024 * 1024)} MB; the limit is "
-                f"{max_file_bytes // (1024 * 1024)} MB). Please remove pictures or send the form on its own.",
-                reason="too-large",
-            )
+            raise _too_large(size, max_file_bytes)
         data = p.read_bytes()
     if len(data) > max_file_bytes:
-        raise BadDocument(
-            f"The document is too large ({len(data) // (1024 * 1024)} MB; the limit is "
-            f"{max_file_bytes // (1024 * 1024)} MB). Please remove pictures or send the form on its own.",
-            reason="too-large",
-        )
+        raise _too_large(len(data), max_file_bytes)
     if not data:
         raise BadDocument("The attached file is empty. Please attach the filled-in form and send it again.",
                           reason="empty")
+    return data
+
+
+def _refuse_not_a_zip(data: bytes) -> None:
+    """A legacy .doc, a password-protected document (both OLE files), anything not a zip."""
     if data.startswith(OLE_MAGIC):
         if _looks_encrypted_ole(data):
             raise BadDocument(
@@ -250,15 +287,16 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
             "The attachment is not a Word document (it only has a .docx name). " + SEND_AS_DOCX,
             reason="not-docx",
         )
+
+
+def _zip_entries(data: bytes) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The zip's entries, refused before anything is inflated when too many, too large, too
+    compressed (a zip bomb) or encrypted."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise BadDocument(
-            "The document is damaged or incomplete and cannot be opened. "
-            "Please check it opens in Word and send it again.",
-            reason="corrupt",
-        ) from exc
+        raise _corrupt() from exc
     if len(infos) > MAX_PARTS:
         raise BadDocument("The document has too many parts to be a form. " + SEND_AS_DOCX, reason="zip-bomb")
     total = 0
@@ -276,13 +314,17 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
                 "Please remove the password and send it again.",
                 reason="encrypted",
             )
+    return zf, infos
+
+
+def _read_parts(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Every part's bytes (read in bounded chunks: the declared size may lie) and compression."""
     parts: dict[str, bytes] = {}
     compress: dict[str, int] = {}
     try:
         for info in infos:
             if info.is_dir():
                 continue
-            # read in bounded chunks: the declared size may lie
             with zf.open(info) as fh:
                 chunk = fh.read(info.file_size + 1)
             if len(chunk) > info.file_size:
@@ -294,11 +336,12 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError,
             zlib.error) as exc:  # zlib.error: a damaged deflate stream
-        raise BadDocument(
-            "The document is damaged or incomplete and cannot be opened. "
-            "Please check it opens in Word and send it again.",
-            reason="corrupt",
-        ) from exc
+        raise _corrupt() from exc
+    return parts, compress
+
+
+def _refuse_not_word(parts: dict[str, bytes]) -> None:
+    """Not a Word document (another Office file, no content types), or one with macros."""
     ct = parts.get("[Content_Types].xml")
     if ct is None:
         raise BadDocument("The attachment is not a Word document. " + SEND_AS_DOCX, reason="not-docx")
@@ -315,18 +358,3 @@ def open_package(source: bytes | str | os.PathLike, *, max_file_bytes: int = MAX
             "The attachment is an Office file but not a Word document. " + SEND_AS_DOCX,
             reason="not-docx",
         )
-    # A DOCTYPE or ENTITY declaration in ANY part (parsed now or later, or copied
-    # through untouched into a coded document) is refused up front. Not in an
-    # imported (altChunk) HTML/MHT/RTF part: never parsed as XML, removed by sanitise.
-    chunks = _altchunk_parts(parts)
-    for name, data in parts.items():
-        if name not in chunks and _declares_dtd(data):
-            raise BadDocument(
-                "The document contains an XML entity declaration, which Word never writes; "
-                "it was refused for safety. " + SEND_AS_DOCX,
-                reason="xml-entity",
-            )
-    pkg = Package(parts=parts, compress=compress)
-    # Parse the content types now so that a hostile DTD is refused up front.
-    pkg.xml("[Content_Types].xml")
-    return pkg

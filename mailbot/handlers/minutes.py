@@ -239,7 +239,8 @@ def _professional_words(ctx, minutes: dict) -> frozenset[str]:
 def recorded_actions(minutes: dict, children, relatives, codes) -> list[dict]:
     """The actions decided, as kept for the action owners' reminders: each action's text with every
     name on record replaced (it is stored), and the owner's address from the attendance sheet."""
-    from mailbot.documents.names import build_matcher, protected_names
+    from mailbot.documents.matcher import build_matcher
+    from mailbot.documents.names import protected_names
 
     matcher = build_matcher(protected_names(children, relatives, codes)) if children else None
     emails = {(a.get("name") or "").strip().lower(): (a.get("email") or "").lower()

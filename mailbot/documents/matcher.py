@@ -1,0 +1,319 @@
+"""Finding protected names in a text: one trie-shaped regular expression over folded text.
+
+:func:`build_matcher` compiles a list of :class:`~mailbot.documents.names.ProtectedName` into a
+:class:`Matcher`. It runs on a *folded* form of the text (mailbot.words.textnorm: lower case,
+accents and invisible characters off, look-alike letters Latin, one apostrophe/dash/space
+style); a match maps back to the text as written through the fold's index map. A name inside
+an e-mail address, handle or link takes the whole address. A name that is also an ordinary
+word counts only when Capitalised, initials only in CAPITALS, a month not inside a date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from mailbot.documents.names import ProtectedName, name_key
+from mailbot.words.textnorm import fold, fold_map, span_back
+
+_SEP = r"[\s._\-',]*"
+_BEFORE = r"(?<![^\W\d_])"   # not preceded by a letter (digits may touch: 2010rhodri)
+_AFTER = r"(?![^\W\d_])"     # not followed by a letter (rhodribeddoe2010 is a name)
+
+
+@lru_cache(maxsize=65536)
+def _atoms(name: str) -> tuple[str, ...]:
+    """A name as regex atoms over folded text: one per letter, _SEP between words."""
+    out: list[str] = []
+    for chunk in re.split(r"([\s._\-,]+|')", fold(name)):
+        if not chunk:
+            continue
+        if chunk == "'" or re.fullmatch(r"[\s._\-,]+", chunk):
+            if out and out[-1] != _SEP:
+                out.append(_SEP)
+        else:
+            out.extend(re.escape(ch) for ch in chunk)
+    while out and out[-1] == _SEP:
+        out.pop()
+    return tuple(out)
+
+
+def _atoms_for(n: ProtectedName) -> tuple[str, ...]:
+    if n.kind == "initials-dotted":
+        letters = [re.escape(c) for c in fold(n.text) if c.isalpha()]
+        out: list[str] = []
+        for ch in letters:
+            if out:
+                out.append(r"\.\s?")
+            out.append(ch)
+        return tuple(out) + (r"\.",)
+    if n.kind == "initials":
+        # initials never touch a digit: "FC" is not in the hex of w:rsidR="00FC1A2B"
+        atoms = [re.escape(c) for c in fold(n.text)]
+        atoms[0] = r"(?<!\d)" + atoms[0]
+        atoms[-1] = atoms[-1] + r"(?!\d)"
+        return tuple(atoms)
+    return _atoms(n.text)
+
+
+def _trie_regex(sequences) -> str:
+    """One alternation of many atom sequences, as a trie: the engine tries a handful of branches
+    at each position instead of every name (hundreds with the derived forms)."""
+    trie: dict = {}
+    for seq in sequences:
+        node = trie
+        for atom in seq:
+            node = node.setdefault(atom, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        end = "" in node
+        branches = [atom + emit(child) for atom, child in sorted(node.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+                    if atom != ""]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            # longest first, as the alternation of whole names did: a possessive is matched by the
+            # name before it, "rhodribeddoe" by the joined full name before its first name
+            body = "(?:" + body + ")?" if len(branches) == 1 and not body.startswith("(?:") else "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
+
+
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+_DAY_BEFORE = re.compile(r"\d{1,2}(?:st|nd|rd|th)?(?: of)? $")
+_DAY_OR_YEAR_AFTER = re.compile(r"^,? \d{1,4}(?!\d)")
+
+
+def _in_date(folded: str, start: int, end: int) -> bool:
+    return bool(_DAY_BEFORE.search(folded[max(0, start - 12):start])
+                or _DAY_OR_YEAR_AFTER.match(folded[end:end + 8]))
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int
+    end: int
+    name: ProtectedName
+
+
+#: e-mail addresses, @handles and links: a name inside one takes the whole of it
+_ADDRESS = re.compile(
+    r"(?:mailto:)?[^\s<>\"'()\[\],;:@]+@[^\s<>\"'()\[\],;:@]*[^\s<>\"'()\[\],;:@.]"
+    r"|(?:https?://|ftp://|file:/*|www\.|\\\\)[^\s<>\"']*[^\s<>\"'.,;:)\]]"
+    r"|(?<![\w@.])@[A-Za-z0-9_.]*[A-Za-z0-9_]"
+    r"|(?<![\w@/])[\w\-]+(?:\.[\w\-]+)+/[^\s<>\"']*[^\s<>\"'.,;:)\]]"
+)
+
+
+_NOT_LETTER = re.compile(r"[^a-z]+")
+
+
+def address_letters(text: str) -> str:
+    """The letters of each e-mail address, handle and link in ``text``, one per line."""
+    return "\n".join(_NOT_LETTER.sub("", a.group().lower()) for a in _ADDRESS.finditer(text))
+
+
+def _address_placeholder(token: str) -> str:
+    if token.startswith("@"):
+        return "[handle removed]"
+    if "@" in token and not token.lower().startswith(("http", "www", "ftp", "file")):
+        return "[e-mail removed]"
+    return "[link removed]"
+
+
+class Matcher:
+    """One compiled regular expression over folded text for a list of protected names."""
+
+    def __init__(self, names: list[ProtectedName]):
+        self.names = list(names)
+        self.by_key = {}
+        for n in self.names:
+            self.by_key.setdefault(n.key, n)
+        sequences = {_atoms_for(n) for n in self.names}
+        sequences.discard(())
+        if sequences:
+            body = f"{_BEFORE}(?:{_trie_regex(sequences)}){_AFTER}"
+            self.regex = re.compile(body)
+            self.regex_i = re.compile(body, re.IGNORECASE)  # on normalised text that keeps its case
+        else:
+            self.regex = self.regex_i = re.compile(r"(?!x)x")
+        # the letters each name starts with (up to its first separator): a name can only be in a text
+        # where one of its words starts with them; dotted initials are looked for as they are
+        # Which words of a text a name can be in, for a fast first test on a part's surface: a
+        # one-word name is a whole word; a name of several words ends a word with its last word
+        # (nothing follows it but a non-letter); initials are whole words that touch no digit;
+        # dotted initials are looked for as they are.
+        whole: set[str] = set()
+        cap_whole: set[str] = set()
+        lasts: set[tuple[str, ...]] = set()
+        dotted: set[tuple[str, ...]] = set()
+        initials: set[str] = set()
+        for n, seq in ((n, _atoms_for(n)) for n in self.names):
+            if not seq:
+                continue
+            if n.kind == "initials-dotted":
+                dotted.add(seq)
+                continue
+            if n.kind == "initials":
+                initials.add(name_key(n.text))
+                continue
+            chunks: list[list[str]] = [[]]
+            for atom in seq:
+                if atom == _SEP:
+                    chunks.append([])
+                else:
+                    chunks[-1].append(atom)
+            if len(chunks) == 1:
+                (cap_whole if n.ordinary else whole).add("".join(a.replace("\\", "") for a in chunks[0]))
+            else:
+                lasts.add(tuple(reversed(chunks[-1])))
+        self.whole_words = frozenset(whole)
+        self.cap_whole_words = frozenset(cap_whole)
+        self.last_words = re.compile("(?m)^(?:" + _trie_regex(lasts) + ")") if lasts else None  # on reversed words
+        self.initial_words = frozenset(initials)
+        self.dotted = re.compile(_trie_regex(dotted)) if dotted else None  # on lower-case text
+        # inside an e-mail address, handle or link, a name of four letters or more is found anywhere
+        # in its letters ("chiokonkwo09" holds Okonkwo): no word boundaries there
+        inner = {tuple(re.escape(c) for c in name_key(n.text)) for n in self.names
+                 if len(name_key(n.text)) >= 4 and name_key(n.text).isalpha() and not n.ordinary
+                 and n.kind not in ("initials", "initials-dotted")}
+        self.inner = re.compile(_trie_regex(inner)) if inner else None
+        # For each name, its longest run of letters/digits (folded): a name can only
+        # be in a text whose folded form contains that run.
+        anchors = set()
+        for n in self.names:
+            runs = re.findall(r"[^\W_]+", fold(n.text))
+            if runs:
+                anchors.add(max(runs, key=len))
+        self.anchors = tuple(sorted(anchors, key=len))
+
+    def _name_for(self, m) -> ProtectedName:
+        return self.by_key.get(name_key(m.group())) or ProtectedName(m.group(), "[name removed]", "unknown")
+
+    def finditer(self, text: str):
+        """Matches in ``text`` (spans of the original text; folding is done here)."""
+        if not self.names or not text:
+            return
+        if text.isascii():  # the common case: one C-level search decides most texts
+            folded, index = text.lower(), None
+            if "`" in folded or "\t" in folded:
+                folded = fold(text)
+            if self.regex.search(folded) is None:
+                return
+        else:
+            folded, index = fold_map(text)
+        for m in self.regex.finditer(folded):
+            name = self._name_for(m)
+            start, end = span_back(index, m.start(), m.end())
+            original = text[start:end]
+            if name.upper:
+                if not all(c.isupper() for c in original if c.isalpha()):
+                    continue
+            elif name.ordinary:
+                if not original[:1].isupper():
+                    continue
+                if m.group() in MONTHS and _in_date(folded, m.start(), m.end()):
+                    continue  # "10 May 2012", "May 10th": a date, not a person
+            yield Match(start, end, name)
+
+    def search(self, text: str) -> Match | None:
+        for m in self.finditer(text):
+            return m
+        if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
+            for a in _ADDRESS.finditer(text):
+                if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
+                    return Match(a.start(), a.end(), ProtectedName(a.group(), "[link removed]", "address"))
+        return None
+
+    def edits(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) for every match, in order, not overlapping; a name inside
+        an e-mail address, handle or link takes the whole address."""
+        out: list[tuple[int, int, str]] = []
+        addresses = None
+        if self.inner is not None and ("@" in text or "/" in text or "www" in text.lower()):
+            for a in _ADDRESS.finditer(text):
+                if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
+                    out.append((a.start(), a.end(), _address_placeholder(a.group())))
+        for m in self.finditer(text):
+            start, end, rep = m.start, m.end, m.name.replacement
+            if addresses is None:
+                addresses = [(a.start(), a.end(), a.group()) for a in _ADDRESS.finditer(text)] \
+                    if ("@" in text or "/" in text or "www" in text.lower() or "\\\\" in text) else []
+            for s, e, tok in addresses:
+                if s <= start and end <= e:
+                    start, end, rep = s, e, _address_placeholder(tok)
+                    break
+            else:
+                while end < len(text) and (text[end].isdigit() or text[end] == "_"):
+                    end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
+            out.append((start, end, rep))
+        out.sort()
+        merged: list[tuple[int, int, str]] = []
+        for start, end, rep in out:
+            if merged and start < merged[-1][1]:
+                ps, pe, prep = merged[-1]
+                if end > pe:
+                    merged[-1] = (ps, end, prep)
+                continue
+            merged.append((start, end, rep))
+        return merged
+
+    def sub(self, text: str) -> tuple[str, int]:
+        """Replace every match; returns (new text, number replaced)."""
+        edits = self.edits(text)
+        if not edits:
+            return text, 0
+        pieces, last = [], 0
+        for start, end, rep in edits:
+            pieces.append(text[last:start])
+            pieces.append(rep)
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces), len(edits)
+
+    def may_match(self, folded: str, letters: str | None = None, words=None, low: str | None = None,
+                  apart=None, caps=None, backwards: str | None = None) -> bool:
+        """Superset test: a name, or a name inside an address. ``folded``: normalised text
+        (mailbot.words.textnorm.normalise: case kept, so that a name that is also a word counts only
+        when capitalised, as in :meth:`finditer`). From a cached surface, for a fast first test:
+        ``letters``: the letters of its addresses (:func:`address_letters`); ``words``: its
+        distinct words in lower case (a set); ``apart``: those that touch no digit; ``caps``: those
+        written with a capital; ``backwards``: each word reversed, one per line."""
+        if low is None:
+            low = folded.lower()
+        if words is None or (
+                not self.whole_words.isdisjoint(words)
+                or not self.cap_whole_words.isdisjoint(caps)
+                or not self.initial_words.isdisjoint(apart)
+                or (self.last_words is not None and self.last_words.search(backwards))
+                or (self.dotted is not None and self.dotted.search(low))):
+            same = len(low) == len(folded)  # lower() kept every position: spans map back
+            for m in (self.regex if same else self.regex_i).finditer(low if same else folded):
+                name = self.by_key.get(name_key(m.group()))
+                text = folded[m.start():m.end()] if same else m.group()
+                if name is None or not (name.ordinary or name.upper):
+                    return True
+                if name.upper and all(c.isupper() for c in text if c.isalpha()):
+                    return True
+                if name.ordinary and not name.upper and text[:1].isupper():
+                    return True
+        if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded.lower()):
+            if letters is None:
+                letters = address_letters(folded)
+            return self.inner.search(letters) is not None
+        return False
+
+    def maybe_in(self, text: str) -> bool:
+        """Cheap superset test: could ``text`` contain a name anywhere (no boundaries, any case)?"""
+        if not self.anchors:
+            return False
+        folded = fold(text)
+        return any(a in folded for a in self.anchors)
+
+
+def build_matcher(names: list[ProtectedName]) -> Matcher:
+    return Matcher(names)

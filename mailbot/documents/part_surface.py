@@ -1,0 +1,118 @@
+"""The cheap first test of the name stripper and its verifier: can a name be in this XML part?
+
+:func:`may_hold_name` is a sound superset test: False only if no protected name can be in the
+part. It reads the part's *surface* (every text node, attribute value, comment and processing
+instruction, as one normalised text, plus the word sets the matcher's fast test takes) without
+parsing it; surfaces are cached on the bytes' digest, in memory only. :func:`clean_memo` keeps
+the large parts a matcher found clean, so that the verifier does not test the same bytes twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import urllib.parse
+
+from mailbot.documents.matcher import Matcher, address_letters
+from mailbot.words.textnorm import normalise
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_ENC_RE = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9_.\-]+)", re.I)
+
+
+def _decoded_for_test(data: bytes) -> str | bytes | None:
+    """The part for the cheap test (bytes when ASCII), or None when the cheap test is not safe."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"&#" in data:
+        return None
+    m = _ENC_RE.match(data[:200])
+    if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return None
+    if data.isascii():
+        return data.lower()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def clean_memo(matcher: Matcher) -> dict:
+    """Large XML parts (name -> bytes) this matcher's cheap test found free of any name."""
+    memo = getattr(matcher, "_clean_parts", None)
+    if memo is None:
+        memo = {}
+        matcher._clean_parts = memo
+    return memo
+
+
+_BOUNDARY_RE = re.compile(
+    r"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)\b[^>]*>", re.IGNORECASE)
+_ATTR_VALUE_RE = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
+_COMMENT_RE = re.compile(r"<!--(.*?)-->|<\?(.*?)\?>", re.S)
+_SURFACE_CACHE: "dict[tuple, str]" = {}
+_SURFACE_CACHE_MAX = 256
+_SURFACE_CACHE_BUDGET = 24 * 1024 * 1024  # about this much memory, then it starts again
+_SURFACE_CACHE_BYTES = 0
+
+
+_WORDS_RE = re.compile(r"[^\W\d_]+")
+_WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
+
+
+def _surface(data: bytes) -> tuple[str, ...] | None:
+    """Everything of an XML part a name could be in, as one folded text: the text nodes (joined
+    as they are read, with a line break at each paragraph, cell, tab and line break), every
+    attribute value, comments and processing instructions, entities resolved. None when the
+    part must be parsed to be read (character references, another encoding).
+
+    Parts are read twice (strip, then verify) and large ones (styles, themes) are the same in many
+    forms: surfaces are cached on the bytes' digest, in memory only (a surface can hold a name, as
+    the parsed document does; nothing of it is written)."""
+    key = None
+    if len(data) > 1024:  # the verifier reads again what the stripper left unchanged
+        key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
+        hit = _SURFACE_CACHE.get(key)
+        if hit is not None:
+            return hit
+    if _decoded_for_test(data) is None:
+        return None
+    text = data.decode("utf-8")  # as written: the case decides for names that are also words
+    # the text as the streams read it (runs of a paragraph joined), and each element's text on
+    # its own (a property, a cell of another table), so that neither view hides a name
+    joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    apart = _TAG_RE.sub("\n", text)
+    attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
+    notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
+    surface = normalise(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    if "%" in surface:  # %-escaped text (links): read decoded too
+        decoded = normalise(urllib.parse.unquote(surface))
+        if decoded != surface:
+            surface += "\n" + decoded
+    low = surface.lower()
+    words = frozenset(_WORDS_RE.findall(low))
+    caps = frozenset(w.lower() for w in _WORDS_RE.findall(surface) if w[0].isupper())
+    surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
+               "\n".join(w[::-1] for w in words))
+    if key is not None:
+        global _SURFACE_CACHE_BYTES
+        size = 3 * len(data)
+        if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX or _SURFACE_CACHE_BYTES + size > _SURFACE_CACHE_BUDGET:
+            _SURFACE_CACHE.clear()
+            _SURFACE_CACHE_BYTES = 0
+        _SURFACE_CACHE[key] = surface
+        _SURFACE_CACHE_BYTES += size
+    return surface
+
+
+def may_hold_name(data: bytes, matcher: Matcher) -> bool:
+    """Sound superset test: False only if no name can be in this XML part.
+
+    The matcher's own expression (without its case rules) runs over the part's surface
+    (:func:`_surface`): what the stripper and the verifier read, as one text. A part that
+    cannot be read that way (character references, another encoding) is always parsed.
+    """
+    got = _surface(data)
+    if got is None:
+        return True
+    return matcher.may_match(*got)
+

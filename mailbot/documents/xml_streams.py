@@ -1,0 +1,71 @@
+"""The text streams of an XML part, as the name stripper and its verifier both read them.
+
+Inside a paragraph, the text is the concatenation of its text nodes (w:t, a:t, m:t; deleted
+text and field instructions as their own streams), so that a name split over runs with
+different formatting, spell-check or bookmark marks between them is one text; tabs and line
+breaks separate words. Pure.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+A = "http://schemas.openxmlformats.org/drawingml/2006/main"
+M = "http://schemas.openxmlformats.org/officeDocument/2006/math"
+
+# text-node tag -> stream kind (streams are matched separately inside a paragraph)
+TEXT_TAGS = {
+    f"{{{W}}}t": "t", f"{{{A}}}t": "t", f"{{{M}}}t": "t",
+    f"{{{W}}}delText": "del",
+    f"{{{W}}}instrText": "instr", f"{{{W}}}delInstrText": "delinstr",
+}
+# elements that separate words inside a paragraph
+SEP_TAGS = {f"{{{W}}}tab": "\t", f"{{{W}}}br": "\n", f"{{{W}}}cr": "\n", f"{{{W}}}ptab": "\t",
+            f"{{{A}}}br": "\n", f"{{{W}}}noBreakHyphen": "-"}
+_PARA_TAGS = {f"{{{W}}}p", f"{{{A}}}p", f"{{{M}}}oMathPara"}
+_SCAN_TAGS = tuple(TEXT_TAGS) + tuple(SEP_TAGS)
+
+
+def looks_xml(name: str, data: bytes) -> bool:
+    if name.endswith((".xml", ".rels", ".vml")):
+        return True
+    head = data[:64].lstrip()
+    return head.startswith(b"<") or head.startswith(b"\xef\xbb\xbf<")
+
+
+def _owner(el: etree._Element) -> etree._Element | None:
+    p = el.getparent()
+    while p is not None:
+        if p.tag in _PARA_TAGS:
+            return p
+        p = p.getparent()
+    return None
+
+
+def streams(root: etree._Element):
+    """Yield lists of (element or None, text) per paragraph and stream kind, in document order.
+
+    An entry with element None is a separator (tab, line break) that belongs to no node.
+    """
+    groups: dict[tuple[int, str], list] = {}
+    order: list[tuple[int, str]] = []
+    owners: dict[int, etree._Element] = {}
+    for el in root.iter(_SCAN_TAGS):
+        owner = _owner(el)
+        oid = id(owner) if owner is not None else id(el)
+        owners[oid] = owner if owner is not None else el
+        if el.tag in SEP_TAGS:
+            for kind in ("t", "del", "instr", "delinstr"):
+                key = (oid, kind)
+                if key in groups:
+                    groups[key].append((None, SEP_TAGS[el.tag]))
+            continue
+        key = (oid, TEXT_TAGS[el.tag])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((el, el.text or ""))
+    for key in order:
+        yield groups[key]
+
