@@ -86,6 +86,8 @@ Commands (one per line; not case-sensitive; use the case code, never a name):
   STRIP H3 <word> [<word>]  (remove these words too, then send the held referral)
   RELEASE H3 <reason>       (send the held referral as it is; the reason is recorded)
   DISCARD H3                (send nothing; the referrer is asked to send the form again)
+  CONSENT CN78 OVERRIDE <reason>  (share a referral held for consent; the reason is recorded)
+  CONSENT CN78 WITHDRAW     (close a referral held for consent; nothing is shared)
   HELP
 Commands that change who receives case material or a case's standing wait for your
 confirmation: you get an email with a one-time code; reply to it (or send CONFIRM <code>)."""
@@ -368,6 +370,10 @@ def parse_command_line(line: str) -> Command | CommandError:
             return DiscardHeld(hold, line=original)
         if kw == "HELD" and not rest:
             return ListHeld(line=original)
+        if kw == "CONSENT":  # the coordinator's consent decisions (mailbot.casework.consent)
+            from mailbot.casework.consent import parse_consent
+
+            return parse_consent(original, rest)
     except Exception:  # pragma: no cover - parsing must never raise
         return _unknown(original)
     return _unknown(original)

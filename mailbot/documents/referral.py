@@ -99,6 +99,11 @@ class Referral:
     parental_consent: bool | None = None
     young_person_informed: bool | None = None
     known_to_social_work: bool | None = None
+    #: consent to share with sensitive services (sexual health, mental health, substance misuse)
+    sensitive_consent: bool | None = None
+    #: the consent questions as the form answers them: {field: {"answer": words, "value": bool|None}}
+    #: (read by the rules of rules/consent.toml, mailbot.casework.consent); a question not asked is absent
+    consent_answers: dict = field(default_factory=dict)
     #: relatives named only in the text ("her older brother Emrys"): protected like the family
     named_in_text: list[FamilyMember] = field(default_factory=list)
     #: who signed the form (professionals: never taken for a protected name)
@@ -116,6 +121,8 @@ class Referral:
             "parental_consent": self.parental_consent,
             "young_person_informed": self.young_person_informed,
             "known_to_social_work": self.known_to_social_work,
+            "sensitive_consent": self.sensitive_consent,
+            "consent_answers": {k: dict(v) for k, v in self.consent_answers.items()},
             "named_in_text": [f.to_json() for f in self.named_in_text],
             "signatories": list(self.signatories),
         }
@@ -927,18 +934,24 @@ def _assemble(r: _Reader) -> Referral:
                                          r.section_text["agencies"], rules, split_inline=True)
 
     # -- consent -----------------------------------------------------------------------
-    for key in ("parental_consent", "young_person_informed", "known_to_social_work"):
+    for key in ("parental_consent", "young_person_informed", "known_to_social_work", "sensitive_consent"):
         val = None
+        asked = False
+        answer = ""
         for h in hits:
             if h.key != key:
                 continue
+            asked = True
             if h.checked is not None:
                 val = h.checked
             else:
                 val = parse_yes_no(h.value, rules)
+            answer = (h.value or "").strip()
             if h.value:
                 break
         setattr(ref, key, val)
+        if asked and key != "known_to_social_work":
+            ref.consent_answers[key] = {"answer": answer[:300], "value": val}
     _drop_childs_own_email(ref)
     check_plausible(ref, hits, rules)
     return ref
