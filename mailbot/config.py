@@ -41,6 +41,9 @@ class MemberConfig:
     contacts: tuple[str, ...]
     social_work: bool = False
     may_submit: bool = True
+    #: a sensitive service (sexual health, mental health, substance misuse): without consent its
+    #: involvement is shown to the other members only as "an unspecified service" (rules/consent.toml)
+    sensitive: bool = False
 
 
 @dataclass
@@ -265,8 +268,10 @@ def parse_config(data: dict, *, base: Path | None = None) -> Config:
             if c in seen:
                 raise ConfigError(f"[[members]] {c} is listed for both {seen[c]} and {agency}.")
             seen[c] = agency
+        if not isinstance(m.get("sensitive", False), bool):
+            raise ConfigError(f"[[members]] {agency}: sensitive must be true or false.")
         members.append(MemberConfig(agency, contacts, bool(m.get("social_work", False)),
-                                    bool(m.get("may_submit", True))))
+                                    bool(m.get("may_submit", True)), m.get("sensitive", False)))
     if not members:
         raise ConfigError("The member directory ([[members]]) is empty.")
     if sum(m.social_work for m in members) > 1:

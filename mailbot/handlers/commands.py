@@ -74,7 +74,7 @@ def _apply(members: list[MemberConfig], op: dict) -> list[MemberConfig]:
         for m in members:
             if m.agency.lower() == op["agency"].lower() and not done:
                 m = MemberConfig(m.agency, tuple(dict.fromkeys(m.contacts + (op["email"],))),
-                                 m.social_work or op["social_work"], m.may_submit and op["may_submit"])
+                                 m.social_work or op["social_work"], m.may_submit and op["may_submit"], m.sensitive)
                 done = True
             out.append(m)
         if not done:
@@ -87,7 +87,7 @@ def _apply(members: list[MemberConfig], op: dict) -> list[MemberConfig]:
         elif op["op"] == "change":
             contacts = tuple(op["new"] if c == op["old"] else c for c in contacts)
         if contacts:
-            out.append(MemberConfig(m.agency, contacts, m.social_work, m.may_submit))
+            out.append(MemberConfig(m.agency, contacts, m.social_work, m.may_submit, m.sensitive))
     return out
 
 

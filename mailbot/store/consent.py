@@ -85,6 +85,10 @@ class ConsentMixin:
             (closed_before,)).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def purged_closed_on(self, code: str) -> str | None:
+        row = self._conn().execute("SELECT closed_on FROM purged_cases WHERE code = ?", (code,)).fetchone()
+        return None if row is None else (row[0] or "")
+
     def purged_case_codes(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT code FROM purged_cases")}
 
