@@ -47,3 +47,18 @@ def mask(text: str, member, *, label: str = UNSPECIFIED, extra=()) -> str:
                        key=len, reverse=True):
         out = re.sub(rf"(?<![\w@.]){re.escape(word)}(?![\w@])", label, out, flags=re.I)
     return out
+
+
+def views(members, coordinators, lead_agency: str, consent: bool, to) -> list[tuple[list[str], object]]:
+    """[(recipients, member to hide or None)]: the others' masked copy first, then those who see it as
+    it is; [(to, None)] when nothing is hidden. Empty groups are left out."""
+    hide = hidden_member(members, lead_agency, consent)
+    if hide is None:
+        return [(list(to), None)]
+    seeing, others = split_recipients(list(to), hide, coordinators)
+    return [(g, h) for g, h in ((others, hide), (seeing, None)) if g]
+
+
+def mask_values(values: dict, member, *, label: str = UNSPECIFIED, extra=()) -> dict:
+    """Template values with the member's name and addresses masked in every text value."""
+    return {k: mask(v, member, label=label, extra=extra) if isinstance(v, str) else v for k, v in values.items()}

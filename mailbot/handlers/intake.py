@@ -199,11 +199,17 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
     store.mark_master_list_dirty()
 
     code_label = codes[0] if len(codes) == 1 else f"CN{number}"
-    att = Attachment(coded_filename(codes), DOCX_TYPE, coded)
     to = ctx.recipients("coded_referral", sender=from_address)  # Social Work not yet checked: excluded
     values = {"code": ", ".join(codes), "lead_agency": agency, "referred_on": today.strftime("%d/%m/%Y")}
-    ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=to,
-              values=values, source=source, case_code=code_label, attachments=[att])
+    from mailbot.handlers.sensitive import coded_referral_views
+
+    # a sensitive service referring without consent: the other members' copy names an unspecified service
+    for view_to, view_values, view_coded in coded_referral_views(ctx, to, values, coded, agency=agency,
+                                                                  from_address=from_address, data=data,
+                                                                  children=children, family=family, codes=codes):
+        ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=view_to,
+                  values=view_values, source=source, case_code=code_label,
+                  attachments=[Attachment(coded_filename(codes), DOCX_TYPE, view_coded)])
 
     children_lines = "\n".join(f"  {c}: young person {i}" for i, c in enumerate(codes, 1)) if len(codes) > 1 else ""
     ctx.queue(kind="acknowledgement", rule_kind="acknowledgement", template="acknowledgement",
