@@ -45,7 +45,9 @@ def mask(text: str, member, *, label: str = UNSPECIFIED, extra=()) -> str:
     out = str(text or "")
     for word in sorted({member.agency, *member.contacts, *(w for w in extra if w and len(w) > 2)},
                        key=len, reverse=True):
-        out = re.sub(rf"(?<![\w@.]){re.escape(word)}(?![\w@])", label, out, flags=re.I)
+        # the agency's name also inside a longer word ("...Teams"); an address only whole
+        tail = r"(?![\w@])" if "@" in word else ""
+        out = re.sub(rf"(?<![\w@.]){re.escape(word)}{tail}", label, out, flags=re.I)
     return out
 
 

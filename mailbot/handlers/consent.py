@@ -27,8 +27,9 @@ def consent_gate(ctx, *, decided: str | None, agency, from_address, message_id, 
     reasons = K.hold_reasons(data, rules)
     sensitive = K.sensitive_consent_recorded(data, rules)
     if decided or not reasons:
-        parental = decided or ("recorded" if not reasons else "")
-        if not decided:
+        # what the record says: the coordinator's decision, or what the form's first consent question meant
+        parental = decided
+        if not parental:
             meaning = K.classify(K.answers_of(data).get(rules.fields[0]) if rules.fields else None, rules)
             parental = {"consent": "obtained", "absent": "not asked on the form"}.get(meaning, meaning)
         for code in codes:
