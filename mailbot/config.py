@@ -65,6 +65,9 @@ class MemberConfig:
     contacts: tuple[str, ...]
     social_work: bool = False
     may_submit: bool = True
+    #: a sensitive service (sexual health, mental health, substance misuse): without consent its
+    #: involvement is shown to the other members only as "an unspecified service" (rules/consent.toml)
+    sensitive: bool = False
 
 
 @dataclass
@@ -231,7 +234,8 @@ def _build(data: dict, base: Path) -> Config:
             if c in seen:
                 raise ConfigError(f"[[members]] {c} is listed for both {seen[c]} and {agency}.")
             seen[c] = agency
-        members.append(MemberConfig(agency, contacts, m.get("social_work", False), m.get("may_submit", True)))
+        members.append(MemberConfig(agency, contacts, m.get("social_work", False), m.get("may_submit", True),
+                                    m.get("sensitive", False)))
     if sum(m.social_work for m in members) > 1:
         raise ConfigError("Only one member can be Social Work (social_work = true).")
     sec = data.get("security", {})

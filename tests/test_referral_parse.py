@@ -39,7 +39,8 @@ def test_sample_matches_truth(form):
         assert data[k] == truth[k], k
     assert set(data) == {"young_people", "family", "referring_agency", "referrer", "referral_date", "concerns",
                          "suggested_agencies", "parental_consent", "young_person_informed",
-                         "known_to_social_work", "named_in_text", "signatories"}
+                         "known_to_social_work", "sensitive_consent", "consent_answers", "named_in_text",
+                         "signatories"}
 
 
 def test_cli_referral_parse_json():

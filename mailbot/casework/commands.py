@@ -61,6 +61,8 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
+from mailbot.casework.consent import ConsentOverride, ConsentWithdraw
+
 __all__ = [
     "Command", "CommandError", "SocialWorkCheck", "ExitCase", "Handover", "Detained",
     "Released", "MemberAdd", "MemberRemove", "MemberChange", "ResendMasterList", "Help",
@@ -86,6 +88,8 @@ Commands (one per line; not case-sensitive; use the case code, never a name):
   STRIP H3 <word> [<word>]  (remove these words too, then send the held referral)
   RELEASE H3 <reason>       (send the held referral as it is; the reason is recorded)
   DISCARD H3                (send nothing; the referrer is asked to send the form again)
+  CONSENT CN78 OVERRIDE <reason>  (share a referral held for consent; the reason is recorded)
+  CONSENT CN78 WITHDRAW     (close a referral held for consent; nothing is shared)
   HELP
 Commands that change who receives case material or a case's standing wait for your
 confirmation: you get an email with a one-time code; reply to it (or send CONFIRM <code>)."""
@@ -367,6 +371,8 @@ def parse_command_line(line: str) -> Command | CommandError:
             return DiscardHeld(hold, line=original)
         if kw == "HELD" and not rest:
             return ListHeld(line=original)
+        if kw == "CONSENT":  # the coordinator's consent decisions (mailbot.casework.consent)
+            return _parse_consent(original, rest)
     except Exception:  # pragma: no cover - parsing must never raise
         return _unknown(original)
     return _unknown(original)
@@ -534,3 +540,27 @@ def parse_hold_id(text: str) -> int | None:
     """The number of a held referral ("H3" or "3"), or None."""
     m = _HOLD_RE.match((text or "").strip())
     return int(m.group(1)) if m else None
+
+
+# -- CONSENT CN78 OVERRIDE <reason> | CONSENT CN78 WITHDRAW (mailbot.casework.consent) ------------
+
+CONSENT_SYNTAX = "CONSENT CN78 OVERRIDE <reason> | CONSENT CN78 WITHDRAW"
+
+
+def _parse_consent(original: str, rest: list[str]):
+    """The words after CONSENT (codes already normalised by the command parser)."""
+    if not rest or not _CODE_RE.fullmatch(rest[0]):
+        return CommandError(original, f"The case code must follow CONSENT. Write it as: {CONSENT_SYNTAX}")
+    code = rest[0]
+    action = rest[1].upper().strip(":,.") if len(rest) > 1 else ""
+    if action == "OVERRIDE":
+        reason = " ".join(rest[2:]).strip(" -:")
+        if not reason:
+            return CommandError(original, f"Give the reason for sharing without consent (it is recorded). "
+                                          f"Write it as: CONSENT {code} OVERRIDE <reason>")
+        return ConsentOverride(code, reason, line=original)
+    if action in ("WITHDRAW", "WITHDRAWN"):
+        if len(rest) > 2:
+            return CommandError(original, f"Nothing follows WITHDRAW. Write it as: CONSENT {code} WITHDRAW")
+        return ConsentWithdraw(code, line=original)
+    return CommandError(original, f"After the case code write OVERRIDE or WITHDRAW. Write it as: {CONSENT_SYNTAX}")

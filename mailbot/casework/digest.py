@@ -102,6 +102,9 @@ class DigestSnapshot:
     birthdays_ahead: list[BirthdayItem] = field(default_factory=list)
     quarantined: list[QuarantineItem] = field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = field(default_factory=list)
+    #: referrals waiting for a consent decision (case codes) and closed cases purged since the last digest
+    consent_waiting: list[str] = field(default_factory=list)
+    purged: list[tuple[str, str]] = field(default_factory=list)  # (case code, closed on dd/mm/yyyy)
     #: e.g. {"open cases": 41, "referrals received (24h)": 2, "messages sent (24h)": 37}
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -138,6 +141,10 @@ def _sections(s: DigestSnapshot, now: datetime) -> list[tuple[str, bool, list[st
         rows = [[_dt(q.when), _one_line(q.sender, 80), _one_line(q.reason)]
                 for q in sorted(s.quarantined, key=lambda q: q.when)]
         out.append(("Quarantined emails waiting for you", True, ["When", "From", "Why"], rows))
+    if s.consent_waiting:
+        rows = [[c] for c in sorted(set(s.consent_waiting), key=_code_key)]
+        out.append(("Referrals waiting for your consent decision (reply: CONSENT CN78 OVERRIDE <reason> / "
+                    "WITHDRAW)", True, ["Case"], rows))
     if s.follow_ups_overdue:
         rows = [[f.code, _one_line(f.lead_agency, 80), _d(f.due_on), f"{(now.date() - f.due_on).days} days"]
                 for f in sorted(s.follow_ups_overdue, key=lambda f: (f.due_on, _code_key(f.code)))]
@@ -163,6 +170,10 @@ def _sections(s: DigestSnapshot, now: datetime) -> list[tuple[str, bool, list[st
         rows = [[_dt(m.start), m.code, _one_line(m.venue, 100)]
                 for m in sorted(s.meetings_this_week, key=lambda m: (m.start, _code_key(m.code)))]
         out.append(("Meetings this week", False, ["When", "Case", "Venue"], rows))
+    if s.purged:
+        rows = [[c, closed] for c, closed in sorted(s.purged, key=lambda p: _code_key(p[0]))]
+        out.append(("Closed cases purged after the retention period (names removed; code and dates kept)",
+                    False, ["Case", "Closed on"], rows))
     if s.new_cases:
         rows = [[n.code, _one_line(n.lead_agency, 80), _d(n.referred_on)]
                 for n in sorted(s.new_cases, key=lambda n: (n.referred_on, _code_key(n.code)))]

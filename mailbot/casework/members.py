@@ -30,7 +30,7 @@ def apply_change(members: list[MemberConfig], change: dict) -> list[MemberConfig
             new = (change.get("new_email") or "").lower()
             contacts = tuple(new if c == email else c for c in contacts)
         if contacts:
-            out.append(MemberConfig(m.agency, contacts, m.social_work, m.may_submit))
+            out.append(MemberConfig(m.agency, contacts, m.social_work, m.may_submit, m.sensitive))
     return out
 
 
@@ -40,7 +40,7 @@ def _add(members: list[MemberConfig], agency: str, email: str, social_work: bool
     for m in members:
         if m.agency.lower() == agency.lower() and not done:
             m = MemberConfig(m.agency, tuple(dict.fromkeys(m.contacts + (email,))), m.social_work or social_work,
-                             m.may_submit and may_submit)
+                             m.may_submit and may_submit, m.sensitive)
             done = True
         out.append(m)
     if not done:

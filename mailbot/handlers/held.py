@@ -50,14 +50,14 @@ def _code_again(ctx, payload: dict, words: list[str], *, recall: bool) -> bytes:
     return coded
 
 
-def _finish(ctx, payload: dict, coded: bytes, words: list[str] = ()) -> None:
+def _finish(ctx, payload: dict, coded: bytes, words: list[str] = ()) -> bool:
     from mailbot.handlers.intake import distribute
 
     data = payload["data"]
     if words:  # the coordinator's words are names of this young person from now on (gate, minutes)
         first = data["young_people"][0]
         first["aliases"] = list(first.get("aliases") or []) + [w for w in words if w not in (first.get("aliases") or [])]
-    distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
+    return distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
                message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
                data=data, children=data["young_people"], family=data["family"] + data.get("named_in_text", []),
                codes=payload["codes"], number=payload["number"], coded=coded)
@@ -73,7 +73,7 @@ def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
     try:
         with ctx.store.transaction():
             coded = _code_again(ctx, payload, words, recall=True)
-            _finish(ctx, payload, coded, words)
+            sent = _finish(ctx, payload, coded, words)
             ctx.store.decide_held_form(hold_id, "stripped", f"{len(words)} word(s) removed by the coordinator")
             ctx.store.audit("held-form", payload.get("message_id"), codes[0], [], "coordinator",
                             f"H{hold_id} stripped ({len(words)} word(s)) and sent", event="decision")
@@ -83,7 +83,7 @@ def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
     except LeakDetected as exc:
         return f"H{hold_id} ({', '.join(codes)}): {exc} Nothing was sent."
     log.info("held referral H%d (%s) stripped by the coordinator and sent", hold_id, ",".join(codes))
-    return f"H{hold_id}: {', '.join(codes)} coded again without that word and sent to the members."
+    return f"H{hold_id}: {', '.join(codes)} coded again without that word and " + _sent_or_waiting(sent, codes)
 
 
 def release(ctx, hold_id: int, reason: str) -> str:
@@ -96,14 +96,19 @@ def release(ctx, hold_id: int, reason: str) -> str:
     try:
         with ctx.store.transaction():
             coded = _code_again(ctx, payload, [], recall=False)
-            _finish(ctx, payload, coded)
+            sent = _finish(ctx, payload, coded)
             ctx.store.decide_held_form(hold_id, "released", reason[:500])
             ctx.store.audit("held-form", payload.get("message_id"), codes[0], [], "coordinator",
                             f"H{hold_id} released as it is: {reason[:500]}", event="decision")
     except LeakDetected as exc:
         return f"H{hold_id} ({', '.join(codes)}): {exc} Nothing was sent."
     log.info("held referral H%d (%s) released by the coordinator", hold_id, ",".join(codes))
-    return f"H{hold_id}: {', '.join(codes)} released as it is and sent to the members (reason recorded)."
+    return f"H{hold_id}: {', '.join(codes)} released as it is (reason recorded) and " + _sent_or_waiting(sent, codes)
+
+
+def _sent_or_waiting(sent: bool, codes) -> str:
+    return "sent to the members." if sent else \
+        f"now waits for your consent decision (CONSENT {codes[0]} OVERRIDE <reason> or WITHDRAW)."
 
 
 def discard(ctx, hold_id: int) -> str:

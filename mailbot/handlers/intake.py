@@ -102,9 +102,10 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
             source=source, case_code=codes[0])
         _tell_referrer_held(ctx, email, member, codes, source)
         return "held", tuple(codes), "leak-check-failed"
-    distribute(ctx, agency=member.agency, from_address=email.from_address, message_id=email.message_id,
-               email_key=email.key, source=source, data=data, children=children, family=family,
-               codes=codes, number=number, coded=coded)
+    if not distribute(ctx, agency=member.agency, from_address=email.from_address, message_id=email.message_id,
+                      email_key=email.key, source=source, data=data, children=children, family=family,
+                      codes=codes, number=number, coded=coded):
+        return "held", tuple(codes), "consent-decision"
     return "accepted", tuple(codes), ""
 
 
@@ -168,10 +169,18 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
 
 
 def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
-               number, coded) -> None:
-    """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice."""
+               number, coded, consent_decided: str | None = None) -> bool:
+    """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice.
+
+    False when, instead, the referral now waits for the coordinator's consent decision (rules/consent.toml,
+    mailbot.handlers.consent); ``consent_decided`` is that decision, once made."""
+    from mailbot.handlers.consent_hold import consent_gate
     from mailbot.store import Case
 
+    if not consent_gate(ctx, decided=consent_decided, agency=agency, from_address=from_address,
+                        message_id=message_id, email_key=email_key, source=source, data=data, children=children,
+                        family=family, codes=codes, number=number, coded=coded):
+        return False
     store = ctx.store
     today = ctx.local_now().date()
     for code, child in zip(codes, children):
@@ -190,11 +199,17 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
     store.mark_master_list_dirty()
 
     code_label = codes[0] if len(codes) == 1 else f"CN{number}"
-    att = Attachment(coded_filename(codes), DOCX_TYPE, coded)
     to = ctx.recipients("coded_referral", sender=from_address)  # Social Work not yet checked: excluded
     values = {"code": ", ".join(codes), "lead_agency": agency, "referred_on": today.strftime("%d/%m/%Y")}
-    ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=to,
-              values=values, source=source, case_code=code_label, attachments=[att])
+    from mailbot.handlers.sensitive import coded_referral_views
+
+    # a sensitive service referring without consent: the other members' copy names an unspecified service
+    for view_to, view_values, view_coded in coded_referral_views(ctx, to, values, coded, agency=agency,
+                                                                  from_address=from_address, data=data,
+                                                                  children=children, family=family, codes=codes):
+        ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=view_to,
+                  values=view_values, source=source, case_code=code_label,
+                  attachments=[Attachment(coded_filename(codes), DOCX_TYPE, view_coded)])
 
     children_lines = "\n".join(f"  {c}: young person {i}" for i, c in enumerate(codes, 1)) if len(codes) > 1 else ""
     ctx.queue(kind="acknowledgement", rule_kind="acknowledgement", template="acknowledgement",
@@ -213,6 +228,7 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
               source=source, case_code=code_label)
     log.info("referral from %s coded %s; coded referral queued for %d addresses", agency,
              ",".join(codes), len(to))
+    return True
 
 
 __all__ = ["handle_referral", "person_record", "MailbotError"]

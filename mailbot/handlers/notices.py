@@ -137,20 +137,37 @@ def handle_notice(ctx, email, verdict) -> Outcome:
     number, sequence = _calendar_slot(ctx, code, notice.start, notice.cancelled)
     summary = notice.summary().replace(notice.code, code)
     description = notice.description().replace(notice.code, code)
-    ics = build_ics(meeting_uid(code, number, ctx.cfg.domain), notice.start, notice.end, ctx.cfg.timezone,
-                    summary=summary, location=notice.venue, description=description,
-                    organizer_email=notice.organiser_email or email.from_address,
-                    organizer_name=notice.organiser_name or "", attendee_emails=to,
-                    sequence=sequence, method="CANCEL" if notice.cancelled else "REQUEST", now=ctx.now())
     type_line = f"Meeting type: {notice.meeting_type}\n" if notice.meeting_type else ""
     if notice.cancelled:
         type_line = "THIS MEETING IS CANCELLED: please remove it from your calendar.\n" + type_line
-    ctx.queue(kind="meeting-cancelled" if notice.cancelled else "meeting-notice",
-              rule_kind="meeting_notice", template="meeting-notice", to=to,
-              values={"code": code, "when": when + (" (cancelled)" if notice.cancelled else ""),
-                      "venue": notice.venue, "organiser": organiser, "lead_agency": case.lead_agency,
-                      "meeting_type_line": type_line},
-              source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
+    venue, lead_agency = notice.venue, case.lead_agency
+    organiser_email, organiser_name = notice.organiser_email or email.from_address, notice.organiser_name or ""
+    views = [(to, None)]
+    from mailbot.casework.consent import UNSPECIFIED
+    from mailbot.casework.sensitive import hidden_member, mask, split_recipients
+
+    hidden = hidden_member(ctx.cfg.members, case.lead_agency, ctx.store.sensitive_consent(code))
+    if hidden is not None:  # a sensitive service leads without consent: the others see an unspecified service
+        seeing, others = split_recipients(to, hidden, ctx.cfg.coordinators)
+        views = [(seeing, None), (others, hidden)]
+    for view_to, hide in views:
+        if not view_to:
+            continue
+        words = (notice.organiser_name, notice.organiser_phone, notice.organiser_email, email.from_address)
+        m = (lambda t: mask(t, hide, extra=words)) if hide is not None else (lambda t: t)
+        ics = build_ics(meeting_uid(code, number, ctx.cfg.domain), notice.start, notice.end, ctx.cfg.timezone,
+                        summary=summary, location=m(venue), description=m(description),
+                        organizer_email=organiser_email if hide is None else ctx.cfg.mailbox_address,
+                        organizer_name=organiser_name if hide is None else m(organiser_name or hide.agency),
+                        attendee_emails=view_to, sequence=sequence,
+                        method="CANCEL" if notice.cancelled else "REQUEST", now=ctx.now())
+        ctx.queue(kind="meeting-cancelled" if notice.cancelled else "meeting-notice",
+                  rule_kind="meeting_notice", template="meeting-notice", to=view_to,
+                  values={"code": code, "when": when + (" (cancelled)" if notice.cancelled else ""),
+                          "venue": m(venue), "lead_agency": m(lead_agency),
+                          "organiser": organiser if hide is None else f"{UNSPECIFIED} (through the coordinator)",
+                          "meeting_type_line": type_line},
+                  source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
     start_iso = notice.start.isoformat(timespec="minutes")
     if not notice.cancelled and to:
         ctx.store.record_meeting_notice(code, start_iso, notice.venue,

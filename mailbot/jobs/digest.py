@@ -58,6 +58,10 @@ def _int(value) -> int:
         return 0
 
 
+def _dmy(iso: str) -> str:
+    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}" if len(iso) >= 10 else (iso or "-")
+
+
 def _when(text, tz) -> datetime:
     """A stored timestamp (ISO or epoch seconds) as naive local time; the epoch when unreadable."""
     try:
@@ -137,6 +141,15 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
         snap.delivery_failures.append(DeliveryFailure(
             _when(row["at"], tz), item.case_code, ", ".join(item.recipients), item.last_error or "failed"))
 
+    # consent decisions waiting; closed cases purged since the last digest (mailbot.jobs.retention)
+    snap.consent_waiting = [", ".join(h["codes"]) if len(h["codes"]) == 1 else f"CN{h['number']}"
+                            for h in store.consent_holds("waiting")]
+    for row in store.audit_rows_after(audit_mark, events=("purged",)):
+        if row["id"] > marks[AUDIT_MARK]:
+            break
+        closed = store.purged_closed_on(row["case_code"] or "") or ""
+        snap.purged.append((row["case_code"] or "-", _dmy(closed)))
+
     counts = store.outbox_counts()
     snap.counts = {
         "open cases": len(store.open_cases()),
@@ -154,6 +167,9 @@ def send_digest(ctx, now: datetime) -> int:
     local = now.astimezone(cfg.tz) if now.tzinfo else now
     day = local.date().isoformat()
     source = f"digest:{day}"
+    from mailbot.jobs.retention import purge_closed_cases
+
+    purge_closed_cases(ctx, now)  # the daily job: records past their retention period go first (idempotent)
     if store.get_value(LAST_DATE) == day:
         log.info("digest for %s already queued; not again", day)
         return 0

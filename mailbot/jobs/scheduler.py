@@ -130,11 +130,19 @@ def reminders_tick(ctx) -> int:
                 if reminder.key in sent_reminder_keys(ctx.store):
                     continue
                 if to:
-                    n = ctx.queue(
-                        kind=reminder.template,
-                        rule_kind="meeting_notice" if reminder.kind == "meeting-reminder" else "reminder",
-                        template=reminder.template, to=to, values=_values(reminder, view, now_local),
-                        source=reminder.key, case_code=reminder.code, reason=_REASONS.get(reminder.kind))
+                    from mailbot.casework.sensitive import mask_values, views
+
+                    n = 0
+                    values = _values(reminder, view, now_local)
+                    # a sensitive lead without consent: an unspecified service to the other members
+                    for view_to, hide in views(ctx.cfg.members, ctx.cfg.coordinators, view.case.lead_agency,
+                                               ctx.store.sensitive_consent(view.case.code), to):
+                        n += ctx.queue(
+                            kind=reminder.template,
+                            rule_kind="meeting_notice" if reminder.kind == "meeting-reminder" else "reminder",
+                            template=reminder.template, to=view_to,
+                            values=values if hide is None else mask_values(values, hide),
+                            source=reminder.key, case_code=reminder.code, reason=_REASONS.get(reminder.kind))
                 else:
                     n = 0
                     log.warning("scheduler: reminder %s has nobody to go to; skipped", reminder.key)

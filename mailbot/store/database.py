@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mailbot.store.cases import CasesMixin
+from mailbot.store.consent import ConsentMixin
 from mailbot.store.facts import FactsMixin
 from mailbot.store.messages import MessagesMixin
 from mailbot.store.outbox_queue import OutboxQueueMixin
@@ -54,7 +55,7 @@ class _UidState:
         self._store.set(uidvalidity, uid)
 
 
-class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin):
+class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin, ConsentMixin):
     def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
         self.path = Path(path)
         self.vault = vault

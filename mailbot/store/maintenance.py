@@ -195,6 +195,11 @@ def sealed_fields(conn: sqlite3.Connection) -> Iterator[Sealed]:
     if "held_forms" in tables:
         for rid, enc in conn.execute("SELECT id, sealed FROM held_forms WHERE length(sealed) > 0 ORDER BY id"):
             yield Sealed("held_forms", "id", rid, "sealed", bytes(enc), Store._HELD_FORM_CONTEXT)
+    if "consent_holds" in tables:
+        from mailbot.store.consent import _CONSENT_HOLD_CTX
+
+        for rid, enc in conn.execute("SELECT id, sealed FROM consent_holds WHERE length(sealed) > 0 ORDER BY id"):
+            yield Sealed("consent_holds", "id", rid, "sealed", bytes(enc), _CONSENT_HOLD_CTX)
     if "outbox" in tables:
         n = len(_HELD_PREFIX)
         for rid, raw in conn.execute("SELECT id, raw FROM outbox WHERE substr(raw, 1, ?) = ? ORDER BY id",

@@ -224,4 +224,34 @@ MIGRATIONS: list[list[str]] = [
         """DELETE FROM kv WHERE name IN ('reminders_sent', 'member_overrides') OR substr(name, 1, 8) = 'actions:'
            OR substr(name, 1, 15) = 'meeting_notice:'""",
     ],
+    [
+        # issue 12 item 3: referrals waiting for the coordinator's consent decision (CONSENT CN78 OVERRIDE
+        # / WITHDRAW): everything needed to finish them, sealed with the vault key; no case row meanwhile
+        """CREATE TABLE IF NOT EXISTS consent_holds (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            number INTEGER NOT NULL,
+            codes TEXT NOT NULL,
+            created REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (status IN ('waiting', 'overridden', 'withdrawn')),
+            reason TEXT NOT NULL DEFAULT '',
+            sealed BLOB NOT NULL,
+            decided REAL,
+            decision TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX IF NOT EXISTS consent_holds_number ON consent_holds(number, status)",
+        # issue 12 items 3 and 5: what the form said about consent, per case (no words of the form)
+        """CREATE TABLE IF NOT EXISTS case_consent (
+            code TEXT PRIMARY KEY,
+            parental TEXT NOT NULL DEFAULT '',
+            sensitive INTEGER NOT NULL DEFAULT 0,
+            decision TEXT NOT NULL DEFAULT ''
+        )""",
+        # issue 12 item 4: closed cases whose record was purged after the retention period
+        """CREATE TABLE IF NOT EXISTS purged_cases (
+            code TEXT PRIMARY KEY,
+            closed_on TEXT,
+            purged_at REAL NOT NULL
+        )""",
+    ],
 ]

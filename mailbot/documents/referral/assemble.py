@@ -132,18 +132,24 @@ def _referrer(ref: Referral, r: FormReader) -> None:
 
 def _consent(ref: Referral, hits: list[Hit], rules: Rules) -> None:
     """Parental consent, the young person informed, known to Social Work: True, False or None."""
-    for key in ("parental_consent", "young_person_informed", "known_to_social_work"):
+    for key in ("parental_consent", "young_person_informed", "known_to_social_work", "sensitive_consent"):
         val = None
+        asked = False
+        answer = ""
         for h in hits:
             if h.key != key:
                 continue
+            asked = True
             if h.checked is not None:
                 val = h.checked
             else:
                 val = parse_yes_no(h.value, rules)
+            answer = (h.value or "").strip()
             if h.value:
                 break
         setattr(ref, key, val)
+        if asked and key != "known_to_social_work":
+            ref.consent_answers[key] = {"answer": answer[:300], "value": val}
 
 
 def _drop_childs_own_email(ref: Referral) -> None:

@@ -68,6 +68,11 @@ class Referral:
     parental_consent: bool | None = None
     young_person_informed: bool | None = None
     known_to_social_work: bool | None = None
+    #: consent to share with sensitive services (sexual health, mental health, substance misuse)
+    sensitive_consent: bool | None = None
+    #: the consent questions as the form answers them: {field: {"answer": words, "value": bool|None}}
+    #: (read by the rules of rules/consent.toml, mailbot.casework.consent); a question not asked is absent
+    consent_answers: dict = field(default_factory=dict)
     #: relatives named only in the text ("her older brother Emrys"): protected like the family
     named_in_text: list[FamilyMember] = field(default_factory=list)
     #: who signed the form (professionals: never taken for a protected name)
@@ -85,6 +90,8 @@ class Referral:
             "parental_consent": self.parental_consent,
             "young_person_informed": self.young_person_informed,
             "known_to_social_work": self.known_to_social_work,
+            "sensitive_consent": self.sensitive_consent,
+            "consent_answers": {k: dict(v) for k, v in self.consent_answers.items()},
             "named_in_text": [f.to_json() for f in self.named_in_text],
             "signatories": list(self.signatories),
         }
