@@ -135,7 +135,7 @@ def _sw(ctx, cmd: C.SocialWorkCheck, source: str) -> str:
     if cmd.worker_name or cmd.worker_email or cmd.worker_phone:
         worker = {"name": cmd.worker_name or "", "phone": cmd.worker_phone or "", "email": cmd.worker_email or ""}
     ctx.store.update_case(case.code, sw_known=cmd.known, sw_open=cmd.open if cmd.known else None, sw_worker=worker)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "social-work")
     case = ctx.store.get_case(case.code)
     done = [f"recorded: {'known' if cmd.known else 'not known'} to Social Work"
             + (f", case {'open' if cmd.open else 'closed'}" if cmd.known else "")]
@@ -177,7 +177,7 @@ def _exit(ctx, cmd: C.ExitCase, source: str) -> str:
     ctx.store.audit("case-exit", None, case.code, [], "command",
                     f"exit by coordinator command; reason: {reason or 'not given'}", event="exit",
                     now=ctx.now().timestamp())
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "closed")
     ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
               to=ctx.recipients("case_update", social_work=social_work_status(case)),
               values={"code": case.code, "lead_agency": case.lead_agency}, source=source, case_code=case.code)
@@ -213,7 +213,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
     if agency == old and contact == case.lead_contact:
         return f"{agency} is already the lead agency of {case.code}; nothing changed."
     ctx.store.update_case(case.code, lead_agency=agency, lead_contact=contact)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "lead")
     ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
               to=ctx.recipients("case_update", social_work=social_work_status(case)),
               values={"code": case.code, "old_lead": old, "new_lead": agency}, source=source, case_code=case.code)
@@ -223,7 +223,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
 def _detained(ctx, cmd, source: str, detained: bool) -> str:
     case = _case_or_error(ctx, cmd.code, must_be_open=True)
     ctx.store.update_case(case.code, detained=detained)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "detained" if detained else "released")
     if detained:
         return f"{case.code} recorded as in detention; the lead agency stays engaged."
     ctx.queue(kind="released-reminder", rule_kind="reminder", template="released-reminder",

@@ -187,7 +187,7 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
             person=person_record(child, family),
             source_message_key=email_key,
         ))
-    store.mark_master_list_dirty()
+    store.mark_master_list_dirty(codes, "added")
 
     code_label = codes[0] if len(codes) == 1 else f"CN{number}"
     att = Attachment(coded_filename(codes), DOCX_TYPE, coded)

@@ -161,7 +161,7 @@ def handle_notice(ctx, email, verdict) -> Outcome:
             ctx.store.update_case(code, next_meeting=None)
     else:
         ctx.store.update_case(code, next_meeting=start_iso)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(code, "meeting")
     ctx.queue(kind="notice-received", rule_kind="acknowledgement", template="notice-received",
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
