@@ -21,7 +21,7 @@ def _reply_problem(ctx, email, *, filename: str, problem: str, source: str) -> N
     ctx.queue(kind="form-problem", rule_kind="acknowledgement", template="form-problem",
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"filename": filename, "problem": problem}, source=source,
-              in_reply_to=email.message_id)
+              in_reply_to=email.message_id, references=email.references)
 
 
 def is_lead_or_coordinator(ctx, case, address: str) -> bool:
@@ -184,7 +184,7 @@ def handle_other(ctx, email, verdict) -> Outcome:
         return Outcome(kind="other", outcome="quarantined", reason="unreadable")
     ctx.queue(kind="no-form", rule_kind="acknowledgement", template="no-form",
               to=ctx.recipients("acknowledgement", sender=email.from_address), values={},
-              source=email.key, in_reply_to=email.message_id)
+              source=email.key, in_reply_to=email.message_id, references=email.references)
     ctx.tell_coordinator(title="an email with nothing to process was quarantined",
                          details=f"From {email.from_address}: no form, minutes or meeting notice found. "
                                  f"The sender has been told.",

@@ -419,7 +419,7 @@ def configured_coordinator(ctx, address: str) -> str | None:
 
 def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
     ctx.queue(kind="command-reply", rule_kind="acknowledgement", template="command-reply", to=[to],
-              values={"reply": reply}, source=source, in_reply_to=email.message_id,
+              values={"reply": reply}, source=source, in_reply_to=email.message_id, references=email.references,
               reason="Reply to the coordinator's commands, at the coordinator's configured address")
 
 
@@ -512,7 +512,7 @@ def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *
                       values={"token": token, "commands": quoted, "count": len(lines),
                               "expires": expires.astimezone(ctx.cfg.tz).strftime("%A %d %B %Y at %H:%M"),
                               "hours": f"{hours:g}", "reply": reply},
-                      source=source, in_reply_to=email.message_id,
+                      source=source, in_reply_to=email.message_id, references=email.references,
                       reason="Confirmation token for coordinator commands, to the coordinator's configured "
                              "address only")
     if count:

@@ -159,7 +159,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
         ctx.queue(kind="minutes-no-next-meeting", rule_kind="acknowledgement", template="minutes-no-next-meeting",
                   to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": label},
-                  source=source, case_code=case.code, in_reply_to=email.message_id)
+                  source=source, case_code=case.code, in_reply_to=email.message_id, references=email.references)
     unknown = len(attendees) - len(known_attendees)
     if unknown:
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",

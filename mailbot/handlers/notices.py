@@ -106,6 +106,20 @@ def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[in
     return number, sequence
 
 
+def organiser_address(ctx, case, organiser_email: str | None, sender: str) -> str | None:
+    """The Reply-To of a meeting notice: the organiser, so that members' replies go to them and not to
+    this mailbox. The notice's Organiser address when it is a member contact; else the lead agency
+    contact who sent it; else (sent by a coordinator) the case's lead contact. Never an address from
+    outside the member directory, never this mailbox."""
+    ours = ctx.cfg.mailbox_address.lower()
+    for candidate in (organiser_email, sender, case.lead_contact):
+        a = (candidate or "").strip().lower()
+        if "@" in a and a != ours and ctx.cfg.member_for(a) is not None:
+            return a
+    a = (sender or "").strip().lower()
+    return a if "@" in a and a != ours else None
+
+
 def handle_notice(ctx, email, verdict) -> Outcome:
     from mailbot.handlers import _reply_problem
 
@@ -154,7 +168,8 @@ def handle_notice(ctx, email, verdict) -> Outcome:
               values={"code": code, "when": when + (" (cancelled)" if notice.cancelled else ""),
                       "venue": notice.venue, "organiser": organiser, "lead_agency": case.lead_agency,
                       "meeting_type_line": type_line},
-              source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
+              source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)],
+              reply_to=organiser_address(ctx, case, notice.organiser_email, email.from_address))
     start_iso = notice.start.isoformat(timespec="minutes")
     if notice.cancelled:
         if case.next_meeting and case.next_meeting.startswith(start_iso):
@@ -166,7 +181,7 @@ def handle_notice(ctx, email, verdict) -> Outcome:
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
                       "count": len(to)},
-              source=email.key, case_code=code, in_reply_to=email.message_id)
+              source=email.key, case_code=code, in_reply_to=email.message_id, references=email.references)
     log.info("meeting notice %s (meeting %d, sequence %d%s) queued for %d addresses", code, number, sequence,
              ", cancelled" if notice.cancelled else "", len(to))
     return Outcome(kind="notice", outcome="accepted", case_codes=(code,))

@@ -16,6 +16,7 @@ every minute (:func:`master_list_tick`); ``RESEND MASTER LIST`` sends at once (f
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime
 
 from mailbot.mail.compose import XLSX_TYPE, Attachment
@@ -75,6 +76,23 @@ def master_rows(cases) -> list[MasterRow]:
 
 
 BUILT_AT = "master_list_built_at"
+#: each queued copy's audit reason names its version ("[Master List version 7]")
+VERSION_MARK = "Master List version"
+_VERSION_RE = re.compile(r"\[" + VERSION_MARK + r" (\d+)\]")
+
+
+def queued_versions(store, statuses=("pending", "held", "sending")) -> set[int]:
+    """The versions of which a copy is in these states in the outbox (default: still waiting)."""
+    return {int(m.group(1)) for reason in store.waiting_reasons("master-list", statuses)
+            for m in [_VERSION_RE.search(reason or "")] if m}
+
+
+def _previous_version(store, version: int, withdrawn: set[int]) -> int:
+    """The newest version before ``version`` that went out (0: none). Lists queued before versions were
+    marked in the outbox count as sent unless withdrawn now."""
+    if queued_versions(store, ("pending", "held", "sending", "sent", "failed", "superseded")) - {version}:
+        return max((v for v in queued_versions(store, ("sent", "failed")) if v < version), default=0)
+    return max((v for v in range(version - 1, 0, -1) if v not in withdrawn), default=0)
 
 
 def _built_at(store) -> float | None:
@@ -109,8 +127,13 @@ def send_master_list_if_changed(ctx, *, force: bool = False) -> bool:
         if not force and not due():
             return False
         version = store.next_master_list_version()
-        changes = store.take_master_list_changes(version)
+        store.take_master_list_changes(version)
+        # older versions still waiting are never sent: their changes are this version's too
+        withdrawn = queued_versions(store)
         superseded = store.supersede("master-list", f"superseded by Master List version {version}", now=now_ts)
+        store.carry_master_list_changes(withdrawn, version)
+        changes = store.master_list_changes(version)
+        previous = _previous_version(store, version, withdrawn)
         cases = store.open_cases()
         now = ctx.local_now()
         workbook = build_master_list(master_rows(cases), network_name=ctx.cfg.network_name,
@@ -122,9 +145,11 @@ def send_master_list_if_changed(ctx, *, force: bool = False) -> bool:
         count = ctx.queue(kind="master-list", rule_kind="master_list", template="master-list",
                           to=ctx.recipients("master_list"),
                           values={"version": version, "date": now.strftime("%d/%m/%Y %H:%M"),
-                                  "open_cases": len(cases), "previous": max(version - 1, 0),
-                                  "changes": line, "keep_line": f"\n{keep}\n" if keep else ""},
-                          source=f"master-list-v{version}", attachments=[att])
+                                  "open_cases": len(cases), "changes": line,
+                                  "changes_since": f"Changes since version {previous}" if previous else "Changes",
+                                  "keep_line": f"\n{keep}\n" if keep else ""},
+                          source=f"master-list-v{version}", attachments=[att],
+                          reason=f"{ctx.rules['master_list'].reason} [{VERSION_MARK} {version}]")
         store.clear_master_list_dirty()
         store.set_value(BUILT_AT, repr(now_ts))
     log.info("Master List version %d (%d open cases; changes: %s) queued for %d addresses%s", version,

@@ -196,6 +196,13 @@ class CasesMixin:
                                     () if version is None else (int(version),)).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def carry_master_list_changes(self, versions, version: int) -> None:
+        """The changes of versions that were never sent (superseded) become ``version``'s."""
+        versions = sorted({int(v) for v in versions if int(v) != int(version)})
+        if versions:
+            self._conn().execute(f"UPDATE master_list_changes SET version = ? WHERE version IN "
+                                 f"({', '.join('?' * len(versions))})", (int(version), *versions))
+
     def take_master_list_changes(self, version: int) -> list[tuple[str, str]]:
         """The changes not yet in a version, now carried by ``version`` (inside the caller's transaction)."""
         if not self.in_transaction():

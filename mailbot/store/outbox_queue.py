@@ -84,6 +84,13 @@ class OutboxQueueMixin:
                                "WHERE id = ? AND status = 'pending'", (item_id,))
             return cur.rowcount == 1
 
+    def waiting_reasons(self, kind: str, statuses=("pending", "held", "sending")) -> list[str]:
+        """The distinct audit reasons of the items of this kind in these states (default: not yet sent)."""
+        statuses = tuple(statuses)
+        rows = self._conn().execute(f"SELECT DISTINCT reason FROM outbox WHERE kind = ? AND status IN "
+                                    f"({', '.join('?' * len(statuses))})", (kind, *statuses)).fetchall()
+        return [r[0] for r in rows]
+
     def supersede(self, kind: str, reason: str, *, now: float | None = None) -> int:
         """Every item of this kind not yet sent (pending, held, or in flight) becomes 'superseded': it is
         never sent (mark_sending refuses it, a retry does not bring it back). In the caller's transaction,
