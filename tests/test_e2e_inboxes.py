@@ -82,8 +82,8 @@ def test_a_burst_of_twenty_referrals_gives_each_member_at_most_one_master_list_p
     bot = Bot(net.config, clock=clock)
     try:
         agencies = [a for _, a in net.members]
-        for batch, chunk in enumerate([range(0, 5), range(5, 10), range(10, 15), range(15, 20)]):
-            all_forms = forms(20)
+        all_forms = forms(20)
+        for chunk in [range(0, 5), range(5, 10), range(10, 15), range(15, 20)]:
             for i in chunk:  # five referrals arrive, mailbot takes them in, the next five a few minutes on
                 net.send_referral(agencies[i % len(agencies)], all_forms[i])
             bot.drain_inbox_once()
@@ -177,6 +177,38 @@ def test_a_superseded_master_list_is_never_delivered(mailserver, tmp_path):
         old_ids = {i.message_id for i in by_version[1] + by_version[2]}
         assert not [mid for event, mid in audit if event == "sent" and mid in old_ids]
         assert {mid for event, mid in audit if event == "superseded"} == old_ids
+    finally:
+        bot.close()
+
+
+def test_a_crash_between_building_and_sending_neither_loses_the_change_nor_sends_twice(mailserver, tmp_path,
+                                                                                        monkeypatch):
+    import mailbot.jobs.master_list as job
+    from mailbot.daemon import Bot
+
+    net = windowed_network(mailserver, tmp_path)
+    clock = Clock(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))
+    bot = Bot(net.config, clock=clock)
+    real = job.encrypt_workbook
+    try:
+        monkeypatch.setattr(job, "encrypt_workbook", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+        net.send_referral(net.members[0][1], forms(1)[0])
+        with pytest.raises(OSError):
+            bot.drain_inbox_once()  # the build dies before its transaction commits
+        assert bot.store.outbox_items_of_kind("master-list") == []
+        assert bot.store.master_list_changes() == [("CN1", "added")]  # the change is still waiting
+        monkeypatch.setattr(job, "encrypt_workbook", real)
+        assert job.send_master_list_if_changed(bot.ctx)  # built now; then mailbot stops before sending
+    finally:
+        bot.close()
+    bot = Bot(net.config, clock=clock)  # started again
+    try:
+        bot.drain_inbox_once()
+        assert job.send_master_list_if_changed(bot.ctx) is False
+        deliver_outbox(bot)
+        for address in net.all_member_addresses:
+            lists = of_kind(mailserver.fetch_all(address), "master-list")
+            assert len(lists) == 1 and change_line(lists[0]) == "Changes: added CN1", address
     finally:
         bot.close()
 

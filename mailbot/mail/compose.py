@@ -148,7 +148,7 @@ def text_to_html(text: str) -> str:
     list items kept on lines of their own; indented lines (command examples) and quoted lines (> ...)
     in <pre><code>, exactly as written."""
     blocks = []
-    for para in re.split(r"\n[ \t]*\n", text.strip("\n")):
+    for para in re.split(r"\n(?:[ \t]*\n)+", text.strip("\n")):
         lines = para.split("\n")
         if not any(line.strip() for line in lines):
             continue
@@ -269,8 +269,9 @@ def thread_headers(in_reply_to: str | None, references=()) -> list[tuple[str, st
     if len(chain) > MAX_REFERENCES:
         chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
     lines, line = [], ""
-    for token in chain:  # folded between ids, never inside one
-        if line and len(line) + 1 + len(token) > 76:
+    for token in chain:  # folded between ids, never inside one, within 78 columns where an id allows
+        room = 78 - (len("References: ") if not lines else 1)
+        if line and len(line) + 1 + len(token) > room:
             lines.append(line)
             line = token
         else:
