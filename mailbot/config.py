@@ -33,6 +33,7 @@ add the field to :class:`Config`, and document the key in config.example.toml
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -109,6 +110,13 @@ class Config:
     smtp_retry_max: float = 300.0
     #: [smtp] connections: parallel SMTP connections of the outbox (a provider may allow only a few)
     smtp_connections: int = 4
+    #: [master_list] interval_minutes: at most one Master List per member in this many minutes (the first
+    #: change after a quiet spell goes at once; 0: one after every batch of mail)
+    master_list_interval_minutes: float = 60.0
+    #: [master_list] keep_copies: members are asked to keep only this many versions (0: no such line)
+    master_list_keep_copies: int = 1
+    #: [network] list_id: the List-Id of every email mailbot sends (default: from the network's name)
+    list_id: str = ""
     source: Path | None = None
 
     @property
@@ -174,6 +182,30 @@ def validate(data, text: str | None = None) -> list[str]:
     from mailbot.config_schema import problems
 
     return problems(data, text)
+
+
+def _master_list_window(ml: dict) -> tuple[float, int]:
+    """[master_list] interval_minutes (0 to 10080, default 60) and keep_copies (0 to 100, default 1)."""
+    interval = ml.get("interval_minutes", 60)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 7 * 24 * 60:
+        raise ConfigError("[master_list] interval_minutes must be a number of minutes from 0 to 10080 "
+                          "(at most one Master List per member in that time; 60 if left out).")
+    keep = ml.get("keep_copies", 1)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 0 <= keep <= 100:
+        raise ConfigError("[master_list] keep_copies must be a whole number from 0 to 100 (how many versions "
+                          "members are asked to keep; 0 for no such line; 1 if left out).")
+    return float(interval), keep
+
+
+_LIST_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def _list_id(net: dict) -> str:
+    value = net.get("list_id", "")
+    if not isinstance(value, str) or (value and (not _LIST_ID.match(value) or "." not in value)):
+        raise ConfigError(f"[network] list_id {value!r} must look like a domain name, e.g. "
+                          "thornfield-network.example.org (members filter on it).")
+    return value.lower()
 
 
 def parse_config(data: dict, *, base: Path | None = None, text: str | None = None) -> Config:
@@ -272,6 +304,9 @@ def _build(data: dict, base: Path) -> Config:
         smtp_retry_base=float(smtp_raw.get("retry_base_seconds", 2.0)),
         smtp_retry_max=float(smtp_raw.get("retry_max_seconds", 300.0)),
         smtp_connections=int(smtp_raw.get("connections", 4)),
+        master_list_interval_minutes=_master_list_window(data.get("master_list", {}))[0],
+        master_list_keep_copies=_master_list_window(data.get("master_list", {}))[1],
+        list_id=_list_id(net),
     )
 
 

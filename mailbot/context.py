@@ -140,6 +140,8 @@ class Context:
         case_code: str | None = None,
         attachments: list[Attachment] = (),
         in_reply_to: str | None = None,
+        references=(),
+        reply_to: str | None = None,
         reason: str | None = None,
     ) -> int:
         """Render once, then write one outgoing message per recipient to the outbox (inside the caller's tx).
@@ -166,6 +168,9 @@ class Context:
             case_code=case_code,
             attachments=list(attachments),
             in_reply_to=in_reply_to,
+            references=references,
+            reply_to=reply_to,
+            list_id=list_id_header(self.cfg),
             date=self.now(),
         )
         # The last gate, first time: nothing that holds a name on record even enters the outbox.
@@ -217,6 +222,14 @@ class Context:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",
                    to=self.recipients("coordinator_notice"), values={"title": title, "details": details},
                    source=source + ":" + title, case_code=case_code)
+
+
+def list_id_header(cfg: Config) -> str:
+    """The List-Id of every email mailbot sends (RFC 2919): the network's name and its id, so that a
+    member can file all of the network's mail with one rule."""
+    from mailbot.mail.compose import list_id_value
+
+    return list_id_value(cfg.network_name, cfg.list_id, cfg.domain)
 
 
 def social_work_status(case) -> SocialWorkStatus:

@@ -65,9 +65,18 @@ def reference(*, sender, sender_name, to, rendered, msg_id, kind, case_code=None
         msg["X-Mailbot-Case"] = case_code
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    calendars = [a for a in attachments if a.content_type == "text/calendar"]
+    if calendars:  # the first invitation is also a calendar alternative (Outlook's Accept/Decline)
+        method = "CANCEL" if b"\r\nMETHOD:CANCEL\r\n" in calendars[0].data else "REQUEST"
+        msg.get_body(("related", "html", "plain"))  # (the alternative exists now)
+        msg.add_alternative(calendars[0].data.decode("utf-8"), subtype="calendar", params={"method": method})
     for att in attachments:
         maintype, _, subtype = att.content_type.partition("/")
-        if maintype == "text":
+        if att.content_type == "text/calendar":  # and attached as a file, application/ics
+            method = "CANCEL" if b"\r\nMETHOD:CANCEL\r\n" in att.data else "REQUEST"
+            msg.add_attachment(att.data, maintype="application", subtype="ics", filename=att.filename,
+                               params={"method": method, "charset": "utf-8"})
+        elif maintype == "text":
             method = "CANCEL" if b"\r\nMETHOD:CANCEL\r\n" in att.data else "REQUEST"
             msg.add_attachment(att.data.decode("utf-8"), subtype=subtype, filename=att.filename,
                                params={"method": method})

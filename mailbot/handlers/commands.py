@@ -94,7 +94,7 @@ def _sw(ctx, cmd: C.SocialWorkCheck, source: str) -> str:
     if cmd.worker_name or cmd.worker_email or cmd.worker_phone:
         worker = {"name": cmd.worker_name or "", "phone": cmd.worker_phone or "", "email": cmd.worker_email or ""}
     ctx.store.update_case(case.code, sw_known=cmd.known, sw_open=cmd.open if cmd.known else None, sw_worker=worker)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "social-work")
     case = ctx.store.get_case(case.code)
     done = [f"recorded: {'known' if cmd.known else 'not known'} to Social Work"
             + (f", case {'open' if cmd.open else 'closed'}" if cmd.known else "")]
@@ -136,7 +136,7 @@ def _exit(ctx, cmd: C.ExitCase, source: str) -> str:
     ctx.store.audit("case-exit", None, case.code, [], "command",
                     f"exit by coordinator command; reason: {reason or 'not given'}", event="exit",
                     now=ctx.now().timestamp())
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "closed")
     ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
               to=ctx.recipients("case_update", social_work=social_work_status(case)),
               values={"code": case.code, "lead_agency": case.lead_agency}, source=source, case_code=case.code)
@@ -155,7 +155,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
     if agency == old and contact == case.lead_contact:
         return f"{agency} is already the lead agency of {case.code}; nothing changed."
     ctx.store.update_case(case.code, lead_agency=agency, lead_contact=contact)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "lead")
     ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
               to=ctx.recipients("case_update", social_work=social_work_status(case)),
               values={"code": case.code, "old_lead": old, "new_lead": agency}, source=source, case_code=case.code)
@@ -165,7 +165,7 @@ def _handover(ctx, cmd: C.Handover, source: str) -> str:
 def _detained(ctx, cmd, source: str, detained: bool) -> str:
     case = _case_or_error(ctx, cmd.code, must_be_open=True)
     ctx.store.update_case(case.code, detained=detained)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(case.code, "detained" if detained else "released")
     if detained:
         return f"{case.code} recorded as in detention; the lead agency stays engaged."
     ctx.queue(kind="released-reminder", rule_kind="reminder", template="released-reminder",
@@ -351,7 +351,7 @@ def execute_commands(ctx, text: str, *, source: str, actor: str, confirmed: bool
 
 def _reply(ctx, email, to: str, reply: str, *, source: str) -> None:
     ctx.queue(kind="command-reply", rule_kind="acknowledgement", template="command-reply", to=[to],
-              values={"reply": reply}, source=source, in_reply_to=email.message_id,
+              values={"reply": reply}, source=source, in_reply_to=email.message_id, references=email.references,
               reason="Reply to the coordinator's commands, at the coordinator's configured address")
 
 
@@ -433,7 +433,8 @@ def request_confirmation(ctx, email, owner: str, lines: list[str], reply: str, *
                       values={**(values or {}), "token": token, "commands": quoted, "count": len(lines),
                               "expires": expires.astimezone(ctx.cfg.tz).strftime("%A %d %B %Y at %H:%M"),
                               "hours": f"{hours:g}", "reply": reply},
-                      source=source, in_reply_to=email.message_id, case_code=case_code,
+                      source=source, in_reply_to=email.message_id, references=email.references,
+                      case_code=case_code,
                       reason="Confirmation token for coordinator commands, to the coordinator's configured "
                              "address only")
     if count:

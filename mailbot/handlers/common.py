@@ -17,7 +17,7 @@ def reply_problem(ctx, email, *, filename: str, problem: str, source: str, templ
     ctx.queue(kind=template, rule_kind="acknowledgement", template=template,
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"filename": filename, "problem": problem} if values is None else values, source=source,
-              in_reply_to=email.message_id)
+              in_reply_to=email.message_id, references=email.references)
 
 
 def answer_and_tell(ctx, email, *, problem: str | None, title: str, details: str, source: str | None = None,

@@ -88,4 +88,5 @@ def _commands_not_read(ctx, email) -> None:
                                    "or minutes; the commands in it were not read. Send commands in an email "
                                    "of their own.\n"},
                   source=email.key + ":commands-not-read", in_reply_to=email.message_id,
+                  references=email.references,
                   reason="Reply to the coordinator's commands, at the coordinator's configured address")

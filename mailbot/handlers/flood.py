@@ -61,7 +61,7 @@ def handle_flood(ctx, email, verdict) -> Outcome:
     if verdict.allowed and sender:  # never a reply to a stranger or to mail that failed authentication
         ctx.queue(kind="rate-limited", rule_kind="acknowledgement", template="rate-limited",
                   to=ctx.recipients("acknowledgement", sender=sender), values=values, source=source,
-                  in_reply_to=email.message_id)
+                  in_reply_to=email.message_id, references=email.references)
     count = recent_count(ctx.store, sender, seconds) + 1
     who = sender or "Emails with no single sender address (a misleading From line)"
     ctx.tell_coordinator(

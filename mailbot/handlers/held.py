@@ -60,7 +60,8 @@ def _finish(ctx, payload: dict, coded: bytes, words: list[str] = ()) -> bool:
     return distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
                message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
                data=data, children=data["young_people"], family=data["family"] + data.get("named_in_text", []),
-               codes=payload["codes"], number=payload["number"], coded=coded)
+               codes=payload["codes"], number=payload["number"], coded=coded,
+               references=payload.get("references") or ())
 
 
 def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
@@ -124,7 +125,8 @@ def discard(ctx, hold_id: int) -> str:
                   values={"filename": "the referral form", "problem":
                           "The coordinator could not share the coded copy of this referral. Please check that "
                           "the form names only the young person and family in its own boxes, and send it again."},
-                  source=payload["source"], case_code=codes[0], in_reply_to=payload.get("message_id"))
+                  source=payload["source"], case_code=codes[0], in_reply_to=payload.get("message_id"),
+                  references=payload.get("references") or ())
     return f"H{hold_id}: {', '.join(codes)} discarded; nothing was sent to the members, the referrer was told."
 
 

@@ -61,7 +61,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
         values = {"code": ", ".join(codes), "lead_agency": first.lead_agency}
         ctx.queue(kind="duplicate-referral", rule_kind="acknowledgement", template="duplicate-referral",
                   to=ctx.recipients("acknowledgement", sender=email.from_address), values=values,
-                  source=source, case_code=codes[0], in_reply_to=email.message_id)
+                  source=source, case_code=codes[0], in_reply_to=email.message_id, references=email.references)
         ctx.tell_coordinator(
             title=f"[{codes[0]}] the same young person was referred again",
             details=(f"{member.agency} ({email.from_address}) sent a referral for a young person already on "
@@ -104,7 +104,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
         return "held", tuple(codes), "leak-check-failed"
     if not distribute(ctx, agency=member.agency, from_address=email.from_address, message_id=email.message_id,
                       email_key=email.key, source=source, data=data, children=children, family=family,
-                      codes=codes, number=number, coded=coded):
+                      codes=codes, number=number, coded=coded, references=email.references):
         return "held", tuple(codes), "consent-decision"
     return "accepted", tuple(codes), ""
 
@@ -139,7 +139,7 @@ def _tell_referrer_held(ctx, email, member, codes, source) -> None:
     ctx.queue(kind="referral-held", rule_kind="acknowledgement", template="referral-held",
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"code": ", ".join(codes), "agency": member.agency},
-              source=source, case_code=codes[0], in_reply_to=email.message_id)
+              source=source, case_code=codes[0], in_reply_to=email.message_id, references=email.references)
 
 
 def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, source, filename):
@@ -149,7 +149,7 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
 
     payload = {"form": base64.b64encode(form).decode("ascii"), "data": data, "codes": codes, "number": number,
                "agency": member.agency, "from_address": email.from_address, "message_id": email.message_id,
-               "email_key": email.key, "source": source}
+               "email_key": email.key, "source": source, "references": list(email.references)}
     where = "; ".join(exc.where[:8]) or "the coded document"
     hold_id = ctx.store.add_held_form(codes, exc.reason, where, payload)
     ctx.store.audit("referral-held", email.message_id, codes[0], [], "recall-check", f"H{hold_id}: {where}",
@@ -169,7 +169,7 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
 
 
 def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
-               number, coded, consent_decided: str | None = None) -> bool:
+               number, coded, consent_decided: str | None = None, references=()) -> bool:
     """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice.
 
     False when, instead, the referral now waits for the coordinator's consent decision (rules/consent.toml,
@@ -196,7 +196,7 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
             person=person_record(child, family),
             source_message_key=email_key,
         ))
-    store.mark_master_list_dirty()
+    store.mark_master_list_dirty(codes, "added")
 
     code_label = codes[0] if len(codes) == 1 else f"CN{number}"
     to = ctx.recipients("coded_referral", sender=from_address)  # Social Work not yet checked: excluded
@@ -216,7 +216,7 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
               to=ctx.recipients("acknowledgement", sender=from_address),
               values={"code": ", ".join(codes), "agency": agency, "children_lines": children_lines,
                       "follow_up_by": (today + timedelta(days=14)).strftime("%d/%m/%Y")},
-              source=source, case_code=code_label, in_reply_to=message_id)
+              source=source, case_code=code_label, in_reply_to=message_id, references=references)
     says = data.get("known_to_social_work")
     ctx.queue(kind="coordinator-new-case", rule_kind="coordinator_notice", template="coordinator-new-case",
               to=ctx.recipients("coordinator_notice"),

@@ -140,7 +140,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         handover_to = handover_to if (handover_to and not found) else None  # "not a member": told below
     if exit_agreed:
         updates.update(status="closed", closed_on=ctx.local_now().date().isoformat())
-        store.mark_master_list_dirty()
+        store.mark_master_list_dirty([c.code for c in cases if c.status == "open"], "closed")
         ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
                   to=_recipients(ctx, "case_update", cases),
                   values={"code": label, "lead_agency": lead_agency}, source=source, case_code=case.code)
@@ -148,7 +148,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         found = find_member(ctx, handover_to)
         if found and found[0] != lead_agency:
             updates.update(lead_agency=found[0], lead_contact=found[1])
-            store.mark_master_list_dirty()
+            store.mark_master_list_dirty([c.code for c in cases if c.status == "open"], "lead")
             ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
                       to=_recipients(ctx, "case_update", cases),
                       values={"code": label, "old_lead": lead_agency, "new_lead": found[0]},
@@ -166,12 +166,12 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         store.set_actions(c.code, actions)  # the latest meeting's actions
         if updates:
             store.update_case(c.code, **updates)
-        if "next_meeting" in updates:
-            store.mark_master_list_dirty()
+        if "next_meeting" in updates and not exit_agreed:
+            store.mark_master_list_dirty(c.code, "meeting")
     if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
         ctx.queue(kind="minutes-no-next-meeting", rule_kind="acknowledgement", template="minutes-no-next-meeting",
                   to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": label},
-                  source=source, case_code=case.code, in_reply_to=email.message_id)
+                  source=source, case_code=case.code, in_reply_to=email.message_id, references=email.references)
     unknown = len(attendees) - len(known_attendees)
     if unknown:
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",

@@ -102,6 +102,20 @@ def _calendar_slot(ctx, code: str, start: datetime, cancelled: bool) -> tuple[in
     return number, sequence
 
 
+def organiser_address(ctx, case, organiser_email: str | None, sender: str) -> str | None:
+    """The Reply-To of a meeting notice: the organiser, so that members' replies go to them and not to
+    this mailbox. The notice's Organiser address when it is a member contact; else the lead agency
+    contact who sent it; else (sent by a coordinator) the case's lead contact. Never an address from
+    outside the member directory, never this mailbox."""
+    ours = ctx.cfg.mailbox_address.lower()
+    for candidate in (organiser_email, sender, case.lead_contact):
+        a = (candidate or "").strip().lower()
+        if "@" in a and a != ours and ctx.cfg.member_for(a) is not None:
+            return a
+    a = (sender or "").strip().lower()
+    return a if "@" in a and a != ours else None
+
+
 def handle_notice(ctx, email, verdict) -> Outcome:
     from mailbot.handlers.common import reply_problem as _reply_problem
 
@@ -167,7 +181,10 @@ def handle_notice(ctx, email, verdict) -> Outcome:
                           "venue": m(venue), "lead_agency": m(lead_agency),
                           "organiser": organiser if hide is None else f"{UNSPECIFIED} (through the coordinator)",
                           "meeting_type_line": type_line},
-                  source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)])
+                  source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)],
+                  # replies go to the organiser; never to a sensitive service the others may not see
+                  reply_to=organiser_address(ctx, case, notice.organiser_email, email.from_address)
+                  if hide is None else None)
     start_iso = notice.start.isoformat(timespec="minutes")
     if not notice.cancelled and to:
         ctx.store.record_meeting_notice(code, start_iso, notice.venue,
@@ -178,12 +195,12 @@ def handle_notice(ctx, email, verdict) -> Outcome:
             ctx.store.update_case(code, next_meeting=None)
     else:
         ctx.store.update_case(code, next_meeting=start_iso)
-    ctx.store.mark_master_list_dirty()
+    ctx.store.mark_master_list_dirty(code, "meeting")
     ctx.queue(kind="notice-received", rule_kind="acknowledgement", template="notice-received",
               to=ctx.recipients("acknowledgement", sender=email.from_address),
               values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
                       "count": len(to)},
-              source=email.key, case_code=code, in_reply_to=email.message_id)
+              source=email.key, case_code=code, in_reply_to=email.message_id, references=email.references)
     log.info("meeting notice %s (meeting %d, sequence %d%s) queued for %d addresses", code, number, sequence,
              ", cancelled" if notice.cancelled else "", len(to))
     return Outcome(kind="notice", outcome="accepted", case_codes=(code,))

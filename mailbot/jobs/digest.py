@@ -161,6 +161,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
 
 def send_digest(ctx, now: datetime) -> int:
     """Queue today's digest to the coordinators (once per local day); returns the number of emails queued."""
+    from mailbot.context import list_id_header
     from mailbot.store import OutgoingMail
 
     store, cfg = ctx.store, ctx.cfg
@@ -186,7 +187,8 @@ def send_digest(ctx, now: datetime) -> int:
         for addr in to:
             mid = message_id(DIGEST_KIND, source, addr, domain=cfg.domain)
             raws[addr] = mid, build_message(sender=cfg.mailbox_address, sender_name=cfg.mailbox_display_name,
-                                            to=[addr], rendered=rendered, msg_id=mid, kind=DIGEST_KIND, date=now)
+                                            to=[addr], rendered=rendered, msg_id=mid, kind=DIGEST_KIND, date=now,
+                                            list_id=list_id_header(cfg))
         if people:
             gate = ctx.gate()  # the shared gate, rebuilt only when a case's names change
             for _mid, raw in raws.values():

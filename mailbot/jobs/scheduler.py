@@ -1,8 +1,9 @@
 """Time-driven work of the running bot: reminders (every minute) and the coordinator's daily digest.
 
 ``start_scheduler(bot) -> BackgroundScheduler`` (APScheduler 3.x, in the
-network's time zone) runs two jobs in ONE worker thread, so they never
-overlap:
+network's time zone) runs its jobs in ONE worker thread, so they never
+overlap (the Master List's window, every minute, is the third:
+:func:`mailbot.jobs.master_list.master_list_tick`):
 
 * ``reminders_tick(ctx)`` every minute, and once at start: the facts of every
   open case are read from the store (:func:`case_views`), the pure
@@ -213,8 +214,13 @@ def start_scheduler(bot):
     scheduler.add_job(_guarded("digest", lambda: send_digest(ctx, ctx.now())),
                       CronTrigger(hour=hour, minute=minute, timezone=tz), id="digest", name="digest",
                       misfire_grace_time=DIGEST_MISFIRE_GRACE_SECONDS)
+    from mailbot.jobs.master_list import master_list_tick
+
+    # a Master List held back by its window ([master_list] interval_minutes) goes when the window ends
+    scheduler.add_job(_guarded("master list", master_list_tick, ctx), IntervalTrigger(minutes=1, timezone=tz),
+                      id="master-list", name="master list", misfire_grace_time=300)
     scheduler.add_job(_guarded("digest catch-up", digest_catch_up, ctx), "date", run_date=start,
                       id="digest-catch-up", name="digest catch-up", misfire_grace_time=3600)
     scheduler.start()
-    log.info("scheduler started: reminders every minute, digest daily at %02d:%02d (%s)", hour, minute, tz)
+    log.info("scheduler started: reminders and the Master List window every minute, digest daily at %02d:%02d (%s)", hour, minute, tz)
     return scheduler

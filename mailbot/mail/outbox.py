@@ -400,7 +400,11 @@ class OutboxSender:
                             await self._connection_failed(exc, items[index:])
                             return sent, True
                         self._connected()
-                    await self._in_db_thread(self.store.mark_sending, item.id)
+                    if not await self._in_db_thread(self.store.mark_sending, item.id):
+                        # superseded (a newer Master List) or held since it was read: never sent
+                        log.info("outbox item %d (%s, %s) not sent: no longer pending", item.id,
+                                 item.message_id, item.kind)
+                        break
                     try:
                         errors, _response = await self._sendmail(client, item)
                     except aiosmtplib.SMTPRecipientsRefused as exc:

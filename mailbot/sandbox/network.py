@@ -58,7 +58,9 @@ class TestNetwork:
                      "password_file": str(pw), "idle_renew_seconds": 60},
             "smtp": {"host": server.host, "port": server.smtp_port, "tls": "none"},
             "paths": {"data_dir": str(self.dir / "data")},
-            "master_list": {"password_file": str(mlpw)},
+            # each change's Master List at once (tests of exits and handovers read the next list at once);
+            # tests of the window ([master_list] interval_minutes, 60 by default) set their own
+            "master_list": {"password_file": str(mlpw), "interval_minutes": 0},
             # the test server's MX writes Authentication-Results (MailServer.deliver_to_inbox): trust it
             # and require a pass, as the shipped config.example.toml does; a forged mail fails there.
             # Benchmarks send bursts from one agency: flood control well above them (tests lower it).

@@ -174,11 +174,42 @@ class CasesMixin:
             self._person_plain = fresh
         return people
 
-    def mark_master_list_dirty(self) -> None:
-        self.set_value("master_list_dirty", "1")
+    def mark_master_list_dirty(self, codes=(), change: str = "updated", *, now: float | None = None) -> None:
+        """The Master List changed: one row per case code (``change``: added, closed, lead, social-work,
+        meeting, detained, released, updated) in the caller's transaction, carried by the next version
+        built (mailbot.jobs.master_list). Codes only, never a name."""
+        now = time.time() if now is None else now
+        if isinstance(codes, str):
+            codes = (codes,)
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO master_list_changes (at, code, change) VALUES (?,?,?)",
+                             [(now, str(c or ""), change) for c in (tuple(codes) or ("",))])
+            self.set_value("master_list_dirty", "1")
 
     def master_list_dirty(self) -> bool:
         return self.get_value("master_list_dirty") == "1"
+
+    def master_list_changes(self, version: int | None = None) -> list[tuple[str, str]]:
+        """(code, change) of the changes not yet in a built version (None), or carried by ``version``."""
+        where = "version IS NULL" if version is None else "version = ?"
+        rows = self._conn().execute(f"SELECT code, change FROM master_list_changes WHERE {where} ORDER BY id",
+                                    () if version is None else (int(version),)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def carry_master_list_changes(self, versions, version: int) -> None:
+        """The changes of versions that were never sent (superseded) become ``version``'s."""
+        versions = sorted({int(v) for v in versions if int(v) != int(version)})
+        if versions:
+            self._conn().execute(f"UPDATE master_list_changes SET version = ? WHERE version IN "
+                                 f"({', '.join('?' * len(versions))})", (int(version), *versions))
+
+    def take_master_list_changes(self, version: int) -> list[tuple[str, str]]:
+        """The changes not yet in a version, now carried by ``version`` (inside the caller's transaction)."""
+        if not self.in_transaction():
+            raise RuntimeError("take_master_list_changes() must be called inside store.transaction()")
+        changes = self.master_list_changes()
+        self._conn().execute("UPDATE master_list_changes SET version = ? WHERE version IS NULL", (int(version),))
+        return changes
 
     def clear_master_list_dirty(self) -> None:
         self.set_value("master_list_dirty", "0")

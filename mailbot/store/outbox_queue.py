@@ -77,8 +77,34 @@ class OutboxQueueMixin:
             self.audit(kind, message_id, case_code, json.loads(rcpts) if recipients is None else recipients,
                        rule, reason, event=event, now=now)
 
-    def mark_sending(self, item_id: int) -> None:
-        self._update_item(item_id, "status = 'sending', attempts = attempts + 1")
+    def mark_sending(self, item_id: int) -> bool:
+        """'sending', only if the item is still pending: False when it was superseded (or held) meanwhile."""
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1 "
+                               "WHERE id = ? AND status = 'pending'", (item_id,))
+            return cur.rowcount == 1
+
+    def waiting_reasons(self, kind: str, statuses=("pending", "held", "sending")) -> list[str]:
+        """The distinct audit reasons of the items of this kind in these states (default: not yet sent)."""
+        statuses = tuple(statuses)
+        rows = self._conn().execute(f"SELECT DISTINCT reason FROM outbox WHERE kind = ? AND status IN "
+                                    f"({', '.join('?' * len(statuses))})", (kind, *statuses)).fetchall()
+        return [r[0] for r in rows]
+
+    def supersede(self, kind: str, reason: str, *, now: float | None = None) -> int:
+        """Every item of this kind not yet sent (pending, held, or in flight) becomes 'superseded': it is
+        never sent (mark_sending refuses it, a retry does not bring it back). In the caller's transaction,
+        with the newer version's own items. Returns how many were superseded."""
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM outbox WHERE kind = ? AND status IN ('pending', 'held', 'sending') ORDER BY id",
+                (kind,)).fetchall()]
+            for item_id in ids:
+                conn.execute("UPDATE outbox SET status = 'superseded', last_error = ? WHERE id = ?",
+                             (reason, item_id))
+                self._audit_item(item_id, "superseded", reason, now=now)
+            return len(ids)
 
     def mark_sent(self, item_id: int, *, note: str = "", now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -91,7 +117,9 @@ class OutboxQueueMixin:
             self._audit_item(item_id, "sent", note, now=now)
 
     def mark_retry(self, item_id: int, error: str, next_try: float) -> None:
-        self._update_item(item_id, "status = 'pending', last_error = ?, next_try = ?", (error, next_try))
+        with self.transaction() as conn:  # a superseded item is never brought back
+            conn.execute("UPDATE outbox SET status = 'pending', last_error = ?, next_try = ? "
+                         "WHERE id = ? AND status != 'superseded'", (error, next_try, item_id))
 
     def mark_partial(self, item_id: int, delivered: list[str], remaining: list[str], error: str,
                      next_try: float) -> None:
@@ -101,8 +129,8 @@ class OutboxQueueMixin:
             done = json.loads(row[0] or "[]") if row else []
             done += [r for r in delivered if r not in done]
             self._audit_item(item_id, "sent", "partial delivery", recipients=list(delivered))
-            conn.execute("UPDATE outbox SET status = 'pending', recipients = ?, delivered = ?, last_error = ?, "
-                         "next_try = ? WHERE id = ?",
+            conn.execute("UPDATE outbox SET status = CASE status WHEN 'superseded' THEN status ELSE 'pending' END, "
+                         "recipients = ?, delivered = ?, last_error = ?, next_try = ? WHERE id = ?",
                          (json.dumps(list(remaining)), json.dumps(done), error, next_try, item_id))
 
     def mark_failed(self, item_id: int, error: str) -> None:
@@ -139,7 +167,7 @@ class OutboxQueueMixin:
             return cur.rowcount
 
     def outbox_counts(self) -> dict[str, int]:
-        counts = {s: 0 for s in ("pending", "sending", "sent", "failed", "held")}
+        counts = {s: 0 for s in ("pending", "sending", "sent", "failed", "held")}  # (+ "superseded" when any)
         for status, n in self._conn().execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
             counts[status] = n
         return counts

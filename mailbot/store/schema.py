@@ -254,4 +254,46 @@ MIGRATIONS: list[list[str]] = [
             purged_at REAL NOT NULL
         )""",
     ],
+    [
+        # issue 13: what changed on the Master List since the last version built, one row per change
+        # (version NULL until a built version carries it), so that the members' email says what changed
+        # and a crash between building and sending neither loses a change nor sends it twice
+        """CREATE TABLE IF NOT EXISTS master_list_changes (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            code TEXT NOT NULL DEFAULT '',
+            change TEXT NOT NULL,
+            version INTEGER
+        )""",
+        "CREATE INDEX IF NOT EXISTS master_list_changes_version ON master_list_changes(version, id)",
+        # issue 13: an outgoing item can be 'superseded' (a Master List replaced by a newer version
+        # before it went out: never sent). SQLite cannot change a CHECK: the table is rebuilt with the
+        # same columns, in the same order, and its index made again.
+        """CREATE TABLE outbox_rebuilt (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT '',
+            case_code TEXT,
+            sender TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'held', 'superseded')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try REAL NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            rule TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            delivered TEXT NOT NULL DEFAULT '[]'
+        )""",
+        """INSERT INTO outbox_rebuilt (id, message_id, kind, case_code, sender, recipients, raw, status, attempts,
+            next_try, last_error, created_at, sent_at, rule, reason, delivered)
+           SELECT id, message_id, kind, case_code, sender, recipients, raw, status, attempts, next_try,
+            last_error, created_at, sent_at, rule, reason, delivered FROM outbox""",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_rebuilt RENAME TO outbox",
+        "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_try, id)",
+    ],
 ]
