@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.documents.coding import code_referral_file
+from mailbot.casework.code_file import code_referral_file
 from mailbot.errors import MailbotError
 from mailbot.documents.referral import read_referral
 

@@ -103,7 +103,7 @@ def test_name_in_url_encoded_hyperlink(gate):
 
 def test_gate_agrees_with_the_coding_engine_on_real_coded_referrals(tmp_path):
     """Every sample form coded by mailbot.documents.coding passes a gate built for its people (no false alarm)."""
-    from mailbot.documents.coding import code_referral_file
+    from mailbot.casework.code_file import code_referral_file
     from mailbot.errors import MailbotError
     from tests.conftest import REFERRAL_SAMPLES, truth_for
 

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from mailbot.documents.coding import code_referral_file
+from mailbot.casework.code_file import code_referral_file
 from mailbot.errors import MailbotError
 
 from leakcheck import find_leaks, joined_forms
