@@ -12,10 +12,9 @@ from typing import Callable
 
 from mailbot.casework.confirm import find_confirmation
 from mailbot.casework.notices import looks_like_notice
-from mailbot.config import Config
 from mailbot.context import Kind
 from mailbot.mail.reading import kind_of_attachment
-from mailbot.mail.senders import Directory, Member, authorise
+from mailbot.mail.senders import authorise
 
 WORD_KINDS = ("docx", "doc", "docm")
 
@@ -92,28 +91,12 @@ def first_match(email, verdict, chain: tuple[Rule, ...] = CHAIN) -> Rule:
     return next(rule for rule in chain if rule.holds(email, verdict))
 
 
-_DIRECTORIES: dict = {}
-
-
-def directory_for(cfg: Config) -> Directory:
-    """The sender directory for the current members (rebuilt when a MEMBER command changes them)."""
-    key = (id(cfg), tuple(cfg.members), tuple(cfg.coordinators))
-    hit = _DIRECTORIES.get(key)
-    if hit is None:
-        members = [Member(agency=m.agency, emails=list(m.contacts), social_work=m.social_work,
-                          may_submit=m.may_submit) for m in cfg.members]
-        hit = Directory(members=members, coordinators=list(cfg.coordinators), our_addresses=[cfg.mailbox_address])
-        _DIRECTORIES.clear()
-        _DIRECTORIES[key] = hit
-    return hit
-
-
 def classify(ctx, email) -> tuple[Kind, object]:
     """(kind, the sender's verdict) for one email."""
     cfg = ctx.cfg
     verdict = authorise(
         email,
-        directory_for(cfg),
+        ctx.directory(),
         require_auth_pass=cfg.require_authentication_pass and cfg.check_authentication_results,
         # checks off: trust no Authentication-Results header at all
         trusted_authserv_ids=list(cfg.trusted_authserv_ids) if cfg.check_authentication_results else [],

@@ -15,12 +15,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, Protocol
 
 from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
 from mailbot.config import Config
 from mailbot.errors import LeakDetected
+from mailbot.gate import Gate, GateMemory, build_gate
 from mailbot.mail.compose import Attachment, Templates, build_message, message_id
+from mailbot.mail.senders import Directory, Member
 
 log = logging.getLogger("mailbot.pipeline")
 
@@ -79,9 +81,25 @@ def folder_for(outcome: str) -> str:
     return QUARANTINED if outcome in QUARANTINE_OUTCOMES else PROCESSED
 
 
+class ReadAhead(Protocol):
+    """The read-ahead service (mailbot.speculate.Ahead, plugged in by the daemon): work a helper
+    process did ahead during a backlog, taken only for the very same inputs (else None)."""
+
+    def run(self, raws: list[bytes], next_number: Callable[[], int]) -> None: ...
+    def email(self, raw: bytes): ...
+    def referral(self, form: bytes) -> dict | None: ...
+    def coded(self, form: bytes, children, family, codes, extra) -> bytes | None: ...
+    def forget(self, raw: bytes) -> None: ...
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Context:
-    """Everything a handler may use. Built once by the daemon (or a test)."""
+    """Everything a handler may use. Built once by the daemon (or a test).
+
+    It owns what is kept in memory for the life of the mailbot and depends on the network's data:
+    the leak gates and what they have read (``gate_memory``), the sender directory, and the
+    read-ahead service (``ahead``)."""
 
     cfg: Config
     store: object  # mailbot.store.database.Store
@@ -90,12 +108,15 @@ class Context:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     notify_outbox: Callable[[], None] = lambda: None
     #: work done ahead by a helper process during a backlog (mailbot.speculate.Ahead), or None
-    ahead: object = None
+    ahead: ReadAhead | None = None
+    #: what the leak gates have read, shared by every gate this Context builds (mailbot.gate.memory)
+    gate_memory: GateMemory = field(default_factory=GateMemory)
     _gates: dict = field(default_factory=dict)  # people_version -> Gate (the last few)
     _gate_lock: threading.Lock = field(default_factory=threading.Lock)
     #: the configuration as loaded (never changed); ``cfg`` is it with the member changes applied
     base_cfg: Config | None = None
     _members_version: int = 0
+    _directories: dict = field(default_factory=dict)  # the members as they are -> their Directory
 
     def __post_init__(self) -> None:
         if self.base_cfg is None:
@@ -151,7 +172,7 @@ class Context:
         already holds.
         """
         from mailbot.mail.compose import ID_PLACEHOLDER, TO_PLACEHOLDER, personalise
-        from mailbot.store import OutgoingMail
+        from mailbot.store import OutboxItem
 
         if not to:
             return 0
@@ -188,7 +209,7 @@ class Context:
         for addr in to:
             mid = message_id(kind, source, addr, domain=self.cfg.domain)
             raw = personalise(shared, to=addr, msg_id=mid)
-            if self.store.enqueue(OutgoingMail(
+            if self.store.enqueue(OutboxItem(
                 message_id=mid, kind=kind, case_code=case_code, sender=self.cfg.mailbox_address,
                 recipients=[addr], raw=raw, rule=rule.kind, reason=reason or rule.reason,
             )):
@@ -199,24 +220,37 @@ class Context:
         """Where a name on record appears in this message, or None (the encrypted Master List is exempt)."""
         return self.gate().check_message(raw)
 
-    def gate(self):
+    def gate(self) -> Gate:
         """The leak gate for every name on record, rebuilt only when a case's names change.
 
         Shared by the threads (the watcher queues, the outbox re-checks), so a document checked when
-        it was queued is a cache hit when it is sent. Keyed on the version each thread's connection
-        sees: a thread inside an uncommitted transaction and one outside may see different ones."""
-        from mailbot.gate import build_gate
-
+        it was queued is a cache hit when it is sent (the gates share ``gate_memory``). Keyed on the
+        version each thread's connection sees: a thread inside an uncommitted transaction and one
+        outside may see different ones."""
         version = self.store.people_version()
         with self._gate_lock:
             gate = self._gates.get(version)
         if gate is None:
-            gate = build_gate(self.store.protected_names())
+            gate = build_gate(self.store.protected_names(), memory=self.gate_memory)
             with self._gate_lock:
                 self._gates[version] = gate
                 while len(self._gates) > 4:
                     self._gates.pop(next(iter(self._gates)))
         return gate
+
+    def directory(self) -> Directory:
+        """The sender directory for the current members (rebuilt when a MEMBER command changes them)."""
+        cfg = self.cfg
+        key = (id(cfg), tuple(cfg.members), tuple(cfg.coordinators))
+        hit = self._directories.get(key)
+        if hit is None:
+            members = [Member(agency=m.agency, emails=list(m.contacts), social_work=m.social_work,
+                              may_submit=m.may_submit) for m in cfg.members]
+            hit = Directory(members=members, coordinators=list(cfg.coordinators),
+                            our_addresses=[cfg.mailbox_address])
+            self._directories.clear()
+            self._directories[key] = hit
+        return hit
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",

@@ -77,7 +77,7 @@ class Bot:
         if work_ahead:
             from mailbot.speculate import Ahead
 
-            self.ctx.ahead = Ahead(cfg.rules_dir, cfg.max_email_bytes)
+            self.ctx.ahead = Ahead(cfg.rules_dir, cfg.max_email_bytes, gate_memory=self.ctx.gate_memory)
         self.watcher = None
         self._stop_threads = threading.Event()
         self._stop: asyncio.Event | None = None

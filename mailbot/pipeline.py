@@ -1,6 +1,6 @@
 """One message, one short pipeline: receive -> classify -> handle -> record -> send.
 
-* receive:  the raw bytes become an :class:`IncomingEmail` (mailreader).
+* receive:  the raw bytes become an :class:`IncomingEmail` (mailbot.mail.reading).
 * classify: who sent it (senders.authorise) and what it is (referral,
             minutes, notice, command, auto-reply, refused...).
 * handle:   the handler for that kind decides what to do (pure core calls)

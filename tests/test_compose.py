@@ -11,7 +11,7 @@ from email.utils import format_datetime, formataddr
 
 import pytest
 
-from mailbot import gate
+from mailbot.gate.mime import split_personal
 from mailbot.mail.compose import (DOCX_TYPE, ICS_TYPE, ID_PLACEHOLDER, TO_PLACEHOLDER, XLSX_TYPE, Attachment, Rendered,
                              build_message, personalise)
 from tests.conftest import SAMPLES
@@ -118,7 +118,7 @@ def test_each_copy_gets_its_own_recipient_and_id_and_the_gate_reads_the_shared_p
     copy = personalise(shared, to="school@school.example", msg_id="<coded-referral.1@net.example>")
     msg = email.message_from_bytes(copy, policy=email.policy.default)
     assert msg["To"] == "school@school.example" and msg["Message-ID"] == "<coded-referral.1@net.example>"
-    assert gate._split_personal(copy) is not None, "a plain header block: the copies share one reading"
+    assert split_personal(copy) is not None, "a plain header block: the copies share one reading"
 
 
 @pytest.mark.parametrize("field, value", [("case_code", "CN1\nBcc: x@y"), ("case_code", "CN1\n Bcc"),

@@ -79,12 +79,12 @@ def test_a_named_message_is_held_and_the_master_list_passes(network, bot, mailse
                   source="gate-test-clean", case_code="CN1")
     # a named message that reaches the outbox without ctx.queue (the outbox's own check must stop it)
     from mailbot.mail.compose import Rendered, build_message
-    from mailbot.store import OutgoingMail
+    from mailbot.store import OutboxItem
 
     direct = build_message(sender=network.mailbox, sender_name="Coordinator", to=[member],
                            rendered=Rendered("[CN1] note", f"About {FIRST} {SURNAME}.", "<p>note</p>"),
                            msg_id="<direct-named@network.test>", kind="note", case_code="CN1")
-    bot.store.enqueue(OutgoingMail(message_id="<direct-named@network.test>", kind="note", case_code="CN1",
+    bot.store.enqueue(OutboxItem(message_id="<direct-named@network.test>", kind="note", case_code="CN1",
                                    sender=network.mailbox, recipients=[member], raw=direct))
     from mailbot.pipeline import after_batch
 

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from mailbot.gate import build_gate, fold, gate_for
+from mailbot.gate import GateMemory, build_gate, fold
 from tests.conftest import SAMPLES
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -278,16 +278,16 @@ def test_real_sample_forms_are_refused(gate):
         people = [{"name": y["name"], "first_name": y["first"], "surname": y["surname"],
                    "known_as": y["known_as"], "other_surnames": y["other_surnames"],
                    "family": [f["name"] for f in truth["family"]]} for y in truth["young_people"]]
-        reason = gate_for(people).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, path.read_bytes())]))
+        reason = build_gate(people).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, path.read_bytes())]))
         assert reason is not None and "attachment CN78-coded-referral.docx part" in reason, path.name
         assert not any(fold(t) in fold(reason) for t in truth["protected_tokens"]), reason
 
 
-def test_gate_for_rebuilds_when_people_change():
-    first = gate_for(PEOPLE[:1])
-    assert gate_for(PEOPLE[:1]) is first
-    second = gate_for(PEOPLE)
-    assert second is not first
+def test_gates_sharing_one_memory_each_match_their_own_people():
+    memory = GateMemory()  # as the Context's gates share it
+    first = build_gate(PEOPLE[:1], memory=memory)
+    second = build_gate(PEOPLE, memory=memory)
+    assert first.memory is second.memory
     assert second.check_message(message(body="Grace attended.")) is not None
     assert first.check_message(message(body="Grace attended.")) is None
 
@@ -309,7 +309,8 @@ def test_damaged_message_gives_an_answer_never_a_traceback(gate, edits):
 
 
 def test_cache_of_clean_parts_does_not_hide_a_changed_part():
-    gate = build_gate(PEOPLE)
+    memory = GateMemory()
+    gate = build_gate(PEOPLE, memory=memory)
     clean = message(attachments=[("CN78-coded-referral.docx", DOCX, docx_with())])
     assert gate.check_message(clean) is None
     assert gate.check_message(clean) is None  # served from the cache of clean parts
@@ -366,9 +367,10 @@ def test_a_message_read_under_fewer_names_is_refused_once_a_name_is_added():
     styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X1\">"
                                                      "<w:name w:val=\"Penhaligon notes\"/></w:style>"})
     raw = message(body="Will attended on Monday.", attachments=[("CN78-coded-referral.docx", DOCX, styled)])
-    assert build_gate(PEOPLE[:1]).check_message(raw) is None  # Sean's gate: clean, and now cached
-    assert_refused_at(build_gate(PEOPLE).check_message(raw), "body")  # "Will", capitalised
-    assert_refused_at(build_gate(PEOPLE[2:]).check_message(raw), "part word/styles.xml")
+    memory = GateMemory()  # shared, as by the gates of one Context
+    assert build_gate(PEOPLE[:1], memory=memory).check_message(raw) is None  # Sean's gate: clean, and now cached
+    assert_refused_at(build_gate(PEOPLE, memory=memory).check_message(raw), "body")  # "Will", capitalised
+    assert_refused_at(build_gate(PEOPLE[2:], memory=memory).check_message(raw), "part word/styles.xml")
 
 
 def test_an_ordinary_word_name_in_a_large_part_is_still_found():
@@ -377,27 +379,28 @@ def test_an_ordinary_word_name_in_a_large_part_is_still_found():
     styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X2\">"
                                                      "<w:name w:val=\"Notes for Grace\"/></w:style>"})
     raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
-    assert build_gate(PEOPLE[:1]).check_message(raw) is None
-    assert_refused_at(build_gate(PEOPLE).check_message(raw), "part word/styles.xml")
+    memory = GateMemory()
+    assert build_gate(PEOPLE[:1], memory=memory).check_message(raw) is None
+    assert_refused_at(build_gate(PEOPLE, memory=memory).check_message(raw), "part word/styles.xml")
     lower = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X3\">"
                                                     "<w:name w:val=\"saying grace\"/></w:style>"})
-    assert build_gate(PEOPLE).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, lower)])) is None
+    assert build_gate(PEOPLE, memory=memory).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, lower)])) is None
 
 
 def test_only_a_plain_header_block_has_its_to_set_aside():
-    from mailbot.gate import _split_personal
+    from mailbot.gate.mime import split_personal
 
     plain = message()
-    shared, personal = _split_personal(plain)
+    shared, personal = split_personal(plain)
     assert b"hub@youthhub.example.net" not in shared and b"hub@youthhub.example.net" in personal
     # a line that is not a header ends the headers for the email parser: nothing is set aside,
     # so a "To:" line in the body (here a quoted-printable soft break joins "Kil" and "bride")
     # is read as the body it is
     odd = (b"From: coordinator@network.example.org\nSubject: CN78\nnot a header line\n"
            b"To: Kil=\nbride\nContent-Transfer-Encoding: quoted-printable\n\nbody\n")
-    assert _split_personal(odd) is None
+    assert split_personal(odd) is None
     crlf = plain.replace(b"\n", b"\r\n")
-    assert _split_personal(crlf) is None
+    assert split_personal(crlf) is None
     gate = build_gate(PEOPLE)
     qp = (b"From: coordinator@network.example.org\nSubject: CN78\nMIME-Version: 1.0\n"
           b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n"
@@ -408,20 +411,21 @@ def test_only_a_plain_header_block_has_its_to_set_aside():
 def test_a_short_multi_word_name_in_a_large_part_makes_the_gate_read_the_text_again():
     # "Jo Jo": words too short to be protected alone, protected together; the large part's
     # text was not kept, so the gate reads the message again to look for the pair
-    import mailbot.gate as gate_module
+    import mailbot.gate.mime as gate_mime
 
+    memory = GateMemory()
     styled = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X4\">"
                                                      "<w:name w:val=\"Jo Jo notes\"/></w:style>"})
     raw = message(attachments=[("CN78-coded-referral.docx", DOCX, styled)])
-    assert build_gate(PEOPLE[1:]).check_message(raw) is None
+    assert build_gate(PEOPLE[1:], memory=memory).check_message(raw) is None
     reads = []
-    real = gate_module._read_message
-    gate_module._read_message = lambda *a, **k: reads.append(k) or real(*a, **k)
+    real = gate_mime.read_message
+    gate_mime.read_message = lambda *a, **k: reads.append(k.get("keep_text", False)) or real(*a, **k)
     try:
-        assert_refused_at(build_gate(PEOPLE).check_message(raw), "part word/styles.xml")
+        assert_refused_at(build_gate(PEOPLE, memory=memory).check_message(raw), "part word/styles.xml")
     finally:
-        gate_module._read_message = real
-    assert reads == [{"keep_text": True}]  # the cached reading, then one reading of the whole text
+        gate_mime.read_message = real
+    assert reads == [True]  # the cached reading, then one reading of the whole text
     apart = docx_with(append_to={"word/styles.xml": "</w:styles>|<w:style w:type=\"paragraph\" w:styleId=\"X5\">"
                                                     "<w:name w:val=\"Jo and Jo\"/></w:style>"})
     assert build_gate(PEOPLE).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, apart)])) is None
@@ -438,26 +442,25 @@ def test_raw_8bit_header_and_undeclared_8bit_body_are_read_as_utf8(gate):
 def test_a_file_read_ahead_in_another_process_gives_the_same_answer_at_the_same_place():
     import pickle
 
-    from mailbot import gate as gate_module
+    from mailbot.gate import analyse_file_ahead
 
-    gate = build_gate(PEOPLE)
+    memory = GateMemory()
+    gate = build_gate(PEOPLE, memory=memory)
     named = docx_with(append_to={"word/document.xml": "</w:body>|<w:p><w:r><w:t>Shay's school</w:t></w:r></w:p>"})
     raw = message(attachments=[("notes.txt", "text/plain", b"Agenda."), ("CN78-coded-referral.docx", DOCX, named)])
-    gate_module._ZIP_CACHE.clear()
-    gate_module._MESSAGE_CACHE.clear()
     fresh = gate.check_message(raw)
     assert_refused_at(fresh, "attachment", "part word/document.xml")
     # read "in the helper" (under another label), carried over a pipe, taken here: same verdict
-    reading = pickle.loads(pickle.dumps(gate_module.analyse_file_ahead(named)))
-    gate_module._ZIP_CACHE.clear()
-    gate_module._PART_CACHE.clear()
-    gate_module._MESSAGE_CACHE.clear()
-    gate_module.prime_file(reading)
+    reading = pickle.loads(pickle.dumps(analyse_file_ahead(named, GateMemory())))
+    memory.files.clear()
+    memory.parts.clear()
+    memory.messages.clear()
+    memory.prime_file(reading)
     assert gate.check_message(raw) == fresh
-    assert len(gate_module._PART_CACHE) == 0, "the primed reading was used: the file was not opened again"
+    assert len(memory.parts) == 0, "the primed reading was used: the file was not opened again"
     # a file the gate refuses is not read ahead: the sending gate refuses it itself
-    assert gate_module.analyse_file_ahead(b"PK\x03\x04 damaged") is None
-    assert gate_module.analyse_file_ahead(docx_with(keep_thumbnail=True)) is None
+    assert analyse_file_ahead(b"PK\x03\x04 damaged") is None
+    assert analyse_file_ahead(docx_with(keep_thumbnail=True)) is None
 
 
 def test_the_same_file_in_two_messages_is_reported_under_each_ones_own_label():

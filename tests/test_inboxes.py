@@ -17,7 +17,7 @@ from mailbot.config import parse_config
 from mailbot.errors import ConfigError
 from mailbot.mail.compose import (MAX_REFERENCES, Rendered, build_message, list_id_value, msg_id_token,
                                   thread_headers)
-from mailbot.store import MIGRATIONS, OutgoingMail, Store
+from mailbot.store import MIGRATIONS, OutboxItem, Store
 from mailbot.store.vault import Vault
 
 # -- the change line ---------------------------------------------------------------------------------
@@ -161,8 +161,8 @@ def store(tmp_path):
     s.close()
 
 
-def _ml(mid: str, version: int) -> OutgoingMail:
-    return OutgoingMail(message_id=mid, kind="master-list", case_code=None, sender="c@net.example",
+def _ml(mid: str, version: int) -> OutboxItem:
+    return OutboxItem(message_id=mid, kind="master-list", case_code=None, sender="c@net.example",
                         recipients=["m@agency.example"], raw=b"Message-ID: " + mid.encode() + b"\r\n\r\nx\r\n",
                         rule="master_list", reason=f"all members [Master List version {version}]")
 

@@ -7,15 +7,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.mail.reading import (
-    WINMAIL_PROBLEM,
-    Attachment,
-    authentication_results,
-    html_to_text,
-    kind_of_attachment,
-    read_email,
-    read_tnef,
-)
+from mailbot.mail.auth_results import authentication_results
+from mailbot.mail.html_text import html_to_text
+from mailbot.mail.reading import WINMAIL_PROBLEM, Attachment, kind_of_attachment, read_email
+from mailbot.mail.tnef import read_tnef
 from tests.conftest import SAMPLES
 
 DOCX_BYTES = (SAMPLES / "blank-referral-form.docx").read_bytes()

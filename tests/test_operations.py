@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from mailbot.casework.master_list import WorkbookPasswordError, decrypt_workbook
 from mailbot.errors import ConfigError
 from mailbot.sandbox.network import MASTER_LIST_PASSWORD, _to_toml
-from mailbot.store import Case, OutgoingMail, Store
+from mailbot.store import Case, OutboxItem, Store
 from mailbot.store import maintenance
 from mailbot.store.vault import Vault
 
@@ -87,7 +87,7 @@ def populate(data_dir: Path) -> dict:
         hold = store.add_held_form(["CN3"], "looks like a name", "Concerns, paragraph 2",
                                    {"form": "UEsDBA==", "sender": "priya@mv.example.net", "note": "Orla"})
         for mid, raw in (("<held@t>", HELD_RAW), ("<confirm@t>", CONFIRM_RAW)):
-            store.enqueue(OutgoingMail(message_id=mid, kind="test", case_code="CN1", sender="coordinator@network.test",
+            store.enqueue(OutboxItem(message_id=mid, kind="test", case_code="CN1", sender="coordinator@network.test",
                                        recipients=["priya@mv.example.net"], raw=raw))
         store.mark_held(store.outbox_items("pending")[0].id, "test")
         store.seal_outgoing("<confirm@t>")

@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailbot.mail.outbox import OutboxSender, SmtpSettings
-from mailbot.store import OutgoingMail, Store
+from mailbot.store import OutboxItem, Store
 from mailbot.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
@@ -70,7 +70,7 @@ def store(tmp_path):
     s.close()
 
 
-def make_mail(n: int, *, to=("member@agency.example",), code="CN1") -> OutgoingMail:
+def make_mail(n: int, *, to=("member@agency.example",), code="CN1") -> OutboxItem:
     msg = EmailMessage()
     mid = f"<out-{n}@mailbot.example>"
     msg["From"] = "coordinator@network.example"
@@ -78,7 +78,7 @@ def make_mail(n: int, *, to=("member@agency.example",), code="CN1") -> OutgoingM
     msg["Subject"] = f"{code} coded referral"
     msg["Message-ID"] = mid
     msg.set_content(f"Please find case {code} attached.\n.\nA line starting with a dot above.\n")
-    return OutgoingMail(message_id=mid, kind="coded-referral", case_code=code,
+    return OutboxItem(message_id=mid, kind="coded-referral", case_code=code,
                         sender="coordinator@network.example", recipients=list(to), raw=msg.as_bytes(),
                         rule="members", reason="test")
 

@@ -60,17 +60,17 @@ def test_work_ahead_codes_each_form_with_the_next_numbers_exactly_as_the_pipelin
                                         str(ROOT / "rules"), 10_000_000)
     assert [a.filename for a in email.attachments] == ["a.docx", "m.docx", "b.docx"]
     # minutes are not referrals: two forms coded, numbered 7 and 8 (siblings share theirs)
-    assert [c[3] for c in coded] == [("CN7",), ("CN8A", "CN8B")]
-    assert coded[0][5] == _code_here(s01, ["CN7"])
-    assert coded[1][5] == _code_here(s04, ["CN8A", "CN8B"])
+    assert [c.codes for c in coded] == [("CN7",), ("CN8A", "CN8B")]
+    assert coded[0].coded == _code_here(s01, ["CN7"])
+    assert coded[1].coded == _code_here(s04, ["CN8A", "CN8B"])
     # the count carries on to the next message of the run
     # the form as read, which intake takes instead of reading it again
-    assert coded[1][1]["young_people"][0]["surname"] == truth_for(SAMPLES / "S04-siblings-table.docx")[
+    assert coded[1].reading["young_people"][0]["surname"] == truth_for(SAMPLES / "S04-siblings-table.docx")[
         "young_people"][0]["surname"]
     _, more = speculate.work_ahead(_email([("c.docx", s01)]), None, str(ROOT / "rules"), 10_000_000)
-    assert [c[3] for c in more] == [("CN9",)]
+    assert [c.codes for c in more] == [("CN9",)]
     for token in truth_for(SAMPLES / "S04-siblings-table.docx")["protected_tokens"]:
-        assert not re.search(rf"\b{re.escape(token.lower())}\b", _docx_text(coded[1][5]).lower()), token
+        assert not re.search(rf"\b{re.escape(token.lower())}\b", _docx_text(coded[1].coded).lower()), token
 
 
 def test_work_ahead_passes_over_a_form_it_cannot_read():
@@ -196,7 +196,7 @@ def test_a_few_messages_are_handled_without_starting_a_helper(network, bot, mail
             made.append(1)
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(speculate, "HelperProcess", Counting)
+    monkeypatch.setattr(speculate.ahead, "HelperProcess", Counting)
     sender = network.members[1][1]
     for f in ["S02-paragraphs", "S07-possessives"]:
         network.send_referral(sender, SAMPLES / f"{f}.docx")

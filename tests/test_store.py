@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from mailbot.store import MIGRATIONS, Case, OutgoingMail, Store, StoreError
+from mailbot.store import MIGRATIONS, Case, OutboxItem, Store, StoreError
 from mailbot.store.vault import Vault
 
 NAMES = ["Aoife Brennan", "Saoirse Ní Mhurchú", "Tadhg Ó Ceallaigh", "Dervla McGonigle"]
@@ -27,7 +27,7 @@ def store(tmp_path, vault):
 
 
 def mail(mid, code="CN1", to=("member@agency.example",)):
-    return OutgoingMail(message_id=mid, kind="coded-referral", case_code=code, sender="coord@network.example",
+    return OutboxItem(message_id=mid, kind="coded-referral", case_code=code, sender="coord@network.example",
                         recipients=list(to), raw=b"Message-ID: " + mid.encode() + b"\r\n\r\nbody\r\n",
                         rule="all-members-except-sw", reason="case not known to Social Work")
 

@@ -162,7 +162,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
 def send_digest(ctx, now: datetime) -> int:
     """Queue today's digest to the coordinators (once per local day); returns the number of emails queued."""
     from mailbot.context import list_id_header
-    from mailbot.store import OutgoingMail
+    from mailbot.store import OutboxItem
 
     store, cfg = ctx.store, ctx.cfg
     local = now.astimezone(cfg.tz) if now.tzinfo else now
@@ -211,7 +211,7 @@ def send_digest(ctx, now: datetime) -> int:
         if store.get_value(LAST_DATE) == day:
             return 0
         for addr, (mid, raw) in raws.items():
-            if store.enqueue(OutgoingMail(message_id=mid, kind=DIGEST_KIND, case_code=None,
+            if store.enqueue(OutboxItem(message_id=mid, kind=DIGEST_KIND, case_code=None,
                                           sender=cfg.mailbox_address, recipients=[addr], raw=raw,
                                           rule=rule.kind, reason="Daily digest for the network coordinator")):
                 queued += 1

@@ -49,7 +49,7 @@ def newest_authentication_results(cfg):
     """The Authentication-Results of the newest email in the watched folder (read-only), or None if empty."""
     from imapclient import IMAPClient, SocketTimeout
 
-    from mailbot.mail.reading import authentication_results
+    from mailbot.mail.auth_results import authentication_results
 
     c = cfg.imap
     ctx = ssl.create_default_context() if c.tls != "none" else None

@@ -32,7 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailbot.mail.reading import AuthResult, IncomingEmail
+from mailbot.mail.auth_results import AuthResult
+from mailbot.mail.reading import IncomingEmail
 
 
 def _norm(address: str) -> str:

@@ -196,9 +196,10 @@ class _Authenticator:
 
 def _from_address(raw: bytes) -> str:
     """The From addr-spec as DMARC reads it ("" when there is no single mailbox)."""
-    from mailbot.mail.reading import _header_block, parse_from
+    from mailbot.mail.from_line import parse_from
+    from mailbot.mail.reading import header_block
 
-    msg = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
+    msg = email.message_from_bytes(header_block(raw), policy=email.policy.compat32)
     addr, _display, _problem = parse_from([str(v) for k, v in msg.items() if k.lower() == "from"])
     return addr
 

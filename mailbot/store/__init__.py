@@ -11,8 +11,8 @@
 """
 
 from mailbot.store.database import BUSY_TIMEOUT_MS, Store
-from mailbot.store.records import Case, OutboxItem, OutgoingMail, StoreError, storage_failure
+from mailbot.store.records import Case, OutboxItem, StoreError, storage_failure
 from mailbot.store.schema import MIGRATIONS
 
-__all__ = ["BUSY_TIMEOUT_MS", "Case", "MIGRATIONS", "OutboxItem", "OutgoingMail", "Store", "StoreError",
+__all__ = ["BUSY_TIMEOUT_MS", "Case", "MIGRATIONS", "OutboxItem", "Store", "StoreError",
            "storage_failure"]

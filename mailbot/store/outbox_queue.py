@@ -9,7 +9,7 @@ import logging
 import json
 import time
 
-from mailbot.store.records import OutboxItem, OutgoingMail, _HELD_CONTEXT, _HELD_PREFIX
+from mailbot.store.records import OutboxItem, _HELD_CONTEXT, _HELD_PREFIX
 
 
 log = logging.getLogger("mailbot.store")
@@ -18,7 +18,7 @@ log = logging.getLogger("mailbot.store")
 class OutboxQueueMixin:
     """The outbox queue: every outgoing email, its status, attempts and next try."""
 
-    def enqueue(self, mail: OutgoingMail, *, now: float | None = None) -> bool:
+    def enqueue(self, mail: OutboxItem, *, now: float | None = None) -> bool:
         """Queue one email. False (and nothing changes) if message_id is already queued."""
         recipients = list(mail.recipients)
         if not recipients or not all(isinstance(r, str) and r for r in recipients):

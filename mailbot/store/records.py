@@ -1,5 +1,5 @@
-"""The records the store reads and writes (cases, outgoing mail, outbox items), its error, and
-small conversions shared by its parts."""
+"""The records the store reads and writes (cases, outbox items), its error, and small conversions
+shared by its parts."""
 
 from __future__ import annotations
 
@@ -67,7 +67,10 @@ class Case:
 
 
 @dataclass
-class OutgoingMail:
+class OutboxItem:
+    """One outgoing email: what a handler queues (message_id to reason), and once the store has
+    queued it, its place in the outbox (``id`` and the fields after it, set by the store)."""
+
     message_id: str
     kind: str
     case_code: str | None
@@ -76,26 +79,16 @@ class OutgoingMail:
     raw: bytes
     rule: str = ""
     reason: str = ""
-
-
-@dataclass
-class OutboxItem:
-    id: int
-    message_id: str
-    kind: str
-    case_code: str | None
-    sender: str
-    recipients: list[str]
-    raw: bytes
-    status: str
-    attempts: int
-    next_try: float
-    last_error: str
-    created_at: float
-    sent_at: float | None
-    rule: str
-    reason: str
+    id: int | None = None          # None until the store has queued it
+    status: str = ""               # "pending", "sent", "failed", "held"... ("" before it is queued)
+    attempts: int = 0
+    next_try: float = 0.0
+    last_error: str = ""
+    created_at: float = 0.0
+    sent_at: float | None = None
     delivered: list[str] = field(default_factory=list)
+
+
 
 
 _CASE_COLUMNS = ("code", "number", "letter", "lead_agency", "lead_contact", "status", "referred_on",
