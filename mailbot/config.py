@@ -106,6 +106,9 @@ class Config:
     smtp_retry_max: float = 300.0
     #: [smtp] connections: parallel SMTP connections of the outbox (a provider may allow only a few)
     smtp_connections: int = 4
+    #: [held] purge_after_days: held outgoing email and held referral forms older than this are removed
+    #: unsent by the daily job (the digest says which); 0: never
+    held_purge_after_days: float = 30.0
     source: Path | None = None
 
     @property
@@ -268,6 +271,7 @@ def _build(data: dict, base: Path) -> Config:
         smtp_retry_base=float(smtp_raw.get("retry_base_seconds", 2.0)),
         smtp_retry_max=float(smtp_raw.get("retry_max_seconds", 300.0)),
         smtp_connections=int(smtp_raw.get("connections", 4)),
+        held_purge_after_days=float(data.get("held", {}).get("purge_after_days", 30)),
     )
 
 

@@ -126,7 +126,8 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
                     uid)
         email = dataclasses.replace(email, key=_variant_key(email.key, content))
         prior = ctx.store.get_message(email.key)
-    if prior is not None and prior.get("reason") != "rate-limited":  # held by flood control: handle it now
+    # held by flood control, or the coordinator asked for it to be handled again (REPROCESS): handle it now
+    if prior is not None and prior.get("reason") != "rate-limited" and prior.get("outcome") != "reprocess":
         log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])
         if fingerprint is not None:
             with ctx.store.transaction():

@@ -102,6 +102,8 @@ class DigestSnapshot:
     birthdays_ahead: list[BirthdayItem] = field(default_factory=list)
     quarantined: list[QuarantineItem] = field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = field(default_factory=list)
+    #: held items removed unsent after [held] purge_after_days ("O7 (coded-referral, CN3)", "H2 (CN4)")
+    purged: list[str] = field(default_factory=list)
     #: e.g. {"open cases": 41, "referrals received (24h)": 2, "messages sent (24h)": 37}
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -163,6 +165,9 @@ def _sections(s: DigestSnapshot, now: datetime) -> list[tuple[str, bool, list[st
         rows = [[_dt(m.start), m.code, _one_line(m.venue, 100)]
                 for m in sorted(s.meetings_this_week, key=lambda m: (m.start, _code_key(m.code)))]
         out.append(("Meetings this week", False, ["When", "Case", "Venue"], rows))
+    if s.purged:
+        out.append(("Held too long: removed unsent ([held] purge_after_days)", False, ["Held item"],
+                    [[_one_line(p, 120)] for p in s.purged]))
     if s.new_cases:
         rows = [[n.code, _one_line(n.lead_agency, 80), _d(n.referred_on)]
                 for n in sorted(s.new_cases, key=lambda n: (n.referred_on, _code_key(n.code)))]

@@ -137,6 +137,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
         snap.delivery_failures.append(DeliveryFailure(
             _when(row["at"], tz), item.case_code, ", ".join(item.recipients), item.last_error or "failed"))
 
+    snap.purged = store.purged_unreported()
     counts = store.outbox_counts()
     snap.counts = {
         "open cases": len(store.open_cases()),
@@ -157,6 +158,9 @@ def send_digest(ctx, now: datetime) -> int:
     if store.get_value(LAST_DATE) == day:
         log.info("digest for %s already queued; not again", day)
         return 0
+    from mailbot.handlers.control import purge_held
+
+    purge_held(ctx)  # the daily purge of what has been held too long; this digest says what went
     snap, marks = snapshot(ctx, now)
     to = [a for a in ctx.recipients("coordinator_notice")]
     if not to:
@@ -200,6 +204,8 @@ def send_digest(ctx, now: datetime) -> int:
         store.set_value(LAST_DATE, day)
         for name, value in marks.items():
             store.set_value(name, str(value))
+        if snap.purged:
+            store.clear_purged_unreported()
     log.info("digest for %s queued for %d coordinator address(es): %d case(s) pending a Social Work check, "
              "%d quarantined", day, queued, len(snap.sw_checks_pending), len(snap.quarantined))
     ctx.notify_outbox()

@@ -31,6 +31,7 @@ from mailbot.store.cases import CasesMixin
 from mailbot.store.facts import FactsMixin
 from mailbot.store.messages import MessagesMixin
 from mailbot.store.outbox_queue import OutboxQueueMixin
+from mailbot.store.overview import OverviewMixin
 from mailbot.store.records import StoreError
 from mailbot.store.reviews import ReviewsMixin
 from mailbot.store.schema import MIGRATIONS
@@ -54,7 +55,7 @@ class _UidState:
         self._store.set(uidvalidity, uid)
 
 
-class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin):
+class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin, OverviewMixin):
     def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
         self.path = Path(path)
         self.vault = vault
