@@ -105,8 +105,9 @@ def _parse(kw: str, rest: list[str], original: str):
         if not rest:
             return _error(original, "The case code is missing. Write it as: CASE CN78")
         if not _CODE_RE.fullmatch(rest[0].strip(".,;:")):
-            return _error(original, "The case code must come right after CASE (like CASE CN78); "
-                                    "never write a name.")
+            # the word may be a young person's name: it is not quoted back
+            return _error("CASE (a word that is not a case code, not repeated here)",
+                          "The case code must come right after CASE (like CASE CN78); never write a name.")
         if len(rest) > 1:
             return _error(original, "Only the case code follows CASE. Write it as: CASE CN78")
         return ShowCase(rest[0].strip(".,;:"), line=original)
