@@ -123,7 +123,12 @@ class Bot:
         return InboxWatcher(imap_settings(self.cfg), self._on_message, _GuardedUidState(self),
                             on_batch_done=on_batch_done, on_fetched=self._work_ahead,
                             on_pass_done=self._end_of_pass, on_contact=self._imap_contact,
-                            restores=QuarantineRestores(self.ctx))
+                            restores=QuarantineRestores(self.ctx, self._message_keys))
+
+    def _message_keys(self, raw: bytes, whole: bool) -> set[str]:
+        from mailbot.pipeline import message_keys
+
+        return message_keys(raw, whole, max_bytes=self.cfg.max_email_bytes)
 
     _imap_noted = float("-inf")
 

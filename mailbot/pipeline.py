@@ -108,6 +108,19 @@ def _quarantine_unread(ctx: Context, raw: bytes, fingerprint: str, uid: int, uid
     return QUARANTINED
 
 
+def message_keys(raw: bytes, whole: bool, *, max_bytes: int) -> set[str]:
+    """The keys an email is recorded under (mailbot.mail.restore finds a quarantined one by them): from
+    its header block alone (Message-ID, sender, date), or, ``whole``, also the key of a same-Message-ID
+    variant and of an email without a Message-ID."""
+    from mailbot.mail.reading import read_email
+
+    email = read_email(raw, max_bytes=max_bytes)
+    keys = {email.key}
+    if whole:
+        keys.add(_variant_key(email.key, content_hash(raw, email.subject)))
+    return keys
+
+
 def _variant_key(key: str, content: str) -> str:
     return hashlib.sha256(f"same-id-other-content\n{key}\n{content}".encode()).hexdigest()
 

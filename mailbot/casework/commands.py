@@ -293,7 +293,7 @@ def parse_command_line(line: str) -> Command | CommandError:
     rest = words[1:]
     from mailbot.casework.control import parse_control  # STATUS, CASE, LIST OPEN, MEMBERS, O/Q items
 
-    found = parse_control(kw, rest, original)
+    found = parse_control(kw, rest, original, CommandError)
     if found is not None:
         return found
     try:

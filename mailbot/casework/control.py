@@ -10,8 +10,8 @@ are read by mailbot.casework.commands as before; a held item's id says what it i
 - ``Q5``: an incoming email set aside in the Quarantine folder (refused or not handled).
 
 :func:`parse_control` is called by :func:`mailbot.casework.commands.parse_command_line` with the line's
-first word (upper case), the other words and the original line. It answers a command, a
-:class:`~mailbot.casework.commands.CommandError`, or None when the line is not one of these (the
+first word (upper case), the other words, the original line and its CommandError type. It answers a
+command, such an error, or None when the line is not one of these (the
 other parsers then read it). It never raises.
 """
 
@@ -80,19 +80,22 @@ def parse_item_id(text: str) -> tuple[str, int] | None:
     return (m.group(1).upper(), int(m.group(2))) if m else None
 
 
+_ERROR = None  # the CommandError type of the caller (mailbot.casework.commands), set by parse_control
+
+
 def _error(line: str, message: str):
-    from mailbot.casework.commands import CommandError
-
-    return CommandError(line, message)
+    return _ERROR(line, message)
 
 
-def parse_control(kw: str, rest: list[str], original: str):
-    """The command of this line if it is one of this module's, a CommandError if it is one of them
-    written wrongly, None if it is not (see the module doc)."""
+def parse_control(kw: str, rest: list[str], original: str, error):
+    """The command of this line if it is one of this module's, ``error(line, message)`` (the caller's
+    CommandError) if it is one of them written wrongly, None if it is not (see the module doc)."""
+    global _ERROR
+    _ERROR = error
     try:
         return _parse(kw, [w for w in rest if w], original)
     except Exception:  # pragma: no cover - parsing must never raise
-        return _error(original, "This line could not be read as a command; send HELP for the list.")
+        return error(original, "This line could not be read as a command; send HELP for the list.")
 
 
 def _parse(kw: str, rest: list[str], original: str):

@@ -498,7 +498,3 @@ def _handle_confirmation(ctx, email, owner: str, token: str | None) -> Outcome:
     _reply(ctx, email, owner, "Confirmed.\n\n" + C.format_reply(results) + extra, source=email.key)
     log.info("confirmed coordinator command(s) carried out (request %s)", request["id"])
     return Outcome(kind="confirmation", outcome="replied", reason="" if ok else "command-errors")
-
-
-# the coordinator's view and steering commands (STATUS, CASE, LIST OPEN, MEMBERS, HELD, O/Q items)
-import mailbot.handlers.control  # noqa: E402,F401  (registers them)

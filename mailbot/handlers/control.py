@@ -366,17 +366,3 @@ register_command(C.ListHeld, _held, name="HELD")
 register_command(K.ReleaseOutgoing, _release_outgoing, name="RELEASE", always_confirm=True)
 register_command(K.DiscardItem, _discard, name="DISCARD", always_confirm=True)
 register_command(K.Reprocess, _reprocess, name="REPROCESS", always_confirm=True)
-
-
-# -- the daily purge ----------------------------------------------------------------------------------
-
-def purge_held(ctx, now: float | None = None) -> list[str]:
-    """Remove unsent what has been held longer than [held] purge_after_days (the daily job); what went."""
-    days = float(getattr(ctx.cfg, "held_purge_after_days", 30.0) or 0)
-    if not days:
-        return []
-    now = time.time() if now is None else now
-    purged = ctx.store.purge_held(now - days * 86400, days)
-    if purged:
-        log.info("purged %d held item(s) older than %g days: %s", len(purged), days, ", ".join(purged))
-    return purged

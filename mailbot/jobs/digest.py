@@ -147,6 +147,22 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
     return snap, marks
 
 
+def purge_held(ctx, now: float | None = None) -> list[str]:
+    """Remove unsent what has been held longer than [held] purge_after_days (store.purge_held); what went.
+
+    Ages are counted in real time, as the store records them (not the Context's clock)."""
+    import time
+
+    days = float(getattr(ctx.cfg, "held_purge_after_days", 30.0) or 0)
+    if not days:
+        return []
+    now = time.time() if now is None else now
+    purged = ctx.store.purge_held(now - days * 86400, days)
+    if purged:
+        log.info("purged %d held item(s) older than %g days: %s", len(purged), days, ", ".join(purged))
+    return purged
+
+
 def send_digest(ctx, now: datetime) -> int:
     """Queue today's digest to the coordinators (once per local day); returns the number of emails queued."""
     from mailbot.store import OutgoingMail
@@ -158,8 +174,6 @@ def send_digest(ctx, now: datetime) -> int:
     if store.get_value(LAST_DATE) == day:
         log.info("digest for %s already queued; not again", day)
         return 0
-    from mailbot.handlers.control import purge_held
-
     purge_held(ctx)  # the daily purge of what has been held too long; this digest says what went
     snap, marks = snapshot(ctx, now)
     to = [a for a in ctx.recipients("coordinator_notice")]

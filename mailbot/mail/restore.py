@@ -28,8 +28,10 @@ log = logging.getLogger("mailbot.inbox")
 class QuarantineRestores:
     """The store's REPROCESS requests, as the inbox watcher's ``restores``."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, keys_of):
         self.ctx = ctx
+        #: ``keys_of(raw, whole) -> set[str]``: the keys the pipeline gives this email (mailbot.pipeline)
+        self.keys_of = keys_of
 
     def wanted(self) -> list[str]:
         store = self.ctx.store
@@ -47,14 +49,7 @@ class QuarantineRestores:
         return out
 
     def match(self, raw: bytes, whole: bool) -> set[str]:
-        from mailbot.mail.reading import read_email
-        from mailbot.pipeline import _variant_key, content_hash
-
-        email = read_email(raw, max_bytes=self.ctx.cfg.max_email_bytes)
-        keys = {email.key}
-        if whole:
-            keys.add(_variant_key(email.key, content_hash(raw, email.subject)))
-        return keys
+        return set(self.keys_of(raw, whole))
 
     def moving(self, key: str) -> None:
         self.ctx.store.set_reprocess_state(key, "moving")
