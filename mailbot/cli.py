@@ -146,6 +146,12 @@ def cmd_export_master_list(args) -> int:
     return export_master_list(config_path(args), Path(args.out))
 
 
+def cmd_status(args) -> int:
+    from mailbot.daemon import run_status
+
+    return run_status(config_path(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailbot", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -187,10 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "that is down must not keep mailbot from starting and queueing)")
     cc.set_defaults(func=cmd_check_config)
 
-    cmd = sub.add_parser("command", help="run coordinator commands (same syntax as by email)")
+    from mailbot.casework.command_help import help_text
+
+    cmd = sub.add_parser("command", help="run coordinator commands (same syntax as by email)",
+                         description="Run coordinator commands, with the same syntax and the same answers as "
+                                     "by email (no confirmation code is needed on the server's shell).",
+                         epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("-c", "--config", help=CONFIG_HELP)
     cmd.add_argument("text", nargs="*", help="command line(s); read from stdin when omitted")
     cmd.set_defaults(func=cmd_command)
+
+    st = sub.add_parser("status", help="print what the STATUS command answers")
+    st.add_argument("-c", "--config", help=CONFIG_HELP)
+    st.set_defaults(func=cmd_status)
 
     bk = sub.add_parser("backup", help="a consistent copy of the database (safe while mailbot runs), the key "
                         "and a manifest")
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The document commands print one line; the daemon and demo log their progress.
     quiet = args.group in ("referral", "minutes", "check-config", "command", "backup", "restore", "rotate-key",
-                          "export-master-list")
+                          "export-master-list", "status")
     if args.group != "demo":  # the demo logs to a file in its folder (mailbot.sandbox.demo)
         from mailbot.logsetup import setup_logging
 

@@ -117,6 +117,9 @@ class Config:
     master_list_keep_copies: int = 1
     #: [network] list_id: the List-Id of every email mailbot sends (default: from the network's name)
     list_id: str = ""
+    #: [held] purge_after_days: held outgoing email and held referral forms older than this are removed
+    #: unsent by the daily job (the digest says which); 0: never
+    held_purge_after_days: float = 30.0
     source: Path | None = None
 
     @property
@@ -307,6 +310,7 @@ def _build(data: dict, base: Path) -> Config:
         master_list_interval_minutes=_master_list_window(data.get("master_list", {}))[0],
         master_list_keep_copies=_master_list_window(data.get("master_list", {}))[1],
         list_id=_list_id(net),
+        held_purge_after_days=float(data.get("held", {}).get("purge_after_days", 30)),
     )
 
 

@@ -118,9 +118,30 @@ class Bot:
     def make_watcher(self, *, on_batch_done=None):
         from mailbot.mail.inbox import InboxWatcher
 
+        from mailbot.mail.restore import QuarantineRestores
+
         return InboxWatcher(imap_settings(self.cfg), self._on_message, _GuardedUidState(self),
                             on_batch_done=on_batch_done, on_fetched=self._work_ahead,
-                            on_pass_done=self._end_of_pass)
+                            on_pass_done=self._end_of_pass, on_contact=self._imap_contact,
+                            restores=QuarantineRestores(self.ctx, self._message_keys))
+
+    def _message_keys(self, raw: bytes, whole: bool) -> set[str]:
+        from mailbot.pipeline import message_keys
+
+        return message_keys(raw, whole, max_bytes=self.cfg.max_email_bytes)
+
+    _imap_noted = float("-inf")
+
+    def _imap_contact(self, ok: bool, detail: str) -> None:
+        """The IMAP server answered (written at most every 30 s) or could not be used: for STATUS."""
+        now = time.time()
+        if ok and now - self._imap_noted < 30:
+            return
+        if self.fatal:
+            return
+        self.store.note_contact("imap", ok, detail, now=now)
+        if ok:
+            self._imap_noted = now
 
     def _work_ahead(self, messages) -> None:
         """A fetched run of messages: a helper process reads and codes them ahead (mailbot.speculate)."""
@@ -316,3 +337,22 @@ def run_coordinator_commands(config_path: Path, text: str) -> int:
         bot.close()
     print(reply)
     return 0 if ok else 1
+
+
+def run_status(config_path: Path) -> int:
+    """`mailbot status`: what the STATUS command answers, from a shell on the server."""
+    from mailbot.handlers.commands import Refused
+    from mailbot.handlers.control import _status
+
+    cfg = load_config(config_path)
+    bot = Bot(cfg, lock=False, work_ahead=False)  # reads only
+    try:
+        try:
+            text = _status(bot.ctx, None, "cli:status").strip("\n")
+        except Refused as exc:
+            print(f"mailbot: {exc}")
+            return 1
+    finally:
+        bot.close()
+    print(text)
+    return 0

@@ -108,6 +108,19 @@ def _quarantine_unread(ctx: Context, raw: bytes, fingerprint: str, uid: int, uid
     return QUARANTINED
 
 
+def message_keys(raw: bytes, whole: bool, *, max_bytes: int) -> set[str]:
+    """The keys an email is recorded under (mailbot.mail.restore finds a quarantined one by them): from
+    its header block alone (Message-ID, sender, date), or, ``whole``, also the key of a same-Message-ID
+    variant and of an email without a Message-ID."""
+    from mailbot.mail.reading import read_email
+
+    email = read_email(raw, max_bytes=max_bytes)
+    keys = {email.key}
+    if whole:
+        keys.add(_variant_key(email.key, content_hash(raw, email.subject)))
+    return keys
+
+
 def _variant_key(key: str, content: str) -> str:
     return hashlib.sha256(f"same-id-other-content\n{key}\n{content}".encode()).hexdigest()
 
@@ -126,7 +139,8 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
                     uid)
         email = dataclasses.replace(email, key=_variant_key(email.key, content))
         prior = ctx.store.get_message(email.key)
-    if prior is not None and prior.get("reason") != "rate-limited":  # held by flood control: handle it now
+    # held by flood control, or the coordinator asked for it to be handled again (REPROCESS): handle it now
+    if prior is not None and prior.get("reason") != "rate-limited" and prior.get("outcome") != "reprocess":
         log.info("uid %s: already recorded as %s (%s); not handled again", uid, prior["kind"], prior["outcome"])
         if fingerprint is not None:
             with ctx.store.transaction():

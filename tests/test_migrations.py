@@ -42,7 +42,8 @@ def migrated(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     for name in ("mailbot.db", "names.key"):
-        shutil.copy2(V4 / name, data / name)
+        shutil.copyfile(V4 / name, data / name)
+        (data / name).chmod(0o600)  # git keeps no modes: a fresh checkout's key file is world-readable
     text = (V4 / "config.toml").read_text()
     old_data_dir = tomllib.loads(text)["paths"]["data_dir"]
     old_root = str(Path(old_data_dir).parent)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from mailbot import gate as gate_module
-from mailbot.documents.names import build_matcher, protected_names
+from mailbot.gate import people as gate_people, prepared as gate_prepared
+from mailbot.documents.matcher import build_matcher
+from mailbot.documents.names import protected_names
 from mailbot.gate import build_gate
 from mailbot.paths import shipped
 from mailbot.words.textnorm import fold
@@ -20,11 +21,11 @@ from mailbot.words.vocabulary import ordinary_words
 FILE_WORDS = sorted({fold(line.strip()) for line in (shipped("rules") / "ordinary_words.txt").read_text(
     encoding="utf-8").splitlines() if line.strip() and not line.lstrip().startswith("#")})
 #: ordinary words usable as a fictional first name here (letters only, not too short for the gate)
-NAME_WORDS = [w for w in FILE_WORDS if w.isalpha() and len(w) >= gate_module.MIN_TOKEN]
+NAME_WORDS = [w for w in FILE_WORDS if w.isalpha() and len(w) >= gate_people.MIN_TOKEN]
 
 
 def test_both_read_the_one_list():
-    assert gate_module.ORDINARY_WORDS == ordinary_words()
+    assert gate_prepared.ORDINARY_WORDS == ordinary_words()
     assert set(FILE_WORDS) <= set(ordinary_words())
 
 

@@ -70,29 +70,10 @@ __all__ = [
     "parse_commands", "parse_command_line", "format_reply", "normalise_code", "HELP_TEXT",
 ]
 
-HELP_TEXT = """\
-Commands (one per line; not case-sensitive; use the case code, never a name):
-  SW CN78 NOT-KNOWN
-  SW CN78 KNOWN CLOSED
-  SW CN78 KNOWN OPEN UNALLOCATED
-  SW CN78 KNOWN OPEN WORKER "Aoife Test" 087 123 4567 aoife.test@hse.example
-  EXIT CN78 [reason]
-  HANDOVER CN78 TO <agency name or member email>
-  DETAINED CN78
-  RELEASED CN78
-  MEMBER ADD <agency> <email> [SOCIAL-WORK] [NO-SUBMIT]
-  MEMBER REMOVE <email>
-  MEMBER CHANGE <old email> <new email>
-  RESEND MASTER LIST
-  HELD                      (referral forms held for your review)
-  STRIP H3 <word> [<word>]  (remove these words too, then send the held referral)
-  RELEASE H3 <reason>       (send the held referral as it is; the reason is recorded)
-  DISCARD H3                (send nothing; the referrer is asked to send the form again)
-  CONSENT CN78 OVERRIDE <reason>  (share a referral held for consent; the reason is recorded)
-  CONSENT CN78 WITHDRAW     (close a referral held for consent; nothing is shared)
-  HELP
-Commands that change who receives case material or a case's standing wait for your
-confirmation: you get an email with a one-time code; reply to it (or send CONFIRM <code>)."""
+# the list of commands is one table (mailbot.casework.command_help): HELP, `mailbot command --help`
+from mailbot.casework.command_help import help_text as _help_text, keywords as _keywords  # noqa: E402
+
+HELP_TEXT = _help_text()
 
 
 # -- the commands ------------------------------------------------------------
@@ -269,8 +250,8 @@ def _error(line: str, keyword: str, what: str) -> CommandError:
 def _unknown(line: str) -> CommandError:
     return CommandError(
         line,
-        "This line is not a command I know. Commands start with SW, EXIT, HANDOVER, DETAINED, "
-        "RELEASED, MEMBER, RESEND or HELP; send HELP for the list.",
+        f"This line is not a command I know. Commands start with {', '.join(_keywords()[:-1])} or HELP; "
+        "send HELP for the list.",
     )
 
 
@@ -312,6 +293,11 @@ def parse_command_line(line: str) -> Command | CommandError:
         return _unknown(original)
     kw = words[0].upper().rstrip(":")
     rest = words[1:]
+    from mailbot.casework.control import parse_control  # STATUS, CASE, LIST OPEN, MEMBERS, O/Q items
+
+    found = parse_control(kw, rest, original, CommandError)
+    if found is not None:
+        return found
     try:
         if kw in ("SW", "SOCIALWORK", "SOCIAL-WORK"):
             return _parse_sw(original, line, rest)

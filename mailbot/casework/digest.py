@@ -105,6 +105,8 @@ class DigestSnapshot:
     #: referrals waiting for a consent decision (case codes) and closed cases purged since the last digest
     consent_waiting: list[str] = field(default_factory=list)
     purged: list[tuple[str, str]] = field(default_factory=list)  # (case code, closed on dd/mm/yyyy)
+    #: held items removed unsent after [held] purge_after_days ("O7 (coded-referral, CN3)", "H2 (CN4)")
+    held_purged: list[str] = field(default_factory=list)
     #: e.g. {"open cases": 41, "referrals received (24h)": 2, "messages sent (24h)": 37}
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -174,6 +176,9 @@ def _sections(s: DigestSnapshot, now: datetime) -> list[tuple[str, bool, list[st
         rows = [[c, closed] for c, closed in sorted(s.purged, key=lambda p: _code_key(p[0]))]
         out.append(("Closed cases purged after the retention period (names removed; code and dates kept)",
                     False, ["Case", "Closed on"], rows))
+    if s.held_purged:
+        out.append(("Held too long: removed unsent ([held] purge_after_days)", False, ["Held item"],
+                    [[_one_line(p, 120)] for p in s.held_purged]))
     if s.new_cases:
         rows = [[n.code, _one_line(n.lead_agency, 80), _d(n.referred_on)]
                 for n in sorted(s.new_cases, key=lambda n: (n.referred_on, _code_key(n.code)))]

@@ -12,6 +12,7 @@ from mailbot.context import Kind
 from mailbot.handlers.auto import handle_auto
 from mailbot.handlers.commands import handle_commands
 from mailbot.handlers import consent as _consent  # noqa: F401  (registers the CONSENT commands)
+from mailbot.handlers import control as _control  # noqa: F401  (registers STATUS, CASE, HELD, REPROCESS...)
 from mailbot.handlers.documents import handle_documents
 from mailbot.handlers.notices import handle_notice
 from mailbot.handlers.other import handle_other

@@ -150,6 +150,7 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
         closed = store.purged_closed_on(row["case_code"] or "") or ""
         snap.purged.append((row["case_code"] or "-", _dmy(closed)))
 
+    snap.held_purged = store.purged_unreported()
     counts = store.outbox_counts()
     snap.counts = {
         "open cases": len(store.open_cases()),
@@ -157,6 +158,22 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
         "emails held or failed": counts.get("held", 0) + counts.get("failed", 0),
     }
     return snap, marks
+
+
+def purge_held(ctx, now: float | None = None) -> list[str]:
+    """Remove unsent what has been held longer than [held] purge_after_days (store.purge_held); what went.
+
+    Ages are counted in real time, as the store records them (not the Context's clock)."""
+    import time
+
+    days = float(getattr(ctx.cfg, "held_purge_after_days", 30.0) or 0)
+    if not days:
+        return []
+    now = time.time() if now is None else now
+    purged = ctx.store.purge_held(now - days * 86400, days)
+    if purged:
+        log.info("purged %d held item(s) older than %g days: %s", len(purged), days, ", ".join(purged))
+    return purged
 
 
 def send_digest(ctx, now: datetime) -> int:
@@ -174,6 +191,7 @@ def send_digest(ctx, now: datetime) -> int:
     if store.get_value(LAST_DATE) == day:
         log.info("digest for %s already queued; not again", day)
         return 0
+    purge_held(ctx)  # the daily purge of what has been held too long; this digest says what went
     snap, marks = snapshot(ctx, now)
     to = [a for a in ctx.recipients("coordinator_notice")]
     if not to:
@@ -218,6 +236,8 @@ def send_digest(ctx, now: datetime) -> int:
         store.set_value(LAST_DATE, day)
         for name, value in marks.items():
             store.set_value(name, str(value))
+        if snap.held_purged:
+            store.clear_purged_unreported()
     log.info("digest for %s queued for %d coordinator address(es): %d case(s) pending a Social Work check, "
              "%d quarantined", day, queued, len(snap.sw_checks_pending), len(snap.quarantined))
     ctx.notify_outbox()

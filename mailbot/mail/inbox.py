@@ -125,6 +125,22 @@ class JsonFileUidState:
         write_atomic(self.path, json.dumps({"uidvalidity": int(uidvalidity), "last_uid": int(uid)}).encode())
 
 
+class Restores(Protocol):
+    """Emails the coordinator asked to have handled again (REPROCESS), found in the quarantine folder
+    and moved back to the watched one (mailbot.mail.restore). ``wanted()`` is cheap (asked before every
+    catch-up); the others are called only while there is something to move."""
+
+    def wanted(self) -> list[str]: ...
+
+    def match(self, raw: bytes, whole: bool) -> set[str]: ...
+
+    def moving(self, key: str) -> None: ...
+
+    def moved(self, key: str) -> None: ...
+
+    def not_found(self, key: str) -> None: ...
+
+
 class _ConnectionLost(Exception):
     pass
 
@@ -133,8 +149,14 @@ class InboxWatcher:
     def __init__(self, config: ImapSettings, on_message: Callable[[InboxMessage], str], state: UidState,
                  on_batch_done: Callable[[], None] | None = None,
                  on_fetched: Callable[[list[InboxMessage]], None] | None = None,
-                 on_pass_done: Callable[[], None] | None = None):
+                 on_pass_done: Callable[[], None] | None = None,
+                 on_contact: Callable[[bool, str], None] | None = None,
+                 restores: Restores | None = None):
         self.config = config
+        #: told of every proof that the server answers (True, "") and of every failure (False, why)
+        self.on_contact = on_contact
+        #: quarantined emails to move back to the watched folder (REPROCESS)
+        self.restores = restores
         self.on_message = on_message
         self.state = state
         #: called after a pass that handled at least one message (the Master List is sent once per batch)
@@ -189,6 +211,14 @@ class InboxWatcher:
         self._kept = set()
         self._exists_seen()  # SELECT's own EXISTS: the full pass that follows reads everything anyway
         self.connects += 1
+        self._contact(True)
+
+    def _contact(self, ok: bool, detail: str = "") -> None:
+        if self.on_contact is not None:
+            try:
+                self.on_contact(ok, detail)
+            except Exception as exc:  # a record of the contact must never stop the watcher
+                log.debug("contact record failed (%s)", type(exc).__name__)
 
     @staticmethod
     def _close(client) -> None:
@@ -245,6 +275,7 @@ class InboxWatcher:
         delivered after it is announced by the server in IDLE itself."""
         done = 0
         for _ in range(1000):  # (a bound, never reached: each round takes at least one new message)
+            self._restore()  # quarantined emails to be handled again come back as new mail
             self._exists_seen()
             uids = self._new_uids()
             if not uids:
@@ -254,6 +285,54 @@ class InboxWatcher:
             log.debug("%d message(s) arrived during the last pass; taking them now", len(uids))
             done += self._process(uids)
         return done
+
+    def _restore(self) -> int:
+        """Move the quarantined emails asked for (REPROCESS) back to the watched folder; how many moved.
+
+        Each is found by what the store knows of it (mailbot.mail.restore matches the headers, then, for
+        the rest, whole messages), marked 'moving' before the MOVE and 'moved' after it, so that a crash
+        in between is recognised (not found in quarantine while 'moving': it was moved). The watched
+        folder is selected again afterwards, whatever happens."""
+        if self.restores is None:
+            return 0
+        wanted = set(self.restores.wanted())
+        if not wanted:
+            return 0
+        c = self.config
+        moved = 0
+        self.client.select_folder(c.quarantine_folder)
+        try:
+            uids = self._search(["UNDELETED"])
+            found: dict[str, int] = {}
+            for whole, part in ((False, b"BODY.PEEK[HEADER]"), (True, b"BODY.PEEK[]")):
+                left = [u for u in uids if u not in found.values()]
+                for start in range(0, len(left), FETCH_CHUNK):
+                    if not wanted - set(found):
+                        break
+                    chunk = left[start:start + FETCH_CHUNK]
+                    fetched = self.client.fetch(chunk, [part])
+                    for uid in chunk:
+                        data = fetched.get(uid) or {}
+                        raw = data.get(b"BODY[HEADER]") or data.get(b"BODY[]")
+                        if raw is None:
+                            continue
+                        for key in self.restores.match(bytes(raw), whole) & (wanted - set(found)):
+                            found[key] = uid
+                if not wanted - set(found):
+                    break
+            for key, uid in found.items():
+                self.restores.moving(key)
+                self._move([uid], c.folder)
+                self.restores.moved(key)
+                moved += 1
+                log.info("quarantined message uid=%s moved back to %s to be handled again", uid, c.folder)
+            for key in wanted - set(found):
+                self.restores.not_found(key)
+        finally:
+            info = self.client.select_folder(c.folder)
+            if int(info.get(b"UIDVALIDITY", 0)) != self.uidvalidity:
+                raise _ConnectionLost("the watched folder changed its UIDVALIDITY")
+        return moved
 
     def _idle_start(self) -> bool:
         """Send IDLE and wait for the server's go-ahead; True if an EXISTS came before it."""
@@ -372,6 +451,7 @@ class InboxWatcher:
             self._drop()
             if isinstance(exc, MailbotError):
                 raise
+            self._contact(False, _describe(exc))
             raise InboxUnavailable(f"The mailbox at {self.config.host}:{self.config.port} could not be read "
                                    f"({_describe(exc)}); check the IMAP settings and that the server is up.") from None
         if close:
@@ -401,6 +481,7 @@ class InboxWatcher:
                 if stop_event.is_set():
                     break
                 self._failures += 1
+                self._contact(False, _describe(exc))
                 if self._outage_start is None:
                     self._outage_start = time.monotonic()
                     log.warning("IMAP connection to %s:%s lost or refused (%s); reconnecting with backoff",
@@ -454,6 +535,7 @@ class InboxWatcher:
                 new_mail = True
             if not new_mail:
                 self.client.noop()
+            self._contact(True)
 
 
 def _no_protocol_log(client) -> None:

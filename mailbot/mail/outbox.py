@@ -197,6 +197,7 @@ class OutboxSender:
         #: intake's transaction holds up its own lane only, never the event loop (whose other lanes
         #: must read and journal their 250s meanwhile)
         self._db = None
+        self._contact_noted = float("-inf")  # when a successful contact was last written to the store
 
     # -- helpers -------------------------------------------------------------
 
@@ -238,6 +239,21 @@ class OutboxSender:
             pool.shutdown(wait=False)
         if self.journal is not None:
             self.journal.close()  # (reopened by the next record)
+
+    def _note_contact(self, ok: bool, detail: str = "") -> None:
+        """Record in the store that the server answered (at most every 30 s) or could not be used (STATUS)."""
+        now = self.clock()
+        if ok and now - self._contact_noted < 30:
+            return
+        note = getattr(self.store, "note_contact", None)
+        if note is None:
+            return
+        try:
+            note("smtp", ok, detail, now=now)
+            if ok:
+                self._contact_noted = now
+        except Exception as exc:  # a record of the contact never stops the sending
+            log.debug("outbox: contact record failed (%s)", type(exc).__name__)
 
     def _journal_sent(self, item: OutboxItem) -> None:
         if self.journal is None:
@@ -305,6 +321,7 @@ class OutboxSender:
         # same next_try for all so the order is kept when the server is back
         for item in items:
             self.store.mark_retry(item.id, error, now + delay)
+        self._note_contact(False, error)
         if self._outage_since is None:
             self._outage_since = now
             log.warning("SMTP server %s:%s not usable (%s); %d mail(s) waiting, retrying in %.0f s",
@@ -400,6 +417,7 @@ class OutboxSender:
                             await self._connection_failed(exc, items[index:])
                             return sent, True
                         self._connected()
+                        await self._in_db_thread(self._note_contact, True)
                     if not await self._in_db_thread(self.store.mark_sending, item.id):
                         # superseded (a newer Master List) or held since it was read: never sent
                         log.info("outbox item %d (%s, %s) not sent: no longer pending", item.id,

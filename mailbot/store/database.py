@@ -32,6 +32,7 @@ from mailbot.store.consent import ConsentMixin
 from mailbot.store.facts import FactsMixin
 from mailbot.store.messages import MessagesMixin
 from mailbot.store.outbox_queue import OutboxQueueMixin
+from mailbot.store.overview import OverviewMixin
 from mailbot.store.records import StoreError
 from mailbot.store.reviews import ReviewsMixin
 from mailbot.store.schema import MIGRATIONS
@@ -55,7 +56,7 @@ class _UidState:
         self._store.set(uidvalidity, uid)
 
 
-class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin, ConsentMixin):
+class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixin, ConsentMixin, OverviewMixin):
     def __init__(self, path: Path, vault: Vault, *, first_case_number: int = 1):
         self.path = Path(path)
         self.vault = vault
