@@ -152,9 +152,9 @@ def store(tmp_path):
 
 
 def _held_item(store, mid: str, created: float) -> int:
-    from mailbot.store import OutgoingMail
+    from mailbot.store import OutboxItem
 
-    store.enqueue(OutgoingMail(message_id=mid, kind="coded-referral", case_code="CN3", sender="bot@net.test",
+    store.enqueue(OutboxItem(message_id=mid, kind="coded-referral", case_code="CN3", sender="bot@net.test",
                                recipients=["member@agency.test"], raw=b"Subject: x\r\n\r\nAbout Tobias Quennell"),
                   now=created)
     (item,) = [i for i in store.outbox_items() if i.message_id == mid]

@@ -271,13 +271,13 @@ def test_the_daily_job_purges_what_was_held_too_long_and_the_digest_says_so(netw
 
     from mailbot.jobs.digest import send_digest
     from mailbot.mail.compose import Rendered, build_message
-    from mailbot.store import OutgoingMail
+    from mailbot.store import OutboxItem
 
     member = network.members[4][1]
     raw = build_message(sender=network.mailbox, sender_name="Coordinator", to=[member],
                         rendered=Rendered("[CN9] note", "held long ago", "<p>held long ago</p>"),
                         msg_id="<old-held@network.test>", kind="note", case_code="CN9")
-    bot.store.enqueue(OutgoingMail(message_id="<old-held@network.test>", kind="note", case_code="CN9",
+    bot.store.enqueue(OutboxItem(message_id="<old-held@network.test>", kind="note", case_code="CN9",
                                    sender=network.mailbox, recipients=[member], raw=raw),
                       now=time.time() - 31 * 86400)
     (old,) = bot.store.outbox_items()
