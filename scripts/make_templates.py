@@ -9,7 +9,7 @@
   following the Guide's minutes template.
 
 The field labels are the wording the referral parser (rules/form_labels.toml)
-and the minutes parser (mailbot/minutes.py) read, so change them together.
+and the minutes parser (mailbot/documents/minutes/) read, so change them together.
 The output is deterministic: fixed core properties, author "Network
 Coordinator", no personal data, fixed zip timestamps (re-packed through
 mailbot.documents.package), so regenerating gives the same bytes.

@@ -24,6 +24,8 @@ from mailbot.casework.commands import normalise_code
 from mailbot.errors import BadField, LeakDetected
 from mailbot.context import social_work_status
 from mailbot.documents.sanitise import sanitised_bytes
+from mailbot.handlers.commands import request_confirmation
+from mailbot.handlers.common import configured_coordinator, find_member, is_lead_or_coordinator, not_lead_problem
 
 log = logging.getLogger("mailbot.minutes")
 
@@ -50,11 +52,50 @@ def _people_on_record(store) -> tuple[list[dict], list[dict], list[str]]:
 
 
 def handle_minutes(ctx, email, member, pkg, *, source: str):
+    """Minutes from a member: read, check the sender leads every case, strip the names on record,
+    distribute, record the facts, carry out (or put to the coordinator) an exit or handover, and ask
+    for the next meeting when none is given. Returns (outcome, case codes, reason)."""
     from mailbot.documents.minutes import parse_minutes
 
-    store = ctx.store
     read = parse_minutes(pkg)
     minutes = read.to_json()
+    cases, label = _cases_of(ctx.store, minutes)
+    case = cases[0]
+    if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
+        # another member's minutes change nothing: the caller replies plainly and tells the coordinator
+        raise not_lead_problem(label, case.lead_agency, "Minutes")
+    codes_done = tuple(c.code for c in cases)
+    on_record = _people_on_record(ctx.store)
+    try:
+        coded = _code_minutes(ctx, pkg, minutes, on_record)
+    except LeakDetected as exc:
+        ctx.tell_coordinator(title=f"[{label}] minutes held: names could not be removed safely",
+                             details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
+                                     f"Nothing was sent. The original is in \"{ctx.cfg.quarantine_folder}\".",
+                             source=source, case_code=case.code)
+        return "held", codes_done, "leak-check-failed"
+    date = minutes.get("date") or "undated"
+    attendees, known_attendees = _distribute(ctx, email, minutes, cases, coded, label=label, date=date,
+                                             source=source)
+    _record_received(ctx, cases, source)
+    updates: dict = {}
+    if minutes.get("next_meeting"):
+        updates["next_meeting"] = minutes["next_meeting"]
+    exit_agreed, handover_to = _settled(ctx, email, read, cases, label=label, date=date, source=source)
+    updates.update(_carry_out(ctx, cases, exit_agreed, handover_to, label=label, source=source))
+    _record_facts(ctx.store, cases, recorded_actions(minutes, *on_record), updates, exit_agreed=exit_agreed)
+    if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
+        _ask_for_next_meeting(ctx, email, label=label, case_code=case.code, source=source)
+    unknown = len(attendees) - len(known_attendees)
+    if unknown:
+        log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
+                 label, unknown)
+    return "accepted", codes_done, ""
+
+
+def _cases_of(store, minutes: dict) -> tuple[list, str]:
+    """The cases the minutes are for (CN58 of a family: every open sibling) and the code to show; a
+    plain BadField when the case number is no case on record."""
     raw_code = minutes.get("case_code") or ""
     code = normalise_code(raw_code) or ""
     case = store.get_case(code) if code else None
@@ -68,25 +109,23 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         shown = code or ("none" if not raw_code.strip() else "not a case code")
         raise BadField(f"The minutes give the case number '{shown}', which is not a case on the Master "
                        f"List. Please check the case number and send the minutes again.", reason="unknown-case")
-    cases = family
-    label = code if len(cases) > 1 else case.code
-    from mailbot.handlers.common import is_lead_or_coordinator, not_lead_problem
+    return family, (code if len(family) > 1 else case.code)
 
-    if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
-        # another member's minutes change nothing: the caller replies plainly and tells the coordinator
-        raise not_lead_problem(label, case.lead_agency, "Minutes")
-    codes_done = tuple(c.code for c in cases)
-    children, relatives, codes = _people_on_record(store)
-    try:
-        coded = (code_document(pkg, children, relatives, codes, exclude=_professional_words(ctx, minutes))
-                 if children else sanitised_bytes(pkg))
-    except LeakDetected as exc:
-        ctx.tell_coordinator(title=f"[{label}] minutes held: names could not be removed safely",
-                             details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
-                                     f"Nothing was sent. The original is in \"{ctx.cfg.quarantine_folder}\".",
-                             source=source, case_code=case.code)
-        return "held", codes_done, "leak-check-failed"
 
+def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dict], list[str]]) -> bytes:
+    """The minutes with every name on record removed and verified (LeakDetected when that fails);
+    only sanitised when no case holds a name."""
+    children, relatives, codes = on_record
+    if children:
+        return code_document(pkg, children, relatives, codes, exclude=_professional_words(ctx, minutes))
+    return sanitised_bytes(pkg)
+
+
+def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, date: str,
+                source: str) -> tuple[list[str], list[str]]:
+    """The coded minutes to the rule's audience (attendees and apologies only when they are in the
+    member directory). Returns the attendees' addresses and those in the directory."""
+    case = cases[0]
     member_addresses = {c.lower() for m in ctx.cfg.members for c in m.contacts}
     attendees = [a["email"].lower() for a in minutes.get("attendees", []) if a.get("email")]
     known_attendees = [a for a in attendees if a in member_addresses]
@@ -95,23 +134,24 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     known_apologies = [a for a in apologies if a in member_addresses]
     to = _recipients(ctx, "minutes", cases, attendees=known_attendees, apologies=known_apologies,
                      sender=email.from_address)
-    date = minutes.get("date") or "undated"
-    lead_agency = case.lead_agency
     att = Attachment(f"{label}-minutes-{date}.docx", DOCX_TYPE, coded)
     ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=to,
-              values={"code": label, "lead_agency": lead_agency, "date": date,
+              values={"code": label, "lead_agency": case.lead_agency, "date": date,
                       "next_meeting": _when(minutes.get("next_meeting")) or "not set"},
               source=source, case_code=case.code, attachments=[att])
+    return attendees, known_attendees
 
+
+def _record_received(ctx, cases, source: str) -> None:
     received_at = ctx.local_now().replace(tzinfo=None).isoformat(timespec="seconds")
     for c in cases:  # minutes of a family's meeting are every sibling's
-        store.record_minutes_received(c.code, received_at, source)
-    updates: dict = {}
-    if minutes.get("next_meeting"):
-        updates["next_meeting"] = minutes["next_meeting"]
-    from mailbot.handlers.commands import request_confirmation
-    from mailbot.handlers.common import configured_coordinator, find_member
+        ctx.store.record_minutes_received(c.code, received_at, source)
 
+
+def _settled(ctx, email, read, cases, *, label: str, date: str, source: str) -> tuple[bool, str | None]:
+    """(exit agreed, handover to) to carry out now. An unclear exit or handover is put to the
+    coordinator; one in minutes the coordinator sent waits for the coordinator's confirmation."""
+    lead_agency = cases[0].lead_agency
     exit_agreed = read.exit.agreed
     handover_to = None if exit_agreed else (read.handover.to if read.handover.agreed else None)
     coordinator = configured_coordinator(ctx, email.from_address)
@@ -121,45 +161,66 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         _ask_when_unclear(ctx, email, read, cases, label=label, lead_agency=lead_agency, date=date,
                           coordinator=coordinator, source=source, handover_agreed=bool(handover_to))
     if coordinator and (exit_agreed or handover_to):
-        # Minutes sent by the coordinator are passed on, but an exit or handover in them changes a case's
-        # standing: like the EXIT and HANDOVER commands, it waits for the coordinator's confirmation
-        # (anyone can make an email look as if it came from the coordinator).
-        found = find_member(ctx, handover_to) if handover_to else None
-        open_codes = [c.code for c in cases if c.status == "open"]
-        if exit_agreed:
-            lines = [f"EXIT {c} exit agreed in the minutes of {date}" for c in open_codes]
-        elif found and found[0] != lead_agency:
-            lines = [f"HANDOVER {c} TO {found[0]}" for c in open_codes]
-        else:
-            lines = []
-        if lines:
-            request_confirmation(ctx, email, coordinator, lines,
-                                 f"The minutes for {label} you sent were passed on; what they record changes "
-                                 f"the case and waits for your confirmation.\n", source=source)
-        exit_agreed = False
-        handover_to = handover_to if (handover_to and not found) else None  # "not a member": told below
+        found = _confirm_with_coordinator(ctx, email, coordinator, cases, exit_agreed, handover_to,
+                                          label=label, date=date, source=source)
+        return False, handover_to if (handover_to and not found) else None  # "not a member": told below
+    return exit_agreed, handover_to
+
+
+def _confirm_with_coordinator(ctx, email, coordinator: str, cases, exit_agreed: bool, handover_to: str | None,
+                              *, label: str, date: str, source: str):
+    """Minutes sent by the coordinator are passed on, but an exit or handover in them changes a case's
+    standing: like the EXIT and HANDOVER commands, it waits for the coordinator's confirmation (anyone
+    can make an email look as if it came from the coordinator). Returns the handover's member, if any."""
+    found = find_member(ctx, handover_to) if handover_to else None
+    open_codes = [c.code for c in cases if c.status == "open"]
     if exit_agreed:
-        updates.update(status="closed", closed_on=ctx.local_now().date().isoformat())
+        lines = [f"EXIT {c} exit agreed in the minutes of {date}" for c in open_codes]
+    elif found and found[0] != cases[0].lead_agency:
+        lines = [f"HANDOVER {c} TO {found[0]}" for c in open_codes]
+    else:
+        lines = []
+    if lines:
+        request_confirmation(ctx, email, coordinator, lines,
+                             f"The minutes for {label} you sent were passed on; what they record changes "
+                             f"the case and waits for your confirmation.\n", source=source)
+    return found
+
+
+def _carry_out(ctx, cases, exit_agreed: bool, handover_to: str | None, *, label: str, source: str) -> dict:
+    """An agreed exit closes the open cases, an agreed handover to a member changes their lead agency
+    (the members are told, the Master List follows); a handover to an agency that is not a member is
+    told to the coordinator. Returns the changes to make to the cases."""
+    case, lead_agency = cases[0], cases[0].lead_agency
+    store = ctx.store
+    if exit_agreed:
+        closed = {"status": "closed", "closed_on": ctx.local_now().date().isoformat()}
         store.mark_master_list_dirty([c.code for c in cases if c.status == "open"], "closed")
         ctx.queue(kind="case-closed", rule_kind="case_update", template="case-closed",
                   to=_recipients(ctx, "case_update", cases),
                   values={"code": label, "lead_agency": lead_agency}, source=source, case_code=case.code)
-    elif handover_to:
-        found = find_member(ctx, handover_to)
-        if found and found[0] != lead_agency:
-            updates.update(lead_agency=found[0], lead_contact=found[1])
-            store.mark_master_list_dirty([c.code for c in cases if c.status == "open"], "lead")
-            ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
-                      to=_recipients(ctx, "case_update", cases),
-                      values={"code": label, "old_lead": lead_agency, "new_lead": found[0]},
-                      source=source, case_code=case.code)
-        elif not found:
-            ctx.tell_coordinator(title=f"[{label}] handover to an agency that is not a member",
-                                 details=f"The minutes for {label} record a handover to an agency that is not "
-                                         f"(or not clearly) in the member directory. The lead agency was not "
-                                         f"changed; use HANDOVER {label} TO <agency> if it should be.",
-                                 source=source, case_code=case.code)
-    actions = recorded_actions(minutes, children, relatives, codes)
+        return closed
+    if not handover_to:
+        return {}
+    found = find_member(ctx, handover_to)
+    if found and found[0] != lead_agency:
+        store.mark_master_list_dirty([c.code for c in cases if c.status == "open"], "lead")
+        ctx.queue(kind="case-handover", rule_kind="case_update", template="case-handover",
+                  to=_recipients(ctx, "case_update", cases),
+                  values={"code": label, "old_lead": lead_agency, "new_lead": found[0]},
+                  source=source, case_code=case.code)
+        return {"lead_agency": found[0], "lead_contact": found[1]}
+    if not found:
+        ctx.tell_coordinator(title=f"[{label}] handover to an agency that is not a member",
+                             details=f"The minutes for {label} record a handover to an agency that is not "
+                                     f"(or not clearly) in the member directory. The lead agency was not "
+                                     f"changed; use HANDOVER {label} TO <agency> if it should be.",
+                             source=source, case_code=case.code)
+    return {}
+
+
+def _record_facts(store, cases, actions: list[dict], updates: dict, *, exit_agreed: bool) -> None:
+    """The latest meeting's actions and the case changes, on every open case the minutes are for."""
     for c in cases:
         if c.status != "open":
             continue  # minutes of a closed case are passed on; the case stays as it is
@@ -168,15 +229,12 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
             store.update_case(c.code, **updates)
         if "next_meeting" in updates and not exit_agreed:
             store.mark_master_list_dirty(c.code, "meeting")
-    if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
-        ctx.queue(kind="minutes-no-next-meeting", rule_kind="acknowledgement", template="minutes-no-next-meeting",
-                  to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": label},
-                  source=source, case_code=case.code, in_reply_to=email.message_id, references=email.references)
-    unknown = len(attendees) - len(known_attendees)
-    if unknown:
-        log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
-                 label, unknown)
-    return "accepted", codes_done, ""
+
+
+def _ask_for_next_meeting(ctx, email, *, label: str, case_code: str, source: str) -> None:
+    ctx.queue(kind="minutes-no-next-meeting", rule_kind="acknowledgement", template="minutes-no-next-meeting",
+              to=ctx.recipients("acknowledgement", sender=email.from_address), values={"code": label},
+              source=source, case_code=case_code, in_reply_to=email.message_id, references=email.references)
 
 
 _WHAT = {"exit": ("exit", "an exit from the network"),
@@ -189,9 +247,6 @@ def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, 
     coordinator gets the question, where to look in the minutes (a section and paragraph, never their
     words) and the one-time code that carries out EXIT / HANDOVER if confirmed. If the coordinator
     does nothing, the case stays as it is."""
-    from mailbot.handlers.commands import request_confirmation
-    from mailbot.handlers.common import find_member as _find_member
-
     open_codes = [c.code for c in cases if c.status == "open"]
     if not open_codes:
         return
@@ -201,7 +256,7 @@ def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, 
         asks.append(("exit", [f"EXIT {c} exit in the minutes of {date}, confirmed by the coordinator"
                               for c in open_codes], read.exit.where or "the minutes"))
     if read.handover.unclear and not handover_agreed:
-        found = _find_member(ctx, read.handover.to) if read.handover.to else None
+        found = find_member(ctx, read.handover.to) if read.handover.to else None
         where = read.handover.where or "the minutes"
         if found and found[0] != lead_agency:
             asks.append(("handover", [f"HANDOVER {c} TO {found[0]}" for c in open_codes], where))
