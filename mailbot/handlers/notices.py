@@ -24,8 +24,11 @@ from datetime import datetime
 from mailbot.casework.calendar_invite import build_ics, meeting_uid
 from mailbot.mail.compose import ICS_TYPE, Attachment
 from mailbot.errors import BadField, LeakDetected, MailbotError
+from mailbot.casework.consent import UNSPECIFIED
 from mailbot.casework.notices import parse_notice
+from mailbot.casework.sensitive import hidden_member, mask, split_recipients
 from mailbot.context import Outcome, social_work_status
+from mailbot.handlers.common import is_lead_or_coordinator, not_lead_problem, reply_problem
 
 log = logging.getLogger("mailbot.notices")
 
@@ -117,74 +120,111 @@ def organiser_address(ctx, case, organiser_email: str | None, sender: str) -> st
 
 
 def handle_notice(ctx, email, verdict) -> Outcome:
-    from mailbot.handlers.common import reply_problem as _reply_problem
-
-    subject = _subject_with_heading(email.subject or "", email.text_body or "")
+    """A meeting notice from a case's lead agency (or the coordinator): read, checked, sent to the members
+    the rules choose with an .ics invitation (an update or a cancellation of the announced meeting keeps
+    its UID), recorded, and acknowledged to the sender. A notice that cannot be read or may not be sent
+    is answered plainly and changes nothing."""
+    case = None
     try:
-        notice = parse_notice(subject, email.text_body or "", now=ctx.local_now().replace(tzinfo=None),
+        notice = parse_notice(_subject_with_heading(email.subject or "", email.text_body or ""),
+                              email.text_body or "", now=ctx.local_now().replace(tzinfo=None),
                               protected_names=protected_name_strings(ctx.store))
         case = _find_case(ctx.store, notice.code)
-        if case.status != "open":
-            raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
-        from mailbot.handlers.common import is_lead_or_coordinator, not_lead_problem
-
-        if not is_lead_or_coordinator(ctx, case, email.from_address):
-            raise not_lead_problem(case.code, case.lead_agency,
-                                   "A meeting cancellation" if notice.cancelled else "A meeting notice")
+        _check_may_send(ctx, email, case, notice)
     except MailbotError as exc:
-        _reply_problem(ctx, email, filename="(meeting notice)", problem=str(exc), source=email.key)
-        if exc.reason == "not-lead-agency":
-            ctx.tell_coordinator(title=f"[{case.code}] a meeting notice from a member that is not the lead agency",
-                                 details=f"From {email.from_address}: a meeting notice for {case.code} (lead "
-                                         f"agency {case.lead_agency}) was refused; nothing was sent or changed. "
-                                         f"The sender was told.", source=email.key, case_code=case.code)
-        if isinstance(exc, LeakDetected):
-            ctx.tell_coordinator(title="a meeting notice held a young person's name",
-                                 details=f"From {email.from_address}: the notice was not sent on; the sender was "
-                                         f"asked to use the case code only.", source=email.key)
-        return Outcome(kind="notice", outcome="quarantined", reason=exc.reason)
-
+        return _refused(ctx, email, exc, case)
     code = case.code
     to = ctx.recipients("meeting_notice", social_work=social_work_status(case), sender=email.from_address)
-    when = notice.start.strftime("%A %d %B %Y at %H:%M")
-    organiser = ", ".join(x for x in (notice.organiser_name, notice.organiser_phone, notice.organiser_email) if x)
     number, sequence = _calendar_slot(ctx, code, notice.start, notice.cancelled)
-    summary = notice.summary().replace(notice.code, code)
+    for view_to, hide in _views(ctx, case, to):
+        if view_to:
+            _send_notice(ctx, email, case, notice, view_to, hide, number=number, sequence=sequence)
+    _record_notice(ctx, email, case, notice, to)
+    when = _when(notice)
+    ctx.queue(kind="notice-received", rule_kind="acknowledgement", template="notice-received",
+              to=ctx.recipients("acknowledgement", sender=email.from_address),
+              values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
+                      "count": len(to)},
+              source=email.key, case_code=code, in_reply_to=email.message_id, references=email.references)
+    log.info("meeting notice %s (meeting %d, sequence %d%s) queued for %d addresses", code, number, sequence,
+             ", cancelled" if notice.cancelled else "", len(to))
+    return Outcome(kind="notice", outcome="accepted", case_codes=(code,))
+
+
+def _check_may_send(ctx, email, case, notice) -> None:
+    """A notice is for an open case, from its lead agency or the coordinator (BadField / MailbotError)."""
+    if case.status != "open":
+        raise BadField(f"Case {case.code} is closed, so no meeting notice was sent.", reason="closed-case")
+    if not is_lead_or_coordinator(ctx, case, email.from_address):
+        raise not_lead_problem(case.code, case.lead_agency,
+                               "A meeting cancellation" if notice.cancelled else "A meeting notice")
+
+
+def _refused(ctx, email, exc: MailbotError, case) -> Outcome:
+    """The plain answer to a notice that is not sent; the coordinator hears of a notice from a member that
+    is not the lead agency, and of one that held a young person's name."""
+    reply_problem(ctx, email, filename="(meeting notice)", problem=str(exc), source=email.key)
+    if exc.reason == "not-lead-agency":
+        ctx.tell_coordinator(title=f"[{case.code}] a meeting notice from a member that is not the lead agency",
+                             details=f"From {email.from_address}: a meeting notice for {case.code} (lead "
+                                     f"agency {case.lead_agency}) was refused; nothing was sent or changed. "
+                                     f"The sender was told.", source=email.key, case_code=case.code)
+    if isinstance(exc, LeakDetected):
+        ctx.tell_coordinator(title="a meeting notice held a young person's name",
+                             details=f"From {email.from_address}: the notice was not sent on; the sender was "
+                                     f"asked to use the case code only.", source=email.key)
+    return Outcome(kind="notice", outcome="quarantined", reason=exc.reason)
+
+
+def _views(ctx, case, to: list[str]) -> list[tuple[list[str], object]]:
+    """(recipients, hidden member) per version of the notice: one for all, or, when a sensitive service
+    leads without consent, one for those who may see it and one showing an unspecified service."""
+    hidden = hidden_member(ctx.cfg.members, case.lead_agency, ctx.store.sensitive_consent(case.code))
+    if hidden is None:
+        return [(to, None)]
+    seeing, others = split_recipients(to, hidden, ctx.cfg.coordinators)
+    return [(seeing, None), (others, hidden)]
+
+
+def _when(notice) -> str:
+    return notice.start.strftime("%A %d %B %Y at %H:%M")
+
+
+def _send_notice(ctx, email, case, notice, view_to: list[str], hide, *, number: int, sequence: int) -> None:
+    """One version of the notice, with its .ics invitation (REQUEST, or CANCEL), to ``view_to``; with
+    ``hide`` (a sensitive service) its name, the organiser and their contacts are masked."""
+    code = case.code
+    words = (notice.organiser_name, notice.organiser_phone, notice.organiser_email, email.from_address)
+    m = (lambda t: mask(t, hide, extra=words)) if hide is not None else (lambda t: t)
+    organiser = ", ".join(x for x in (notice.organiser_name, notice.organiser_phone, notice.organiser_email) if x)
     description = notice.description().replace(notice.code, code)
     type_line = f"Meeting type: {notice.meeting_type}\n" if notice.meeting_type else ""
     if notice.cancelled:
         type_line = "THIS MEETING IS CANCELLED: please remove it from your calendar.\n" + type_line
-    venue, lead_agency = notice.venue, case.lead_agency
     organiser_email, organiser_name = notice.organiser_email or email.from_address, notice.organiser_name or ""
-    views = [(to, None)]
-    from mailbot.casework.consent import UNSPECIFIED
-    from mailbot.casework.sensitive import hidden_member, mask, split_recipients
+    ics = build_ics(meeting_uid(code, number, ctx.cfg.domain), notice.start, notice.end, ctx.cfg.timezone,
+                    summary=notice.summary().replace(notice.code, code), location=m(notice.venue),
+                    description=m(description),
+                    organizer_email=organiser_email if hide is None else ctx.cfg.mailbox_address,
+                    organizer_name=organiser_name if hide is None else m(organiser_name or hide.agency),
+                    attendee_emails=view_to, sequence=sequence,
+                    method="CANCEL" if notice.cancelled else "REQUEST", now=ctx.now())
+    ctx.queue(kind="meeting-cancelled" if notice.cancelled else "meeting-notice",
+              rule_kind="meeting_notice", template="meeting-notice", to=view_to,
+              values={"code": code, "when": _when(notice) + (" (cancelled)" if notice.cancelled else ""),
+                      "venue": m(notice.venue), "lead_agency": m(case.lead_agency),
+                      "organiser": organiser if hide is None else f"{UNSPECIFIED} (through the coordinator)",
+                      "meeting_type_line": type_line},
+              source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)],
+              # replies go to the organiser; never to a sensitive service the others may not see
+              reply_to=organiser_address(ctx, case, notice.organiser_email, email.from_address)
+              if hide is None else None)
 
-    hidden = hidden_member(ctx.cfg.members, case.lead_agency, ctx.store.sensitive_consent(code))
-    if hidden is not None:  # a sensitive service leads without consent: the others see an unspecified service
-        seeing, others = split_recipients(to, hidden, ctx.cfg.coordinators)
-        views = [(seeing, None), (others, hidden)]
-    for view_to, hide in views:
-        if not view_to:
-            continue
-        words = (notice.organiser_name, notice.organiser_phone, notice.organiser_email, email.from_address)
-        m = (lambda t: mask(t, hide, extra=words)) if hide is not None else (lambda t: t)
-        ics = build_ics(meeting_uid(code, number, ctx.cfg.domain), notice.start, notice.end, ctx.cfg.timezone,
-                        summary=summary, location=m(venue), description=m(description),
-                        organizer_email=organiser_email if hide is None else ctx.cfg.mailbox_address,
-                        organizer_name=organiser_name if hide is None else m(organiser_name or hide.agency),
-                        attendee_emails=view_to, sequence=sequence,
-                        method="CANCEL" if notice.cancelled else "REQUEST", now=ctx.now())
-        ctx.queue(kind="meeting-cancelled" if notice.cancelled else "meeting-notice",
-                  rule_kind="meeting_notice", template="meeting-notice", to=view_to,
-                  values={"code": code, "when": when + (" (cancelled)" if notice.cancelled else ""),
-                          "venue": m(venue), "lead_agency": m(lead_agency),
-                          "organiser": organiser if hide is None else f"{UNSPECIFIED} (through the coordinator)",
-                          "meeting_type_line": type_line},
-                  source=email.key, case_code=code, attachments=[Attachment("invite.ics", ICS_TYPE, ics)],
-                  # replies go to the organiser; never to a sensitive service the others may not see
-                  reply_to=organiser_address(ctx, case, notice.organiser_email, email.from_address)
-                  if hide is None else None)
+
+def _record_notice(ctx, email, case, notice, to: list[str]) -> None:
+    """The notice as a fact (not for a cancellation, nor when nobody received it), the case's next
+    meeting (cleared when that meeting is cancelled), and the Master List to follow."""
+    code = case.code
     start_iso = notice.start.isoformat(timespec="minutes")
     if not notice.cancelled and to:
         ctx.store.record_meeting_notice(code, start_iso, notice.venue,
@@ -196,11 +236,3 @@ def handle_notice(ctx, email, verdict) -> Outcome:
     else:
         ctx.store.update_case(code, next_meeting=start_iso)
     ctx.store.mark_master_list_dirty(code, "meeting")
-    ctx.queue(kind="notice-received", rule_kind="acknowledgement", template="notice-received",
-              to=ctx.recipients("acknowledgement", sender=email.from_address),
-              values={"code": code, "when": when + (" (cancellation)" if notice.cancelled else ""),
-                      "count": len(to)},
-              source=email.key, case_code=code, in_reply_to=email.message_id, references=email.references)
-    log.info("meeting notice %s (meeting %d, sequence %d%s) queued for %d addresses", code, number, sequence,
-             ", cancelled" if notice.cancelled else "", len(to))
-    return Outcome(kind="notice", outcome="accepted", case_codes=(code,))
