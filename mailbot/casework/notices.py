@@ -297,8 +297,25 @@ def parse_notice(subject: str, body: str, *, now: datetime | None = None,
         raise LeakDetected("The meeting notice contains a young person's name, so it was not sent on. "
                            "Please send it again using the case code only.")
     fields = _fields(body)
+    code = _notice_code(fields, subject)
+    start, end = _start_and_end(fields)
+    if now is not None:
+        if start < now:
+            raise BadField("The meeting date and time are in the past: check the Date and Time lines.")
+        if start > now + timedelta(days=731):
+            raise BadField("The meeting is more than two years away: check the Date line.")
+    venue = _venue(fields)
+    org_name, org_phone, org_email = _organiser_line(fields)
+    status = fields.get("status", "").lower()
+    cancelled = bool(re.search(r"\bcancel", status) or re.search(r"\bcancel", subject, re.I))
+    return MeetingNotice(code=code, start=start, end=end, venue=venue, organiser_name=org_name,
+                         organiser_phone=org_phone, organiser_email=org_email,
+                         meeting_type=_meeting_type(fields), cancelled=cancelled)
 
-    # case code: the Case line wins; otherwise exactly one code in the subject
+
+def _notice_code(fields: dict[str, str], subject: str) -> str:
+    """The case code: the Case line wins (and the subject may not name another); otherwise exactly one
+    code in the subject."""
     if "case" in fields:
         codes = _code(fields["case"])
         rest = _CODE_RE.sub("", fields["case"]).strip(" .,;:-()")
@@ -311,14 +328,18 @@ def parse_notice(subject: str, body: str, *, now: datetime | None = None,
         if others:
             raise BadField(f"The subject names case {others[0]} but the Case line says {code}; "
                            "please send the notice again with one case code.")
-    else:
-        codes = _code(subject)
-        if len(codes) != 1:
-            if not _SUBJECT_RE.search(subject) and "date" not in fields:
-                raise NotANotice("This email is not a meeting notice I can read: add a line 'Case: CN78'.")
-            raise BadField("The case code is missing: add a line like 'Case: CN78'.")
-        code = codes[0]
+        return code
+    codes = _code(subject)
+    if len(codes) != 1:
+        if not _SUBJECT_RE.search(subject) and "date" not in fields:
+            raise NotANotice("This email is not a meeting notice I can read: add a line 'Case: CN78'.")
+        raise BadField("The case code is missing: add a line like 'Case: CN78'.")
+    return codes[0]
 
+
+def _start_and_end(fields: dict[str, str]) -> tuple[datetime, datetime]:
+    """The start from the Date and Time lines; the end from a time range, the End line, a Duration,
+    or the default 90 minutes. A meeting ends after it starts and lasts at most 8 hours."""
     if "date" not in fields:
         raise BadField("The Date line is missing: add a line like 'Date: 15/02/2027'.")
     day = _parse_date(fields["date"])
@@ -342,17 +363,20 @@ def parse_notice(subject: str, body: str, *, now: datetime | None = None,
         end = start + DEFAULT_DURATION
     if end - start > timedelta(hours=8):
         raise BadField("The meeting would last more than 8 hours: check the Time and End lines.")
-    if now is not None:
-        if start < now:
-            raise BadField("The meeting date and time are in the past: check the Date and Time lines.")
-        if start > now + timedelta(days=731):
-            raise BadField("The meeting is more than two years away: check the Date line.")
+    return start, end
 
+
+def _venue(fields: dict[str, str]) -> str:
     venue = re.sub(r"\s+", " ", fields.get("venue", "")).strip()
     if not venue:
         raise BadField("The Venue line is missing: add a line like 'Venue: Family Resource Centre'.")
     if len(venue) > 300:
         raise BadField("The Venue line is too long; keep it to the place and address.")
+    return venue
+
+
+def _organiser_line(fields: dict[str, str]) -> tuple[str, str | None, str | None]:
+    """(name, phone, email) of the organiser: a name, and a phone number or an email address."""
     if "organiser" not in fields:
         raise BadField("The Organiser line is missing: add 'Organiser: name, phone, email'.")
     org_name, org_phone, org_email = _organiser(fields)
@@ -360,16 +384,15 @@ def parse_notice(subject: str, body: str, *, now: datetime | None = None,
         raise BadField("The Organiser line needs the organiser's name.")
     if not org_phone and not org_email:
         raise BadField("The Organiser line needs a phone number or an email address.")
+    return org_name, org_phone, org_email
 
-    mtype = None
-    if "type" in fields:
-        t = fields["type"].strip().lower().split()[0].rstrip(".,")
-        matches = [k for k in MEETING_TYPES if k.startswith(t[:4])] if len(t) >= 4 else []
-        if len(matches) != 1:
-            raise BadField("The Type line must be assessment, review, exit or handover.")
-        mtype = matches[0]
-    status = fields.get("status", "").lower()
-    cancelled = bool(re.search(r"\bcancel", status) or re.search(r"\bcancel", subject, re.I))
-    return MeetingNotice(code=code, start=start, end=end, venue=venue, organiser_name=org_name,
-                         organiser_phone=org_phone, organiser_email=org_email,
-                         meeting_type=mtype, cancelled=cancelled)
+
+def _meeting_type(fields: dict[str, str]) -> str | None:
+    """One of MEETING_TYPES from the Type line (its first four letters are enough), None without one."""
+    if "type" not in fields:
+        return None
+    t = fields["type"].strip().lower().split()[0].rstrip(".,")
+    matches = [k for k in MEETING_TYPES if k.startswith(t[:4])] if len(t) >= 4 else []
+    if len(matches) != 1:
+        raise BadField("The Type line must be assessment, review, exit or handover.")
+    return matches[0]
