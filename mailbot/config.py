@@ -465,7 +465,7 @@ def check_config(path: Path, *, servers: bool = True) -> int:
     try:
         import asyncio
 
-        from mailbot.mail.outbox import probe_smtp
+        from mailbot.mail.smtp import probe_smtp
 
         asyncio.run(probe_smtp(cfg))
         print(f"smtp: ok ({cfg.smtp.host}:{cfg.smtp.port})")
