@@ -26,7 +26,7 @@ log = logging.getLogger("mailbot.daemon")
 
 
 def imap_settings(cfg: Config):
-    from mailbot.mail.inbox import ImapSettings
+    from mailbot.mail.imap import ImapSettings
 
     return ImapSettings(host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
                         password=cfg.imap.password, folder=cfg.imap_folder,
