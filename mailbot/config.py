@@ -228,20 +228,55 @@ def parse_config(data: dict, *, base: Path | None = None, text: str | None = Non
 
 
 def _build(data: dict, base: Path) -> Config:
+    """The Config of a file whose shape is valid: each section read and checked for meaning, in this order."""
     net = data["network"]
     name = net["name"]
+    tz = _timezone(net)
+    mailbox = _address(net["mailbox_address"])
+    coordinators = [_address(a) for a in net["coordinators"]]
+    imap = _server(data["imap"], "imap", default_port=993)
+    smtp = _server(data["smtp"], "smtp", default_port=587)
+    folders = _paths(data.get("paths", {}), base)
+    ml_password = _master_list_password(data["master_list"])
+    members = _members(data["members"])
+    interval, keep_copies = _master_list_window(data.get("master_list", {}))
+    return Config(
+        network_name=name,
+        timezone=tz,
+        mailbox_address=mailbox,
+        mailbox_display_name=net.get("mailbox_display_name", f"{name} Coordinator"),
+        coordinators=coordinators,
+        first_case_number=net.get("first_case_number", 1),
+        imap=imap,
+        smtp=smtp,
+        **_imap_settings(data["imap"]),
+        **folders,
+        master_list_password=ml_password,
+        members=members,
+        **_security_settings(data.get("security", {})),
+        digest_time=data.get("digest", {}).get("time", "07:30"),
+        confirmation_hours=float(data.get("commands", {}).get("confirmation_hours", 24)),
+        **_smtp_settings(data["smtp"]),
+        master_list_interval_minutes=interval,
+        master_list_keep_copies=keep_copies,
+        list_id=_list_id(net),
+        held_purge_after_days=float(data.get("held", {}).get("purge_after_days", 30)),
+    )
+
+
+def _timezone(net: dict) -> str:
     tz = net.get("timezone", "Europe/Dublin")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"[network] timezone {tz!r} is not a known time zone (e.g. Europe/Dublin).") from exc
-    mailbox = _address(net["mailbox_address"])
-    coordinators = [_address(a) for a in net["coordinators"]]
-    imap_raw = data["imap"]
-    smtp_raw = data["smtp"]
-    imap = _server(imap_raw, "imap", default_port=993)
-    smtp = _server(smtp_raw, "smtp", default_port=587)
-    paths = data.get("paths", {})
+    return tz
+
+
+def _paths(paths: dict, base: Path) -> dict:
+    """[paths]: the data folder (relative to the config file), the key file, and the rules and templates
+    folders, which must exist (rules/commands.toml is loaded: a damaged list is refused at start, not at
+    the first command)."""
     data_dir = Path(paths.get("data_dir", "/var/lib/mailbot"))
     if not data_dir.is_absolute():
         data_dir = base / data_dir
@@ -253,14 +288,22 @@ def _build(data: dict, base: Path) -> Config:
             raise ConfigError(f"[paths] {label} {d} is not a folder.")
     from mailbot.casework.confirm import load_confirm_rules
 
-    load_confirm_rules(rules_dir)  # rules/commands.toml: a damaged list is refused at start, not at the first command
-    ml = data["master_list"]
+    load_confirm_rules(rules_dir)
+    return {"data_dir": data_dir, "key_file": key_file, "rules_dir": rules_dir, "templates_dir": templates_dir}
+
+
+def _master_list_password(ml: dict) -> str:
     ml_password = _secret(ml, "master_list", required=True)
     if not ml_password or len(ml_password) < 8:
         raise ConfigError("[master_list] the Master List password must be at least 8 characters.")
+    return ml_password
+
+
+def _members(entries: list[dict]) -> list[MemberConfig]:
+    """[[members]]: each with an agency name, no contact listed for two members, at most one Social Work."""
     members: list[MemberConfig] = []
     seen: dict[str, str] = {}
-    for i, m in enumerate(data["members"], 1):
+    for i, m in enumerate(entries, 1):
         agency = m["agency"].strip()
         if not agency:
             raise ConfigError(f"[[members]] entry {i} has no agency name.")
@@ -273,45 +316,39 @@ def _build(data: dict, base: Path) -> Config:
                                     m.get("sensitive", False)))
     if sum(m.social_work for m in members) > 1:
         raise ConfigError("Only one member can be Social Work (social_work = true).")
-    sec = data.get("security", {})
-    digest = data.get("digest", {})
-    commands = data.get("commands", {})
-    return Config(
-        network_name=name,
-        timezone=tz,
-        mailbox_address=mailbox,
-        mailbox_display_name=net.get("mailbox_display_name", f"{name} Coordinator"),
-        coordinators=coordinators,
-        first_case_number=net.get("first_case_number", 1),
-        imap=imap,
-        smtp=smtp,
-        imap_folder=imap_raw.get("folder", "INBOX"),
-        processed_folder=imap_raw.get("processed_folder", "Processed"),
-        quarantine_folder=imap_raw.get("quarantine_folder", "Quarantine"),
-        idle_renew_seconds=int(imap_raw.get("idle_renew_seconds", 540)),
-        data_dir=data_dir,
-        key_file=key_file,
-        rules_dir=rules_dir,
-        templates_dir=templates_dir,
-        master_list_password=ml_password,
-        members=members,
-        check_authentication_results=sec.get("check_authentication_results", True),
-        trusted_authserv_ids=[v.strip().lower() for v in sec.get("trusted_authserv_ids", [])],
-        require_authentication_pass=sec.get("require_authentication_pass", True),
-        rate_limit_emails=int(sec.get("rate_limit_emails", 20)),
-        rate_limit_window_minutes=int(sec.get("rate_limit_window_minutes", 60)),
-        max_email_bytes=int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
-        digest_time=digest.get("time", "07:30"),
-        confirmation_hours=float(commands.get("confirmation_hours", 24)),
-        imap_tuning={k: float(imap_raw[k]) for k in IMAP_TUNING if k in imap_raw},
-        smtp_retry_base=float(smtp_raw.get("retry_base_seconds", 2.0)),
-        smtp_retry_max=float(smtp_raw.get("retry_max_seconds", 300.0)),
-        smtp_connections=int(smtp_raw.get("connections", 4)),
-        master_list_interval_minutes=_master_list_window(data.get("master_list", {}))[0],
-        master_list_keep_copies=_master_list_window(data.get("master_list", {}))[1],
-        list_id=_list_id(net),
-        held_purge_after_days=float(data.get("held", {}).get("purge_after_days", 30)),
-    )
+    return members
+
+
+def _imap_settings(imap_raw: dict) -> dict:
+    """[imap]: the folders, the IDLE renewal and the optional tuning (the server itself: _server)."""
+    return {
+        "imap_folder": imap_raw.get("folder", "INBOX"),
+        "processed_folder": imap_raw.get("processed_folder", "Processed"),
+        "quarantine_folder": imap_raw.get("quarantine_folder", "Quarantine"),
+        "idle_renew_seconds": int(imap_raw.get("idle_renew_seconds", 540)),
+        "imap_tuning": {k: float(imap_raw[k]) for k in IMAP_TUNING if k in imap_raw},
+    }
+
+
+def _smtp_settings(smtp_raw: dict) -> dict:
+    """[smtp]: the outbox's backoff and its parallel connections (the server itself: _server)."""
+    return {
+        "smtp_retry_base": float(smtp_raw.get("retry_base_seconds", 2.0)),
+        "smtp_retry_max": float(smtp_raw.get("retry_max_seconds", 300.0)),
+        "smtp_connections": int(smtp_raw.get("connections", 4)),
+    }
+
+
+def _security_settings(sec: dict) -> dict:
+    """[security]: the sender checks, the flood limit and the largest email."""
+    return {
+        "check_authentication_results": sec.get("check_authentication_results", True),
+        "trusted_authserv_ids": [v.strip().lower() for v in sec.get("trusted_authserv_ids", [])],
+        "require_authentication_pass": sec.get("require_authentication_pass", True),
+        "rate_limit_emails": int(sec.get("rate_limit_emails", 20)),
+        "rate_limit_window_minutes": int(sec.get("rate_limit_window_minutes", 60)),
+        "max_email_bytes": int(float(sec.get("max_email_mb", 25)) * 1024 * 1024),
+    }
 
 
 def read_toml(path: Path) -> tuple[dict, str]:
@@ -432,7 +469,7 @@ def check_config(path: Path, *, servers: bool = True) -> int:
     try:
         import asyncio
 
-        from mailbot.mail.outbox import probe_smtp
+        from mailbot.mail.smtp import probe_smtp
 
         asyncio.run(probe_smtp(cfg))
         print(f"smtp: ok ({cfg.smtp.host}:{cfg.smtp.port})")

@@ -26,7 +26,7 @@ log = logging.getLogger("mailbot.daemon")
 
 
 def imap_settings(cfg: Config):
-    from mailbot.mail.inbox import ImapSettings
+    from mailbot.mail.imap import ImapSettings
 
     return ImapSettings(host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, username=cfg.imap.username,
                         password=cfg.imap.password, folder=cfg.imap_folder,
@@ -35,7 +35,7 @@ def imap_settings(cfg: Config):
 
 
 def smtp_settings(cfg: Config):
-    from mailbot.mail.outbox import SmtpSettings
+    from mailbot.mail.smtp import SmtpSettings
 
     return SmtpSettings(host=cfg.smtp.host, port=cfg.smtp.port, tls=cfg.smtp.tls, username=cfg.smtp.username,
                         password=cfg.smtp.password)
@@ -180,7 +180,8 @@ class Bot:
     def make_outbox(self):
         import functools
 
-        from mailbot.mail.outbox import OutboxSender, recipient_agencies
+        from mailbot.mail.outbox import OutboxSender
+        from mailbot.mail.recipient_labels import recipient_agencies
 
         def gate(item):
             # rebuilt whenever any case's names change (store.people_version)
@@ -200,11 +201,11 @@ class Bot:
         return sender
 
     def _on_permanent_failure(self, item, error) -> None:
-        from mailbot.mail.outbox import _no_addresses, recipient_agencies
+        from mailbot.mail.recipient_labels import no_addresses, recipient_agencies
 
         log.error("outbox item %s (%s): %s %s to %s failed permanently: %s", item.id, item.message_id,
                   item.kind or "mail", item.case_code or "-", recipient_agencies(self.cfg, item.recipients),
-                  _no_addresses(error, item.recipients))
+                  no_addresses(error, item.recipients))
 
     def _on_outage(self, since) -> None:
         """One alert to the coordinator per outage (kv flag, so a restart mid-outage does not repeat it).

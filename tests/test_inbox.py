@@ -18,9 +18,8 @@ from mailbot.mail.inbox import (
     InboxMessage,
     InboxUnavailable,
     InboxWatcher,
-    JsonFileUidState,
-    MemoryUidState,
 )
+from mailbot.mail.uid_state import JsonFileUidState, MemoryUidState
 
 pytestmark = pytest.mark.mailserver
 

@@ -132,7 +132,8 @@ def test_starts_fast_and_parallel_instances_do_not_clash():
 
 
 def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
-    from mailbot.sandbox.mailserver import _port_open, dovecot_available
+    from mailbot.sandbox.mailserver import dovecot_available
+    from mailbot.sandbox.processes import port_open
 
     if not dovecot_available():
         pytest.skip("Dovecot is not installed")
@@ -161,7 +162,7 @@ def test_command_line_start_prints_ports_and_stop_stops(tmp_path):
                               capture_output=True, text=True, timeout=30)
         shutil.rmtree(base, ignore_errors=True)
     assert stop.returncode == 0
-    assert not _port_open(info["imap"]) and not _port_open(info["smtp"])
+    assert not port_open(info["imap"]) and not port_open(info["smtp"])
 
 
 def test_works_in_a_directory_dovecot_users_cannot_traverse(tmp_path):

@@ -12,7 +12,8 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailbot.mail.outbox import OutboxSender, SmtpSettings
+from mailbot.mail.outbox import OutboxSender
+from mailbot.mail.smtp import SmtpSettings
 from mailbot.store import OutboxItem, Store
 from mailbot.store.vault import Vault
 
@@ -367,7 +368,7 @@ def test_tls_and_login(store, tmp_path, mode):
 
 def test_probe_smtp(smtp_server):
     from mailbot.errors import MailbotError
-    from mailbot.mail.outbox import probe_smtp
+    from mailbot.mail.smtp import probe_smtp
 
     _handler, port = smtp_server
     asyncio.run(probe_smtp(SmtpSettings(host="127.0.0.1", port=port)))

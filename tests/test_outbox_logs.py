@@ -40,7 +40,7 @@ def test_outbox_lines_name_kind_case_and_agencies(network, bot, caplog):
 
 
 def test_recipient_agencies_names_members_coordinator_and_hides_other_addresses(network):
-    from mailbot.mail.outbox import _no_addresses, recipient_agencies
+    from mailbot.mail.recipient_labels import no_addresses, recipient_agencies
 
     cfg = network.config
     members = [a for _, a in network.members]
@@ -48,5 +48,5 @@ def test_recipient_agencies_names_members_coordinator_and_hides_other_addresses(
     assert recipient_agencies(cfg, [network.coordinator, "maeve.quillane@home.example"]) == \
         "the coordinator, another address"
     assert recipient_agencies(cfg, members[:6]).endswith(" and 3 more")
-    assert _no_addresses("550 maeve.quillane@home.example: no such user", ["maeve.quillane@home.example"]) == \
+    assert no_addresses("550 maeve.quillane@home.example: no such user", ["maeve.quillane@home.example"]) == \
         "550 <recipient>: no such user"

@@ -83,12 +83,41 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
     store, tz = ctx.store, ctx.cfg.tz
     rules = reminder_rules(ctx)
     now_local = now.astimezone(tz).replace(tzinfo=None) if now.tzinfo else now
-    today = now_local.date()
     snap = DigestSnapshot()
     # the marks are taken first: what arrives while the digest is built is shown next time, never lost
     marks = {MESSAGES_MARK: store.last_message_rowid(), AUDIT_MARK: store.last_audit_id()}
-    views = case_views(ctx, now_local)
+    _add_cases(snap, case_views(ctx, now_local), rules, now_local)
+    messages_mark = _int(store.get_value(MESSAGES_MARK))
+    snap.quarantined.extend(_quarantined(store, tz, messages_mark, marks[MESSAGES_MARK]))
+    audit_mark = _int(store.get_value(AUDIT_MARK))
+    snap.delivery_failures.extend(_delivery_failures(store, tz, audit_mark, marks[AUDIT_MARK]))
+    # consent decisions waiting; closed cases purged since the last digest (mailbot.jobs.retention)
+    snap.consent_waiting = [", ".join(h["codes"]) if len(h["codes"]) == 1 else f"CN{h['number']}"
+                            for h in store.consent_holds("waiting")]
+    for row in _until(store.audit_rows_after(audit_mark, events=("purged",)), "id", marks[AUDIT_MARK]):
+        closed = store.purged_closed_on(row["case_code"] or "") or ""
+        snap.purged.append((row["case_code"] or "-", _dmy(closed)))
+    snap.held_purged = store.purged_unreported()  # held items removed unsent ([held] purge_after_days)
+    counts = store.outbox_counts()
+    snap.counts = {
+        "open cases": len(store.open_cases()),
+        "emails waiting to be sent": counts.get("pending", 0) + counts.get("sending", 0),
+        "emails held or failed": counts.get("held", 0) + counts.get("failed", 0),
+    }
+    return snap, marks
 
+
+def _until(rows, column: str, mark: int):
+    """``rows`` (in ``column`` order) up to the mark taken when the digest began: what came since is next time's."""
+    for row in rows:
+        if row[column] > mark:
+            return
+        yield row
+
+
+def _add_cases(snap: DigestSnapshot, views, rules, now_local: datetime) -> None:
+    """What each open case puts in the digest: new, Social Work check, follow-up, meetings, minutes, 19th birthday."""
+    today = now_local.date()
     overdue_days = rules.follow_up_overdue_days or 14
     due_days = min(rules.no_meeting_called_days or 10, overdue_days)
     minutes_days = rules.minutes_missing_days or 7
@@ -115,49 +144,34 @@ def snapshot(ctx, now: datetime) -> tuple[DigestSnapshot, dict]:
             if today <= b19 <= today + timedelta(weeks=birthday_weeks):
                 snap.birthdays_ahead.append(BirthdayItem(case.code, b19))
 
-    messages_mark = _int(store.get_value(MESSAGES_MARK))
-    for row in store.messages_after(messages_mark, outcomes=("quarantined", "held")):
-        if row["rowid"] > marks[MESSAGES_MARK]:
-            break
-        why = row["reason"] or row["kind"] or "not handled automatically"
-        snap.quarantined.append(QuarantineItem(_when(row["received_at"] or row["processed_at"], tz),
-                                               row["sender"] or "(unknown sender)", f"{row['outcome']}: {why}"))
 
-    audit_mark = _int(store.get_value(AUDIT_MARK))
+def _quarantined(store, tz, since: int, mark: int) -> list[QuarantineItem]:
+    """Emails quarantined or held since the last digest (by row number)."""
+    out = []
+    for row in _until(store.messages_after(since, outcomes=("quarantined", "held")), "rowid", mark):
+        why = row["reason"] or row["kind"] or "not handled automatically"
+        out.append(QuarantineItem(_when(row["received_at"] or row["processed_at"], tz),
+                                  row["sender"] or "(unknown sender)", f"{row['outcome']}: {why}"))
+    return out
+
+
+def _delivery_failures(store, tz, since: int, mark: int) -> list[DeliveryFailure]:
+    """Outgoing mail still held, then mail that failed since the last digest (audit, by id), each once."""
+    out = []
     listed: set[str] = set()
     for item in store.outbox_items("held"):
         listed.add(item.message_id)
-        snap.delivery_failures.append(DeliveryFailure(
-            _when(item.created_at, tz), item.case_code, ", ".join(item.recipients),
-            f"held, not sent: {item.last_error or 'waiting for a decision'}"))
+        out.append(DeliveryFailure(_when(item.created_at, tz), item.case_code, ", ".join(item.recipients),
+                                   f"held, not sent: {item.last_error or 'waiting for a decision'}"))
     failed = {i.message_id: i for i in store.outbox_items("failed")}
-    for row in store.audit_rows_after(audit_mark, events=("failed",)):
-        if row["id"] > marks[AUDIT_MARK]:
-            break
+    for row in _until(store.audit_rows_after(since, events=("failed",)), "id", mark):
         item = failed.get(row["message_id"])
         if item is None or item.message_id in listed:
             continue
         listed.add(item.message_id)
-        snap.delivery_failures.append(DeliveryFailure(
-            _when(row["at"], tz), item.case_code, ", ".join(item.recipients), item.last_error or "failed"))
-
-    # consent decisions waiting; closed cases purged since the last digest (mailbot.jobs.retention)
-    snap.consent_waiting = [", ".join(h["codes"]) if len(h["codes"]) == 1 else f"CN{h['number']}"
-                            for h in store.consent_holds("waiting")]
-    for row in store.audit_rows_after(audit_mark, events=("purged",)):
-        if row["id"] > marks[AUDIT_MARK]:
-            break
-        closed = store.purged_closed_on(row["case_code"] or "") or ""
-        snap.purged.append((row["case_code"] or "-", _dmy(closed)))
-
-    snap.held_purged = store.purged_unreported()
-    counts = store.outbox_counts()
-    snap.counts = {
-        "open cases": len(store.open_cases()),
-        "emails waiting to be sent": counts.get("pending", 0) + counts.get("sending", 0),
-        "emails held or failed": counts.get("held", 0) + counts.get("failed", 0),
-    }
-    return snap, marks
+        out.append(DeliveryFailure(_when(row["at"], tz), item.case_code, ", ".join(item.recipients),
+                                   item.last_error or "failed"))
+    return out
 
 
 def purge_held(ctx, now: float | None = None) -> list[str]:

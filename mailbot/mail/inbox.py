@@ -21,23 +21,25 @@ Between passes the watcher IDLEs; IDLE is re-issued every
 round-trips a NOOP under a socket timeout, so a silently dead connection is
 noticed; reconnects back off exponentially (0.5 s .. 30 s, with jitter),
 forever, logging one WARNING per outage. Logs name UIDs, never content.
+
+The settings and the wording of connection errors are :mod:`mailbot.mail.imap`; where the highest
+handled UID is remembered, :mod:`mailbot.mail.uid_state`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Callable, Protocol
 
 from mailbot.errors import MailbotError
+from mailbot.mail.imap import ImapSettings, describe_error, no_protocol_log
+from mailbot.mail.uid_state import MemoryUidState, UidState
 
 log = logging.getLogger("mailbot.inbox")
 
@@ -54,75 +56,11 @@ class InboxUnavailable(MailbotError):
 
 
 @dataclass(frozen=True)
-class ImapSettings:
-    host: str
-    port: int
-    tls: str = "ssl"  # "none" | "ssl" | "starttls"
-    username: str = ""
-    password: str = ""
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    quarantine_folder: str = "Quarantine"
-    idle_renew_seconds: float = 540.0  # well before the 29/30 min server limit
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0  # any single command/reply
-    liveness_seconds: float = 60.0  # watchdog: prove the connection is alive this often
-    full_pass_seconds: float = 300.0  # re-offer everything still in the folder (retries)
-    backoff_min: float = 0.5
-    backoff_max: float = 30.0
-
-    def __post_init__(self):
-        if self.tls not in ("none", "ssl", "starttls"):
-            raise ValueError("imap tls must be one of: none, ssl, starttls")
-
-
-@dataclass(frozen=True)
 class InboxMessage:
     uid: int
     uidvalidity: int
     raw: bytes
     internaldate: datetime | None
-
-
-class UidState(Protocol):
-    """Where the watcher remembers the highest UID it has handled (per UIDVALIDITY)."""
-
-    def get(self, uidvalidity: int) -> int: ...
-
-    def set(self, uidvalidity: int, uid: int) -> None: ...
-
-
-class MemoryUidState:
-    def __init__(self):
-        self._d: dict[int, int] = {}
-
-    def get(self, uidvalidity: int) -> int:
-        return self._d.get(int(uidvalidity), 0)
-
-    def set(self, uidvalidity: int, uid: int) -> None:
-        self._d[int(uidvalidity)] = int(uid)
-
-
-class JsonFileUidState:
-    """A small JSON file {"uidvalidity": N, "last_uid": M}; a new UIDVALIDITY starts over."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def _load(self) -> dict:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def get(self, uidvalidity: int) -> int:
-        d = self._load()
-        return int(d.get("last_uid", 0)) if d.get("uidvalidity") == int(uidvalidity) else 0
-
-    def set(self, uidvalidity: int, uid: int) -> None:
-        from mailbot.documents.package import write_atomic
-
-        write_atomic(self.path, json.dumps({"uidvalidity": int(uidvalidity), "last_uid": int(uid)}).encode())
 
 
 class Restores(Protocol):
@@ -187,7 +125,7 @@ class InboxWatcher:
         ctx = ssl.create_default_context() if c.tls != "none" else None
         client = IMAPClient(c.host, c.port, ssl=(c.tls == "ssl"), ssl_context=ctx, timeout=timeout)
         client.normalise_times = False  # INTERNALDATE as timezone-aware datetimes
-        _no_protocol_log(client)
+        no_protocol_log(client)
         try:
             if c.tls == "starttls":
                 client.starttls(ctx)
@@ -451,9 +389,9 @@ class InboxWatcher:
             self._drop()
             if isinstance(exc, MailbotError):
                 raise
-            self._contact(False, _describe(exc))
+            self._contact(False, describe_error(exc))
             raise InboxUnavailable(f"The mailbox at {self.config.host}:{self.config.port} could not be read "
-                                   f"({_describe(exc)}); check the IMAP settings and that the server is up.") from None
+                                   f"({describe_error(exc)}); check the IMAP settings and that the server is up.") from None
         if close:
             self.close()
         return n
@@ -481,13 +419,13 @@ class InboxWatcher:
                 if stop_event.is_set():
                     break
                 self._failures += 1
-                self._contact(False, _describe(exc))
+                self._contact(False, describe_error(exc))
                 if self._outage_start is None:
                     self._outage_start = time.monotonic()
                     log.warning("IMAP connection to %s:%s lost or refused (%s); reconnecting with backoff",
-                                self.config.host, self.config.port, _describe(exc))
+                                self.config.host, self.config.port, describe_error(exc))
                 else:
-                    log.debug("IMAP reconnect attempt %d failed (%s)", self._failures, _describe(exc))
+                    log.debug("IMAP reconnect attempt %d failed (%s)", self._failures, describe_error(exc))
                 delay = min(self.config.backoff_max, self.config.backoff_min * (2 ** (self._failures - 1)))
                 stop_event.wait(random.uniform(delay / 2, delay))
         self.in_idle = False
@@ -538,20 +476,6 @@ class InboxWatcher:
             self._contact(True)
 
 
-def _no_protocol_log(client) -> None:
-    """No IMAP protocol log, whatever the logging levels: it would hold whole fetched emails.
-
-    imapclient turns imaplib's debug output on (level 5: every line and every untagged response,
-    message bodies included) and sends it to the ``imapclient.imaplib`` logger at DEBUG, so
-    ``mailbot -v`` (or DEBUG on every logger) would write children's names to the log. Off at the
-    source: nothing is formatted at all."""
-    imap = getattr(client, "_imap", None)
-    if imap is not None:
-        imap.debug = 0
-        imap._mesg = lambda *args, **kwargs: None
-        imap._log = lambda *args, **kwargs: None
-
-
 def probe_imap(cfg) -> None:
     """Log in, check the folders can be used, log out (``mailbot check-config``).
 
@@ -568,24 +492,5 @@ def probe_imap(cfg) -> None:
         w._connect()
     except Exception as exc:
         w._drop()
-        raise InboxUnavailable(f"could not log in and open {settings.folder} ({_describe(exc)})") from None
+        raise InboxUnavailable(f"could not log in and open {settings.folder} ({describe_error(exc)})") from None
     w.close()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    name = type(exc).__name__
-    if name == "LoginError":
-        return "login refused"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "the server's TLS certificate could not be verified"
-    if isinstance(exc, ssl.SSLError):
-        return "TLS handshake failed: check the port and the tls setting"
-    if name == "CapabilityError":
-        return f"the server lacks a needed capability ({' '.join(str(a) for a in exc.args)[:80]})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return name

@@ -18,7 +18,7 @@ connection (reconnecting once if it drops):
   (permanent), so nobody gets the mail twice.
 
 Crash safety: each message's 250 is written, the moment it arrives, to the
-send journal (:class:`SentJournal`, a small append-only file beside the
+send journal (:class:`~mailbot.mail.sent_journal.SentJournal`, a small append-only file beside the
 database that no other thread writes, so recording a send never waits for
 intake's transaction); then the database row is marked 'sent'. At start
 the journal is applied first (its items marked 'sent'), then an item still
@@ -31,7 +31,8 @@ Callbacks may be plain functions or coroutines. Every log line about an item
 says what it is, its case and who it goes to, by agency, never by address or
 name: ``outbox item 12 (<id@host>): referral CN78 to Hebble Youth Service
 sent`` (``describe_recipients``, given by the daemon from the member
-directory; see :func:`recipient_agencies`).
+directory; see :func:`mailbot.mail.recipient_labels.recipient_agencies`). The SMTP connection
+itself (settings, opening, error wording, the check-config probe) is :mod:`mailbot.mail.smtp`.
 """
 
 from __future__ import annotations
@@ -40,118 +41,19 @@ import asyncio
 import zlib
 import inspect
 import logging
-import os
 import random
-import ssl
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import aiosmtplib
 
-from mailbot.errors import ConfigError
+from mailbot.mail.recipient_labels import no_addresses
+from mailbot.mail.sent_journal import SentJournal
+from mailbot.mail.smtp import CONNECTION_ERRORS, SmtpSettings, close_smtp, describe_error, open_smtp
 from mailbot.store import OutboxItem, Store
 
 log = logging.getLogger("mailbot.outbox")
-
-# Errors that mean "the connection is gone / the server did not answer".
-_CONNECTION_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
-                      aiosmtplib.SMTPTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
-
-
-@dataclass
-class SmtpSettings:
-    host: str
-    port: int
-    tls: str = "none"            # "none" | "ssl" | "starttls"
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 10
-    validate_certs: bool = True
-    tls_context: ssl.SSLContext | None = None
-
-    def __post_init__(self):
-        if self.tls not in ("none", "ssl", "starttls"):
-            raise ConfigError(f"smtp tls must be none, ssl or starttls (not {self.tls!r}).")
-
-
-def _describe(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = f"{code} {message}" if code else f"{type(exc).__name__}: {message}"
-    return " ".join(text.split())[:300]
-
-
-async def open_smtp(s: SmtpSettings) -> aiosmtplib.SMTP:
-    """A connected (and logged-in, if configured) aiosmtplib client."""
-    client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
-                             use_tls=s.tls == "ssl", start_tls=(s.tls == "starttls"),
-                             validate_certs=s.validate_certs, tls_context=s.tls_context)
-    try:
-        await client.connect()
-        if s.username:
-            await client.login(s.username, s.password or "")
-    except BaseException:
-        await close_smtp(client)
-        raise
-    return client
-
-
-async def close_smtp(client: aiosmtplib.SMTP | None) -> None:
-    if client is None:
-        return
-    try:
-        if client.is_connected:
-            await asyncio.wait_for(client.quit(), timeout=2)
-    except Exception:
-        client.close()
-
-
-class SentJournal:
-    """Messages the SMTP server has accepted (250) and the database may not have recorded yet.
-
-    One line per message, ``<outbox id> <Message-ID>``, appended with a single write(2) as soon as
-    the 250 arrives: the file is the outbox thread's own, so nothing waits for a lock (the database
-    may be held by intake for the length of a referral). A kill leaves the line in the page cache,
-    so it survives mailbot's death (as the database's synchronous=NORMAL commits do). Applied to the
-    database at the next start, and emptied whenever every line in it is recorded there. It holds
-    ids only, never a name."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._fd: int | None = None
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return self._fd
-
-    def record(self, item_id: int, message_id: str) -> None:
-        os.write(self._open(), f"{int(item_id)} {''.join(str(message_id).split())}\n".encode("ascii", "replace"))
-
-    def entries(self) -> list[tuple[int, str]]:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in data.decode("ascii", "replace").split("\n")[:-1]:  # (a last line cut short: not sent)
-            parts = line.split(" ")
-            if len(parts) == 2 and parts[0].isdigit() and parts[1]:
-                out.append((int(parts[0]), parts[1]))
-        return out
-
-    def clear(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-        elif self.path.exists():
-            os.truncate(self.path, 0)
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
 
 
 class OutboxSender:
@@ -315,9 +217,9 @@ class OutboxSender:
         delay = min(self._backoff(self._connect_failures), self.connect_retry_max)
         self._not_before = now + delay
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-            error = f"the mail server refused mailbot's login (check the smtp username/password): {_describe(exc)}"
+            error = f"the mail server refused mailbot's login (check the smtp username/password): {describe_error(exc)}"
         else:
-            error = f"cannot reach the mail server: {_describe(exc)}"
+            error = f"cannot reach the mail server: {describe_error(exc)}"
         # same next_try for all so the order is kept when the server is back
         for item in items:
             self.store.mark_retry(item.id, error, now + delay)
@@ -351,11 +253,11 @@ class OutboxSender:
             return
         attempts = item.attempts + 1
         self.store.mark_retry(item.id, error, now + self._backoff(attempts))
-        log.info("%s deferred: %s", self._about(item), _no_addresses(error, item.recipients))
+        log.info("%s deferred: %s", self._about(item), no_addresses(error, item.recipients))
 
     async def _permanent(self, item: OutboxItem, error: str) -> None:
         self.store.mark_failed(item.id, error)
-        log.error("%s failed: %s", self._about(item), _no_addresses(error, item.recipients))
+        log.error("%s failed: %s", self._about(item), no_addresses(error, item.recipients))
         await self._call(self.on_permanent_failure, item, error)
 
     def _check_gate(self, item: OutboxItem) -> str | None:
@@ -413,7 +315,7 @@ class OutboxSender:
                     if client is None:
                         try:
                             client = await self._connect()
-                        except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
+                        except (aiosmtplib.SMTPException, *CONNECTION_ERRORS) as exc:
                             await self._connection_failed(exc, items[index:])
                             return sent, True
                         self._connected()
@@ -429,19 +331,19 @@ class OutboxSender:
                         await self._refused(item, [], {r.recipient: r for r in exc.recipients})
                     except aiosmtplib.SMTPResponseException as exc:
                         if 400 <= exc.code < 500:
-                            await self._temporary(item, _describe(exc))
+                            await self._temporary(item, describe_error(exc))
                         else:
-                            await self._permanent(item, _describe(exc))
-                    except _CONNECTION_ERRORS as exc:
+                            await self._permanent(item, describe_error(exc))
+                    except CONNECTION_ERRORS as exc:
                         await self._close(client)
                         client = None
                         if attempt == 1:
-                            self.store.mark_retry(item.id, _describe(exc), self.clock())
+                            self.store.mark_retry(item.id, describe_error(exc), self.clock())
                             continue  # reconnect and try this item once more
-                        await self._temporary(item, _describe(exc))
+                        await self._temporary(item, describe_error(exc))
                     except (aiosmtplib.SMTPException, ValueError) as exc:
                         # malformed address, SMTPUTF8 not supported...: retrying will not help
-                        await self._permanent(item, _describe(exc))
+                        await self._permanent(item, describe_error(exc))
                     else:
                         accepted = [r for r in item.recipients if r not in errors]
                         if errors:
@@ -467,8 +369,8 @@ class OutboxSender:
     async def _refused(self, item: OutboxItem, accepted: list[str], refused: dict) -> None:
         temporary = [r for r, resp in refused.items() if 400 <= getattr(resp, "code", 500) < 500]
         permanent = {r: resp for r, resp in refused.items() if r not in temporary}
-        perm_text = "; ".join(f"{r}: {_describe(resp)}" for r, resp in permanent.items())
-        temp_text = "; ".join(f"{r}: {_describe(refused[r])}" for r in temporary)
+        perm_text = "; ".join(f"{r}: {describe_error(resp)}" for r, resp in permanent.items())
+        temp_text = "; ".join(f"{r}: {describe_error(refused[r])}" for r in temporary)
         if temporary:
             if accepted:
                 now = self.clock()
@@ -484,7 +386,7 @@ class OutboxSender:
         if accepted:
             self.store.mark_sent(item.id, note=f"refused: {perm_text}", now=self.clock())
             log.error("%s: sent to %s, refused for %s: %s", self._about(item), self._to(accepted),
-                      self._to(list(permanent)), _no_addresses(perm_text, item.recipients))
+                      self._to(list(permanent)), no_addresses(perm_text, item.recipients))
             await self._call(self.on_permanent_failure, item, f"refused: {perm_text}")
         else:
             await self._permanent(item, f"refused: {perm_text}")
@@ -562,48 +464,3 @@ class OutboxSender:
                 await asyncio.sleep(min(self._seconds_until_next(), left))
         finally:
             self._close_db_thread()
-
-
-def recipient_agencies(cfg, addresses: list[str], *, most: int = 4) -> str:
-    """Who a message goes to, for a log line: member agencies, 'the coordinator', else 'another address'
-    (a referrer's reply may go to an address that holds a person's name: never written)."""
-    labels: list[str] = []
-    coordinators = set(getattr(cfg, "coordinators", ()))
-    for a in addresses:
-        a = a.strip().lower()
-        member = cfg.member_for(a)
-        label = (member.agency if member is not None else "the coordinator" if a in coordinators
-                 else "the mailbox" if a == cfg.mailbox_address else "another address")
-        if label not in labels:
-            labels.append(label)
-    if len(labels) > most:
-        return ", ".join(labels[:most - 1]) + f" and {len(labels) - most + 1} more"
-    return ", ".join(labels)
-
-
-def _no_addresses(text: str, addresses: list[str]) -> str:
-    """An SMTP error text without the recipients' addresses (they may hold a person's name)."""
-    for a in sorted(addresses, key=len, reverse=True):
-        text = text.replace(a, "<recipient>")
-    return text
-
-
-async def probe_smtp(cfg) -> None:
-    """Connect, log in, NOOP, quit: for `mailbot check-config`. ``cfg`` is a
-    Config (with ``.smtp``) or SmtpSettings. Raises a one-line MailbotError."""
-    from mailbot.errors import MailbotError
-
-    raw = getattr(cfg, "smtp", cfg)
-    settings = raw if isinstance(raw, SmtpSettings) else SmtpSettings(
-        host=raw.host, port=raw.port, tls=getattr(raw, "tls", "none"), username=getattr(raw, "username", None),
-        password=getattr(raw, "password", None), timeout=getattr(raw, "timeout", 10))
-    try:
-        client = await open_smtp(settings)
-    except aiosmtplib.SMTPAuthenticationError as exc:
-        raise MailbotError(f"the mail server refused the login ({_describe(exc)})", reason="smtp") from None
-    except (aiosmtplib.SMTPException, *_CONNECTION_ERRORS) as exc:
-        raise MailbotError(f"cannot reach the mail server ({_describe(exc)})", reason="smtp") from None
-    try:
-        await client.noop()
-    finally:
-        await close_smtp(client)

@@ -117,9 +117,9 @@ class TestNetwork:
     def received(self, raw: bytes, **kw) -> bytes:
         """``raw`` as the test MX would put it in the inbox (its Authentication-Results on top), for tests
         that hand raw mail to the pipeline without Dovecot; keywords as MailServer.deliver_to_inbox."""
-        from mailbot.sandbox.mailserver import _from_address, stamp_authentication_results
+        from mailbot.sandbox.mx import from_address, stamp_authentication_results
 
-        sender = _from_address(raw)
+        sender = from_address(raw)
         return stamp_authentication_results(raw, self.server.authserv_id, envelope=kw.pop("mail_from", None) or sender,
                                             from_address=sender, **kw)
 

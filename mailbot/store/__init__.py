@@ -7,7 +7,8 @@
   their people, the Master List flag, exits; outbox_queue: every outgoing email;
   reviews: held forms and commands awaiting confirmation;
 - vault: encryption of names at rest and the blind index;
-- maintenance: backup, restore and key rotation (every sealed column is listed in its sealed_fields).
+- maintenance: backup, restore and key rotation, one entry point for key_files, sealed (every sealed
+  column is listed in its sealed_fields), db_files, key_rotation, backup and restore.
 """
 
 from mailbot.store.database import BUSY_TIMEOUT_MS, Store
