@@ -76,7 +76,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
         return "held", codes_done, "leak-check-failed"
     date = minutes.get("date") or "undated"
     attendees, known_attendees = _distribute(ctx, email, minutes, cases, coded, label=label, date=date,
-                                             source=source)
+                                             source=source, on_record=on_record)
     _record_received(ctx, cases, source)
     updates: dict = {}
     if minutes.get("next_meeting"):
@@ -122,9 +122,14 @@ def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dic
 
 
 def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, date: str,
-                source: str) -> tuple[list[str], list[str]]:
+                source: str, on_record=((), (), ())) -> tuple[list[str], list[str]]:
     """The coded minutes to the rule's audience (attendees and apologies only when they are in the
-    member directory). Returns the attendees' addresses and those in the directory."""
+    member directory). Returns the attendees' addresses and those in the directory.
+
+    A sensitive service that attended (or leads) a case without consent to share with such services is,
+    in every other member's copy, "an unspecified service": its name, its attendees' names, addresses
+    and phones are replaced in the coded minutes (stripped and verified like names) and in the email;
+    the service itself and the coordinator get the minutes as they are."""
     case = cases[0]
     member_addresses = {c.lower() for m in ctx.cfg.members for c in m.contacts}
     attendees = [a["email"].lower() for a in minutes.get("attendees", []) if a.get("email")]
@@ -134,12 +139,64 @@ def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, d
     known_apologies = [a for a in apologies if a in member_addresses]
     to = _recipients(ctx, "minutes", cases, attendees=known_attendees, apologies=known_apologies,
                      sender=email.from_address)
-    att = Attachment(f"{label}-minutes-{date}.docx", DOCX_TYPE, coded)
-    ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=to,
-              values={"code": label, "lead_agency": case.lead_agency, "date": date,
-                      "next_meeting": _when(minutes.get("next_meeting")) or "not set"},
-              source=source, case_code=case.code, attachments=[att])
+    values = {"code": label, "lead_agency": case.lead_agency, "date": date,
+              "next_meeting": _when(minutes.get("next_meeting")) or "not set"}
+    for view_to, hidden in _sensitive_views(ctx, minutes, cases, to):
+        view_coded, view_values = coded, values
+        if hidden:
+            view_coded, view_values = _masked(ctx, minutes, hidden, coded, values, on_record)
+        att = Attachment(f"{label}-minutes-{date}.docx", DOCX_TYPE, view_coded)
+        ctx.queue(kind="minutes", rule_kind="minutes", template="minutes", to=view_to, values=view_values,
+                  source=source, case_code=case.code, attachments=[att])
     return attendees, known_attendees
+
+
+def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[list[str], tuple]]:
+    """[(recipients, the sensitive members hidden from them)]: a sensitive service that leads or attended,
+    where a case has no consent to share with such services, is hidden from everyone but itself and the
+    coordinators. One group, hiding nothing, when there is none."""
+    from mailbot.casework.sensitive import may_see
+
+    if all(ctx.store.sensitive_consent(c.code) for c in cases):
+        return [(to, ())]
+    present = {(cases[0].lead_agency or "").strip().lower()}
+    for a in minutes.get("attendees", []):
+        present.add((a.get("agency") or "").strip().lower())
+        m = ctx.cfg.member_for((a.get("email") or "").lower())
+        if m is not None:
+            present.add(m.agency.strip().lower())
+    hidden = [m for m in ctx.cfg.members if m.sensitive and m.agency.strip().lower() in present]
+    if not hidden:
+        return [(to, ())]
+    groups: dict[tuple, list[str]] = {}
+    for address in to:
+        key = tuple(m.agency for m in hidden if not may_see(address, m, ctx.cfg.coordinators))
+        groups.setdefault(key, []).append(address)
+    by_agency = {m.agency: m for m in hidden}
+    return [(group, tuple(by_agency[a] for a in key)) for key, group in groups.items()]
+
+
+def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -> tuple[bytes, dict]:
+    """The coded minutes and the email's values with each hidden service shown as an unspecified service."""
+    from mailbot.casework.consent import load_consent_rules
+    from mailbot.casework.sensitive import mask
+    from mailbot.handlers.sensitive import recode
+
+    label = load_consent_rules(ctx.cfg.rules_dir).sensitive_label
+    words: list[str] = []
+    for m in hidden:
+        words += [m.agency, *m.contacts]
+        contacts = {c.lower() for c in m.contacts}
+        for a in minutes.get("attendees", []):
+            if (a.get("agency") or "").strip().lower() == m.agency.strip().lower() or \
+                    (a.get("email") or "").lower() in contacts:
+                words += [a.get("name") or "", a.get("email") or "", a.get("phone") or ""]
+    words = [w for w in words if w and len(w.strip()) > 2]
+    out = dict(values)
+    for m in hidden:
+        out = {k: mask(v, m, label=label, extra=words) if isinstance(v, str) else v for k, v in out.items()}
+    children, family, codes = on_record
+    return recode(ctx, coded, words, label, children, family, codes), out
 
 
 def _record_received(ctx, cases, source: str) -> None:

@@ -24,11 +24,11 @@ def coded_referral_views(ctx, to, values, coded: bytes, *, agency, from_address,
         extra = [w for w in (ref.get("name"), ref.get("email"), ref.get("phone"), from_address,
                              data.get("referring_agency"), agency, *hide.contacts) if w and len(w.strip()) > 2]
         out.append((view_to, mask_values(values, hide, label=rules.sensitive_label, extra=extra),
-                    _recode(ctx, coded, extra, rules.sensitive_label, children, family, codes)))
+                    recode(ctx, coded, extra, rules.sensitive_label, children, family, codes)))
     return out
 
 
-def _recode(ctx, coded: bytes, words, label, children, family, codes) -> bytes:
+def recode(ctx, coded: bytes, words, label, children, family, codes) -> bytes:
     from mailbot.documents.coding import code_document
     from mailbot.documents.package import open_package
 
