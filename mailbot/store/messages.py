@@ -32,13 +32,7 @@ class MessagesMixin:
 
         Read-only; used by the digest ("quarantined since the last digest"). Each dict has a ``rowid``."""
         names = ("rowid", "key", "received_at", "sender", "kind", "outcome", "reason", "processed_at")
-        sql = f"SELECT {', '.join(names)} FROM messages WHERE rowid > ?"
-        params: list = [int(rowid)]
-        if outcomes is not None:
-            outcomes = list(outcomes)
-            sql += f" AND outcome IN ({', '.join('?' * len(outcomes))})"
-            params += outcomes
-        return [dict(zip(names, row)) for row in self._conn().execute(sql + " ORDER BY rowid", params)]
+        return self._rows_after("messages", names, "rowid", rowid, "outcome", outcomes)
 
     def last_message_rowid(self) -> int:
         row = self._conn().execute("SELECT MAX(rowid) FROM messages").fetchone()
@@ -111,18 +105,21 @@ class MessagesMixin:
     def audit_rows_after(self, after_id: int = 0, events=None) -> list[dict]:
         """Read-only: audit rows with id above ``after_id`` (optionally only these events), oldest first."""
         names = ("id", "at", "event", "kind", "message_id", "case_code", "recipients", "rule", "reason")
-        sql = f"SELECT {', '.join(names)} FROM audit WHERE id > ?"
-        params: list = [int(after_id)]
-        if events is not None:
-            events = list(events)
-            sql += f" AND event IN ({', '.join('?' * len(events))})"
-            params += events
-        rows = []
-        for row in self._conn().execute(sql + " ORDER BY id", params):
-            d = dict(zip(names, row))
+        rows = self._rows_after("audit", names, "id", after_id, "event", events)
+        for d in rows:
             d["recipients"] = json.loads(d["recipients"])
-            rows.append(d)
         return rows
+
+    def _rows_after(self, table: str, names: tuple, order: str, after: int, column: str, values) -> list[dict]:
+        """Rows of ``table`` with ``order`` above ``after`` (and ``column`` among ``values`` unless None),
+        oldest first, as dicts of ``names``. Table and column names are this module's own, never input."""
+        sql = f"SELECT {', '.join(names)} FROM {table} WHERE {order} > ?"
+        params: list = [int(after)]
+        if values is not None:
+            values = list(values)
+            sql += f" AND {column} IN ({', '.join('?' * len(values))})"
+            params += values
+        return [dict(zip(names, row)) for row in self._conn().execute(f"{sql} ORDER BY {order}", params)]
 
     def last_audit_id(self) -> int:
         row = self._conn().execute("SELECT MAX(id) FROM audit").fetchone()
