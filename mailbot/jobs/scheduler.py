@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import date, datetime, timedelta
 
 from mailbot.errors import MailbotError
@@ -209,7 +210,19 @@ def start_scheduler(bot):
     scheduler = BackgroundScheduler(timezone=tz, executors={"default": ThreadPoolExecutor(max_workers=1)},
                                     job_defaults={"coalesce": True, "max_instances": 1})
     start = datetime.now(ctx.cfg.tz)
-    scheduler.add_job(_guarded("reminders", reminders_tick, ctx), IntervalTrigger(minutes=1, timezone=tz),
+    catch_up = _guarded("digest catch-up", digest_catch_up, ctx)
+    tick = _guarded("reminders", reminders_tick, ctx)
+    started = threading.Event()
+
+    def reminders() -> None:
+        # the first run, at start, first sends a digest missed earlier today (digest_catch_up): one job,
+        # so no one-shot job is left for APScheduler to remove (it raced with its own bookkeeping)
+        if not started.is_set():
+            started.set()
+            catch_up()
+        tick()
+
+    scheduler.add_job(reminders, IntervalTrigger(minutes=1, timezone=tz),
                       id="reminders", name="reminders", next_run_time=start, misfire_grace_time=300)
     scheduler.add_job(_guarded("digest", lambda: send_digest(ctx, ctx.now())),
                       CronTrigger(hour=hour, minute=minute, timezone=tz), id="digest", name="digest",
@@ -219,8 +232,6 @@ def start_scheduler(bot):
     # a Master List held back by its window ([master_list] interval_minutes) goes when the window ends
     scheduler.add_job(_guarded("master list", master_list_tick, ctx), IntervalTrigger(minutes=1, timezone=tz),
                       id="master-list", name="master list", misfire_grace_time=300)
-    scheduler.add_job(_guarded("digest catch-up", digest_catch_up, ctx), "date", run_date=start,
-                      id="digest-catch-up", name="digest catch-up", misfire_grace_time=3600)
     scheduler.start()
     log.info("scheduler started: reminders and the Master List window every minute, digest daily at %02d:%02d (%s)", hour, minute, tz)
     return scheduler
