@@ -39,6 +39,16 @@ def split_recipients(to, member, coordinators) -> tuple[list[str], list[str]]:
     return seeing, [a for a in to if a not in seeing]
 
 
+def group_by_hidden(to, hidden, coordinators) -> list[tuple[list[str], tuple]]:
+    """[(recipients, the members of ``hidden`` they may not see)] in ``to``'s order: each sensitive member
+    sees itself, the coordinators see all of them, everyone else none."""
+    groups: dict[tuple, list[str]] = {}
+    for address in to:
+        key = tuple(m for m in hidden if not may_see(address, m, coordinators))
+        groups.setdefault(key, []).append(address)
+    return [(group, key) for key, group in groups.items()]
+
+
 def mask(text: str, member, *, label: str = UNSPECIFIED, extra=()) -> str:
     """``text`` with the member's agency name, its contact addresses (and ``extra`` words: the organiser's
     name or phone) replaced by the label, whole words, case-insensitively."""

@@ -155,7 +155,7 @@ def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[lis
     """[(recipients, the sensitive members hidden from them)]: a sensitive service that leads or attended,
     where a case has no consent to share with such services, is hidden from everyone but itself and the
     coordinators. One group, hiding nothing, when there is none."""
-    from mailbot.casework.sensitive import may_see
+    from mailbot.casework.sensitive import group_by_hidden
 
     if all(ctx.store.sensitive_consent(c.code) for c in cases):
         return [(to, ())]
@@ -168,18 +168,13 @@ def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[lis
     hidden = [m for m in ctx.cfg.members if m.sensitive and m.agency.strip().lower() in present]
     if not hidden:
         return [(to, ())]
-    groups: dict[tuple, list[str]] = {}
-    for address in to:
-        key = tuple(m.agency for m in hidden if not may_see(address, m, ctx.cfg.coordinators))
-        groups.setdefault(key, []).append(address)
-    by_agency = {m.agency: m for m in hidden}
-    return [(group, tuple(by_agency[a] for a in key)) for key, group in groups.items()]
+    return group_by_hidden(to, hidden, ctx.cfg.coordinators)
 
 
 def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -> tuple[bytes, dict]:
     """The coded minutes and the email's values with each hidden service shown as an unspecified service."""
     from mailbot.casework.consent import load_consent_rules
-    from mailbot.casework.sensitive import mask
+    from mailbot.casework.sensitive import mask_values
     from mailbot.handlers.sensitive import recode
 
     label = load_consent_rules(ctx.cfg.rules_dir).sensitive_label
@@ -192,11 +187,10 @@ def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -
                     (a.get("email") or "").lower() in contacts:
                 words += [a.get("name") or "", a.get("email") or "", a.get("phone") or ""]
     words = [w for w in words if w and len(w.strip()) > 2]
-    out = dict(values)
-    for m in hidden:
-        out = {k: mask(v, m, label=label, extra=words) if isinstance(v, str) else v for k, v in out.items()}
+    # ``words`` holds every hidden service's name and addresses: one masking pass covers them all
     children, family, codes = on_record
-    return recode(ctx, coded, words, label, children, family, codes), out
+    return (recode(ctx, coded, words, label, children, family, codes),
+            mask_values(values, hidden[0], label=label, extra=words))
 
 
 def _record_received(ctx, cases, source: str) -> None:
