@@ -113,3 +113,13 @@ def run_bot_until_idle(bot, timeout: float = 30.0) -> None:
     """Process the inbox once (moving mail to Processed/Quarantine), then deliver the outbox."""
     bot.drain_inbox_once()
     deliver_outbox(bot, timeout)
+
+
+@pytest.fixture
+def desk(tmp_path):
+    """A network on paper (tests/desk.py): the pipeline against a temporary store, no mail server."""
+    from desk import Desk
+
+    d = Desk(tmp_path)
+    yield d
+    d.close()

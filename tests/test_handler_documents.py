@@ -8,17 +8,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-import pytest
-
 from conftest import truth_for
-from desk import SAMPLES, Desk, text_of
-
-
-@pytest.fixture
-def desk(tmp_path):
-    d = Desk(tmp_path)
-    yield d
-    d.close()
+from desk import SAMPLES, text_of
 
 
 def docx_text(data: bytes) -> str:

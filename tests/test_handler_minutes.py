@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from desk import Desk
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "db"))
 from make_v4 import minutes_docx  # noqa: E402  (the same fictional minutes the schema-4 database holds)
 
 
 @pytest.fixture
-def desk(tmp_path):
-    d = Desk(tmp_path)
-    d.referral(d.lead)
-    yield d
-    d.close()
+def desk(desk):
+    """conftest's desk after S01 was referred by the lead agency: case CN1."""
+    desk.referral(desk.lead)
+    return desk
 
 
 def test_minutes_are_sent_on_and_their_actions_and_receipt_are_rows(desk):

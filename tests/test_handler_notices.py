@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from desk import Desk, text_of
+from desk import text_of
 
 
 @pytest.fixture
-def desk(tmp_path):
-    d = Desk(tmp_path)
-    d.referral(d.lead)
-    yield d
-    d.close()
+def desk(desk):
+    """conftest's desk after S01 was referred by the lead agency: case CN1."""
+    desk.referral(desk.lead)
+    return desk
 
 
 def notice(desk, sender: str, *, date: str = "14/12/2026", time: str = "10:30", extra: str = "") -> bytes:

@@ -9,16 +9,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-import pytest
-
-from desk import Desk, text_of
-
-
-@pytest.fixture
-def desk(tmp_path):
-    d = Desk(tmp_path)
-    yield d
-    d.close()
+from desk import text_of
 
 
 def plain(sender: str, subject: str, body: str, **headers) -> bytes:
