@@ -52,22 +52,29 @@ API
 ---
 
 ``parse_commands(text) -> list[Command | CommandError]`` (one entry per
-command line, in order) and ``format_reply(results) -> str``.
+command line, in order) and ``format_reply(results) -> str``. What a command is once read:
+mailbot.casework.command_types (re-exported here); the case codes, addresses and CommandError
+both parsers share: mailbot.casework.command_syntax.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Union
+from typing import Callable
 
+from mailbot.casework.command_syntax import (CODE_RE as _CODE_RE, EMAIL_RE as _EMAIL_RE, CommandError,
+                                             normalise_code, normalise_codes as _normalise_codes, parse_hold_id)
+from mailbot.casework.command_types import (Command, DiscardHeld, Detained, ExitCase, Handover, Help, ListHeld,
+                                            MemberAdd, MemberChange, MemberRemove, ReleaseHeld, Released,
+                                            ResendMasterList, SocialWorkCheck, StripHeld, display_line)
 from mailbot.casework.consent import ConsentOverride, ConsentWithdraw
+from mailbot.casework.control import parse_control
 
 __all__ = [
     "Command", "CommandError", "SocialWorkCheck", "ExitCase", "Handover", "Detained",
     "Released", "MemberAdd", "MemberRemove", "MemberChange", "ResendMasterList", "Help",
     "StripHeld", "ReleaseHeld", "DiscardHeld", "ListHeld", "display_line",
-    "parse_commands", "parse_command_line", "format_reply", "normalise_code", "HELP_TEXT",
+    "parse_commands", "parse_command_line", "format_reply", "normalise_code", "parse_hold_id", "HELP_TEXT",
 ]
 
 # the list of commands is one table (mailbot.casework.command_help): HELP, `mailbot command --help`
@@ -76,144 +83,14 @@ from mailbot.casework.command_help import help_text as _help_text, keywords as _
 HELP_TEXT = _help_text()
 
 
-# -- the commands ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SocialWorkCheck:
-    code: str
-    known: bool
-    open: bool | None  # None when not known
-    worker_name: str | None = None
-    worker_phone: str | None = None
-    worker_email: str | None = None
-    line: str = ""
-
-    @property
-    def allocated(self) -> bool:
-        return bool(self.known and self.open and self.worker_name)
-
-
-@dataclass(frozen=True)
-class ExitCase:
-    code: str
-    reason: str = ""
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class Handover:
-    code: str
-    to: str  # agency name or member email address
-    line: str = ""
-
-    @property
-    def to_is_email(self) -> bool:
-        return bool(_EMAIL_RE.fullmatch(self.to))
-
-
-@dataclass(frozen=True)
-class Detained:
-    code: str
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class Released:
-    code: str
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class MemberAdd:
-    agency: str
-    email: str
-    social_work: bool = False
-    may_submit: bool = True
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class MemberRemove:
-    email: str
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    old_email: str
-    new_email: str
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class ResendMasterList:
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class StripHeld:
-    """STRIP H3 <word>...: the words are names; they are never repeated in a reply (``display``)."""
-    hold: int
-    words: tuple[str, ...]
-    line: str = ""
-
-    @property
-    def display(self) -> str:
-        return f"STRIP H{self.hold} ({len(self.words)} word(s), not repeated here)"
-
-
-@dataclass(frozen=True)
-class ReleaseHeld:
-    hold: int
-    reason: str
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class DiscardHeld:
-    hold: int
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class ListHeld:
-    line: str = ""
-
-
-def display_line(cmd) -> str:
-    """How a command line is quoted back (a line that holds a name is not repeated)."""
-    return getattr(cmd, "display", None) or getattr(cmd, "line", "")
-
-
-@dataclass(frozen=True)
-class Help:
-    line: str = ""
-
-
-@dataclass(frozen=True)
-class CommandError:
-    """A line that is not a valid command; ``message`` says why and shows the right syntax."""
-
-    line: str
-    message: str
-
-
-Command = Union[SocialWorkCheck, ExitCase, Handover, Detained, Released, MemberAdd,
-                MemberRemove, MemberChange, ResendMasterList, Help]
-
-
 # -- parsing -------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_CODE_IN_TEXT_RE = re.compile(r"(?<![A-Za-z0-9])cn[ \t-]?0*(\d{1,6})([a-z])?(?![A-Za-z0-9])", re.I)
-_CODE_RE = re.compile(r"CN([1-9]\d{0,5})([A-Z]?)")
 _BULLET_RE = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")
 _STOP_RE = re.compile(
     r"^(?:--\s*|-{3,}\s*original message\s*-{3,}|_{5,}|from:\s.*|sent from my .*|"
     r"on .{0,200}wrote:|-{3,}\s*forwarded message\s*-{3,})$",
     re.I,
 )
-_PHONE_RE = re.compile(r"^\+?[\d()][\d ()./-]{5,}\d$")
 _MAX_LINE = 500
 _MAX_LINES = 200
 
@@ -229,18 +106,6 @@ _SYNTAX = {
     "RESEND": "RESEND MASTER LIST",
     "HELP": "HELP",
 }
-
-
-def normalise_code(text: str) -> str | None:
-    """``cn78`` / ``CN 78`` / ``cn-058a`` -> ``CN78`` / ``CN78`` / ``CN58A``; None if not a case code."""
-    m = _CODE_IN_TEXT_RE.fullmatch(text.strip())
-    if not m:
-        return None
-    return f"CN{int(m.group(1))}{(m.group(2) or '').upper()}"
-
-
-def _normalise_codes(line: str) -> str:
-    return _CODE_IN_TEXT_RE.sub(lambda m: f"CN{int(m.group(1))}{(m.group(2) or '').upper()}", line)
 
 
 def _error(line: str, keyword: str, what: str) -> CommandError:
@@ -280,88 +145,112 @@ def parse_commands(text: str) -> list[Command | CommandError]:
 
 
 def parse_command_line(line: str) -> Command | CommandError:
-    """Parse one line; never raises."""
+    """Parse one line; never raises.
+
+    The line's first word picks its reader: the view and steering commands
+    (mailbot.casework.control) first, then :data:`_READERS`, one a keyword."""
     original = line
     if len(line) > _MAX_LINE:
         return CommandError(original[:80] + "...", "This line is too long to be a command.")
-    line = _BULLET_RE.sub("", line.strip())
-    line = _normalise_codes(line)
-    # typographic quotes -> straight quotes
-    line = line.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
-    words = line.split()
+    words = _tidy(line).split()
     if not words:
         return _unknown(original)
     kw = words[0].upper().rstrip(":")
     rest = words[1:]
-    from mailbot.casework.control import parse_control  # STATUS, CASE, LIST OPEN, MEMBERS, O/Q items
-
-    found = parse_control(kw, rest, original, CommandError)
+    found = parse_control(kw, rest, original)  # STATUS, CASE, LIST OPEN, MEMBERS, O/Q items
     if found is not None:
         return found
+    read = _READERS.get(kw)
     try:
-        if kw in ("SW", "SOCIALWORK", "SOCIAL-WORK"):
-            return _parse_sw(original, line, rest)
-        if kw == "SOCIAL" and rest and rest[0].upper() == "WORK":
-            return _parse_sw(original, line, rest[1:])
-        if kw == "EXIT":
-            code = _need_code(original, "EXIT", rest)
-            if isinstance(code, CommandError):
-                return code
-            return ExitCase(code, " ".join(rest[1:]).strip(" -:"), line=original)
-        if kw == "HANDOVER":
-            code = _need_code(original, "HANDOVER", rest)
-            if isinstance(code, CommandError):
-                return code
-            tail = rest[1:]
-            if tail and tail[0].upper() == "TO":
-                tail = tail[1:]
-            to = " ".join(tail).strip().strip('"').strip()
-            if not to:
-                return _error(original, "HANDOVER", "Say which agency becomes the lead agency.")
-            if "@" in to and not _EMAIL_RE.fullmatch(to):
-                return _error(original, "HANDOVER", "The email address is not complete.")
-            return Handover(code, to.lower() if _EMAIL_RE.fullmatch(to) else to, line=original)
-        if kw in ("DETAINED", "DETENTION", "RELEASED"):
-            key = "RELEASED" if kw == "RELEASED" else "DETAINED"
-            code = _need_code(original, key, rest)
-            if isinstance(code, CommandError):
-                return code
-            if len(rest) > 1:
-                return _error(original, key, "Only the case code follows the keyword.")
-            return Released(code, line=original) if key == "RELEASED" else Detained(code, line=original)
-        if kw == "MEMBER":
-            return _parse_member(original, line, rest)
-        if kw == "RESEND":
-            tail = "".join(w.upper() for w in rest).replace("-", "").replace("_", "")
-            if tail in ("MASTERLIST", "THEMASTERLIST", "LIST"):
-                return ResendMasterList(line=original)
-            return _error(original, "RESEND", "Only the Master List can be resent.")
-        if kw in ("HELP", "?"):
-            return Help(line=original)
-        if kw in ("STRIP", "RELEASE", "DISCARD"):
-
-            hold = parse_hold_id(rest[0]) if rest else None
-            if hold is None:
-                shown = f"STRIP H<number> ({len(rest) - 1} word(s))" if kw == "STRIP" else original
-                return CommandError(shown, f"{kw} needs the number of the held referral, like {kw} H3.")
-            if kw == "STRIP":
-                words = tuple(w.strip(" \"'") for w in rest[1:] if w.strip(" \"'"))
-                if not words:
-                    return CommandError(f"STRIP H{hold}", "Give the word to remove: STRIP H3 <word>.")
-                return StripHeld(hold, words, line=original)
-            if kw == "RELEASE":
-                reason = " ".join(rest[1:]).strip(" -:")
-                if not reason:
-                    return CommandError(original, "Give a reason: RELEASE H3 <reason> (it is recorded).")
-                return ReleaseHeld(hold, reason, line=original)
-            return DiscardHeld(hold, line=original)
-        if kw == "HELD" and not rest:
-            return ListHeld(line=original)
-        if kw == "CONSENT":  # the coordinator's consent decisions (mailbot.casework.consent)
-            return _parse_consent(original, rest)
+        found = read(kw, rest, original) if read else None
     except Exception:  # pragma: no cover - parsing must never raise
         return _unknown(original)
-    return _unknown(original)
+    return _unknown(original) if found is None else found
+
+
+def _tidy(line: str) -> str:
+    """The line without its bullet, its case codes written the one way, its quotes straight."""
+    line = _BULLET_RE.sub("", line.strip())
+    line = _normalise_codes(line)
+    # typographic quotes -> straight quotes
+    return line.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+
+
+# -- one reader a keyword: (keyword, the words after it, the line as written) -> the command, its
+# -- CommandError, or None when the line is not this command after all (then it is not one at all)
+
+def _parse_social_work(kw: str, rest: list[str], original: str) -> Command | CommandError | None:
+    """SOCIAL WORK CN78 ... (two words for SW)."""
+    if rest and rest[0].upper() == "WORK":
+        return _parse_sw(kw, rest[1:], original)
+    return None
+
+
+def _parse_exit(kw: str, rest: list[str], original: str) -> Command | CommandError:
+    code = _need_code(original, "EXIT", rest)
+    if isinstance(code, CommandError):
+        return code
+    return ExitCase(code, " ".join(rest[1:]).strip(" -:"), line=original)
+
+
+def _parse_handover(kw: str, rest: list[str], original: str) -> Command | CommandError:
+    code = _need_code(original, "HANDOVER", rest)
+    if isinstance(code, CommandError):
+        return code
+    tail = rest[1:]
+    if tail and tail[0].upper() == "TO":
+        tail = tail[1:]
+    to = " ".join(tail).strip().strip('"').strip()
+    if not to:
+        return _error(original, "HANDOVER", "Say which agency becomes the lead agency.")
+    if "@" in to and not _EMAIL_RE.fullmatch(to):
+        return _error(original, "HANDOVER", "The email address is not complete.")
+    return Handover(code, to.lower() if _EMAIL_RE.fullmatch(to) else to, line=original)
+
+
+def _parse_detention(kw: str, rest: list[str], original: str) -> Command | CommandError:
+    """DETAINED (or DETENTION) CN78, RELEASED CN78."""
+    key = "RELEASED" if kw == "RELEASED" else "DETAINED"
+    code = _need_code(original, key, rest)
+    if isinstance(code, CommandError):
+        return code
+    if len(rest) > 1:
+        return _error(original, key, "Only the case code follows the keyword.")
+    return Released(code, line=original) if key == "RELEASED" else Detained(code, line=original)
+
+
+def _parse_resend(kw: str, rest: list[str], original: str) -> Command | CommandError:
+    tail = "".join(w.upper() for w in rest).replace("-", "").replace("_", "")
+    if tail in ("MASTERLIST", "THEMASTERLIST", "LIST"):
+        return ResendMasterList(line=original)
+    return _error(original, "RESEND", "Only the Master List can be resent.")
+
+
+def _parse_help(kw: str, rest: list[str], original: str) -> Command:
+    return Help(line=original)
+
+
+def _parse_held(kw: str, rest: list[str], original: str) -> Command | CommandError:
+    """STRIP H3 <word>..., RELEASE H3 <reason>, DISCARD H3: a referral form held for review."""
+    hold = parse_hold_id(rest[0]) if rest else None
+    if hold is None:
+        shown = f"STRIP H<number> ({len(rest) - 1} word(s))" if kw == "STRIP" else original
+        return CommandError(shown, f"{kw} needs the number of the held referral, like {kw} H3.")
+    if kw == "STRIP":
+        words = tuple(w.strip(" \"'") for w in rest[1:] if w.strip(" \"'"))
+        if not words:
+            return CommandError(f"STRIP H{hold}", "Give the word to remove: STRIP H3 <word>.")
+        return StripHeld(hold, words, line=original)
+    if kw == "RELEASE":
+        reason = " ".join(rest[1:]).strip(" -:")
+        if not reason:
+            return CommandError(original, "Give a reason: RELEASE H3 <reason> (it is recorded).")
+        return ReleaseHeld(hold, reason, line=original)
+    return DiscardHeld(hold, line=original)
+
+
+def _parse_list_held(kw: str, rest: list[str], original: str) -> Command | None:
+    return None if rest else ListHeld(line=original)
 
 
 def _need_code(original: str, keyword: str, rest: list[str]) -> str | CommandError:
@@ -372,7 +261,7 @@ def _need_code(original: str, keyword: str, rest: list[str]) -> str | CommandErr
     return rest[0]
 
 
-def _parse_sw(original: str, line: str, rest: list[str]) -> Command | CommandError:
+def _parse_sw(kw: str, rest: list[str], original: str) -> Command | CommandError:
     code = _need_code(original, "SW", rest)
     if isinstance(code, CommandError):
         return code
@@ -464,7 +353,7 @@ def _split_worker(detail: str) -> tuple[str | None, str | None, str | None, str 
     return name, phone, email, None
 
 
-def _parse_member(original: str, line: str, rest: list[str]) -> Command | CommandError:
+def _parse_member(kw: str, rest: list[str], original: str) -> Command | CommandError:
     if not rest:
         return _error(original, "MEMBER", "Say ADD, REMOVE or CHANGE.")
     sub = rest[0].upper()
@@ -519,21 +408,12 @@ def format_reply(results: list[tuple[str, str]]) -> str:
     return "\n\n".join(parts) + "\n\n(Send HELP for the list of commands.)\n"
 
 
-_HOLD_RE = re.compile(r"^H?(\d{1,9})$", re.I)
-
-
-def parse_hold_id(text: str) -> int | None:
-    """The number of a held referral ("H3" or "3"), or None."""
-    m = _HOLD_RE.match((text or "").strip())
-    return int(m.group(1)) if m else None
-
-
 # -- CONSENT CN78 OVERRIDE <reason> | CONSENT CN78 WITHDRAW (mailbot.casework.consent) ------------
 
 CONSENT_SYNTAX = "CONSENT CN78 OVERRIDE <reason> | CONSENT CN78 WITHDRAW"
 
 
-def _parse_consent(original: str, rest: list[str]):
+def _parse_consent(kw: str, rest: list[str], original: str) -> Command | CommandError:
     """The words after CONSENT (codes already normalised by the command parser)."""
     if not rest or not _CODE_RE.fullmatch(rest[0]):
         return CommandError(original, f"The case code must follow CONSENT. Write it as: {CONSENT_SYNTAX}")
@@ -550,3 +430,17 @@ def _parse_consent(original: str, rest: list[str]):
             return CommandError(original, f"Nothing follows WITHDRAW. Write it as: CONSENT {code} WITHDRAW")
         return ConsentWithdraw(code, line=original)
     return CommandError(original, f"After the case code write OVERRIDE or WITHDRAW. Write it as: {CONSENT_SYNTAX}")
+
+
+#: the reader of each keyword (the view and steering commands are mailbot.casework.control's)
+_READERS: dict[str, Callable[[str, list[str], str], Command | CommandError | None]] = {
+    "SW": _parse_sw, "SOCIALWORK": _parse_sw, "SOCIAL-WORK": _parse_sw, "SOCIAL": _parse_social_work,
+    "EXIT": _parse_exit,
+    "HANDOVER": _parse_handover,
+    "DETAINED": _parse_detention, "DETENTION": _parse_detention, "RELEASED": _parse_detention,
+    "MEMBER": _parse_member,
+    "RESEND": _parse_resend,
+    "HELP": _parse_help, "?": _parse_help,
+    "STRIP": _parse_held, "RELEASE": _parse_held, "DISCARD": _parse_held, "HELD": _parse_list_held,
+    "CONSENT": _parse_consent,  # the coordinator's consent decisions (mailbot.casework.consent)
+}

@@ -10,15 +10,17 @@ are read by mailbot.casework.commands as before; a held item's id says what it i
 - ``Q5``: an incoming email set aside in the Quarantine folder (refused or not handled).
 
 :func:`parse_control` is called by :func:`mailbot.casework.commands.parse_command_line` with the line's
-first word (upper case), the other words, the original line and its CommandError type. It answers a
-command, such an error, or None when the line is not one of these (the
-other parsers then read it). It never raises.
+first word (upper case), the other words and the original line. It answers a command, a
+:class:`~mailbot.casework.command_syntax.CommandError`, or None when the line is not one of these
+(the other parsers then read it). It never raises.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from mailbot.casework.command_syntax import CODE_RE as _CODE_RE, CommandError
 
 __all__ = ["ShowStatus", "ShowCase", "ListOpen", "ListMembers", "ReleaseOutgoing", "DiscardItem",
            "Reprocess", "parse_item_id", "parse_control", "ITEM_KINDS"]
@@ -27,7 +29,6 @@ __all__ = ["ShowStatus", "ShowCase", "ListOpen", "ListMembers", "ReleaseOutgoing
 ITEM_KINDS = {"H": "held referral form", "O": "held outgoing email", "Q": "quarantined incoming email"}
 
 _ITEM_RE = re.compile(r"^([HOQ])-?(\d{1,9})[.,;:]?$", re.I)
-_CODE_RE = re.compile(r"CN([1-9]\d{0,5})([A-Z]?)")
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,16 @@ def parse_item_id(text: str) -> tuple[str, int] | None:
     return (m.group(1).upper(), int(m.group(2))) if m else None
 
 
-_ERROR = None  # the CommandError type of the caller (mailbot.casework.commands), set by parse_control
+_error = CommandError  # a view or steering command written wrongly
 
 
-def _error(line: str, message: str):
-    return _ERROR(line, message)
-
-
-def parse_control(kw: str, rest: list[str], original: str, error):
-    """The command of this line if it is one of this module's, ``error(line, message)`` (the caller's
-    CommandError) if it is one of them written wrongly, None if it is not (see the module doc)."""
-    global _ERROR
-    _ERROR = error
+def parse_control(kw: str, rest: list[str], original: str):
+    """The command of this line if it is one of this module's, a CommandError if it is one of them
+    written wrongly, None if it is not (see the module doc)."""
     try:
         return _parse(kw, [w for w in rest if w], original)
     except Exception:  # pragma: no cover - parsing must never raise
-        return error(original, "This line could not be read as a command; send HELP for the list.")
+        return CommandError(original, "This line could not be read as a command; send HELP for the list.")
 
 
 def _parse(kw: str, rest: list[str], original: str):
