@@ -6,7 +6,8 @@ For each sample (S01-S08, P01-P12) and in one run, it times
 
 * the floor: ``docx.Document(BytesIO(data))`` then ``.save(BytesIO())``, python-docx's own round trip;
 * mailbot's coding as intake does it: open and read the form (with the names the text introduces),
-  strip every form of every name, serialise, verify, and the recall check;
+  strip every form of every name, serialise, verify, and the recall check (with one SurfaceCache for
+  the run, as the daemon's Context keeps one);
 
 and prints the medians, p95 and the ratio (target: coding under 2x the floor). A form that is
 refused or held is timed to the point where it stops, and marked.
@@ -27,9 +28,12 @@ sys.path.insert(0, str(ROOT))
 import docx  # noqa: E402
 
 from mailbot.documents.coding import code_document, codes_for, recall_check  # noqa: E402
+from mailbot.documents.part_surface import SurfaceCache  # noqa: E402
 from mailbot.errors import MailbotError  # noqa: E402
 from mailbot.documents.referral import read_referral, recall_allowed  # noqa: E402
 
+#: what coding read of large parts (styles, themes), kept for the run as the daemon's Context keeps it
+SURFACES = SurfaceCache()
 SAMPLES = sorted((ROOT / "tests" / "fixtures" / "samples").glob("[SP][0-9][0-9]-*.docx"))
 
 
@@ -48,7 +52,8 @@ def code_once(data: bytes) -> tuple[float, str]:
         fields = referral.to_json()
         children = fields["young_people"]
         out = code_document(pkg, children, fields["family"] + fields["named_in_text"],
-                            codes_for("CN78", len(children)), filename="CN78-coded-referral.docx")
+                            codes_for("CN78", len(children)), filename="CN78-coded-referral.docx",
+                            surfaces=SURFACES)
         recall_check(out, recall_allowed(fields))
     except MailbotError as exc:
         status = exc.reason

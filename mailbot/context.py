@@ -15,16 +15,19 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Callable, Protocol
+from pathlib import Path
+from typing import Callable, Protocol, TypeVar
 
 from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
 from mailbot.config import Config
+from mailbot.documents.part_surface import SurfaceCache
 from mailbot.errors import LeakDetected
 from mailbot.gate import Gate, GateMemory, build_gate
 from mailbot.mail.compose import Attachment, Templates, build_message, message_id
 from mailbot.mail.senders import Directory, Member
 
 log = logging.getLogger("mailbot.pipeline")
+T = TypeVar("T")
 
 
 class Kind(StrEnum):
@@ -98,8 +101,9 @@ class Context:
     """Everything a handler may use. Built once by the daemon (or a test).
 
     It owns what is kept in memory for the life of the mailbot and depends on the network's data:
-    the leak gates and what they have read (``gate_memory``), the sender directory, and the
-    read-ahead service (``ahead``)."""
+    the leak gates and what they have read (``gate_memory``), the surfaces of the document parts
+    coding has read (``surfaces``), the network's rules files as loaded (:meth:`rules_file`), the
+    sender directory, and the read-ahead service (``ahead``)."""
 
     cfg: Config
     store: object  # mailbot.store.database.Store
@@ -117,6 +121,9 @@ class Context:
     base_cfg: Config | None = None
     _members_version: int = 0
     _directories: dict = field(default_factory=dict)  # the members as they are -> their Directory
+    #: what coding has read of large document parts (styles, themes), for every form it codes
+    surfaces: SurfaceCache = field(default_factory=SurfaceCache)
+    _rules_files: dict = field(default_factory=dict)  # loader -> (what it was loaded from, what it loaded)
 
     def __post_init__(self) -> None:
         if self.base_cfg is None:
@@ -131,6 +138,17 @@ class Context:
             members = apply_changes(list(self.base_cfg.members), self.store.member_changes())
             self.cfg = dataclasses.replace(self.base_cfg, members=members)
             self._members_version = version
+
+    def rules_file(self, load: Callable[[Path], T], *, watch: str | None = None) -> T:
+        """``load(cfg.rules_dir)``: what one of the network's rules files says, loaded once for the
+        life of this Context, or again whenever the file ``watch`` (in the rules folder) changes."""
+        rules_dir = self.cfg.rules_dir
+        watched = Path(rules_dir) / watch if watch else None
+        key = (str(rules_dir), watched.stat().st_mtime_ns if watched and watched.exists() else None)
+        got = self._rules_files.get(load)
+        if got is None or got[0] != key:
+            got = self._rules_files[load] = (key, load(rules_dir))
+        return got[1]
 
     @classmethod
     def build(cls, cfg: Config, store, **kw) -> "Context":

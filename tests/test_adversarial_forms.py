@@ -29,6 +29,7 @@ import pytest
 
 from mailbot.casework.code_file import code_referral_file
 from mailbot.errors import MailbotError
+from mailbot.documents.part_surface import SurfaceCache
 from mailbot.documents.referral import read_referral
 
 from leakcheck import document_views, find_leaks, joined_forms, lower_count, normalise
@@ -59,6 +60,7 @@ def expect_of(t: dict) -> str:
 CLEAN = [f for f in FORMS if expect_of(truth(f)) == "code_clean"]
 HOLD = [f for f in FORMS if expect_of(truth(f)) == "refuse_or_hold"]
 _TMP = Path(tempfile.mkdtemp(prefix="mailbot-adversarial-"))
+_SURFACES = SurfaceCache()  # the forms share their style parts: read once, as the daemon's Context does
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,7 +69,7 @@ def coded(form: Path):
     out = _TMP / form.stem / f"{CODE}-coded-referral.docx"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        code_referral_file(form, CODE, out)
+        code_referral_file(form, CODE, out, surfaces=_SURFACES)
     except MailbotError as exc:
         return None, exc
     return out.read_bytes(), None

@@ -26,7 +26,8 @@ LAYERS: dict[str, set[str]] = {
     "logsetup": {"errors", "paths"},
     "casework": {"documents", "words", "errors", "paths", "config"},
     "mail": {"store", "gate", "documents", "words", "errors", "paths", "config", "casework"},
-    "context": {"casework", "mail", "store", "gate", "config", "errors", "paths"},
+    # the Context owns what coding keeps for the life of the mailbot (documents.part_surface.SurfaceCache)
+    "context": {"casework", "mail", "store", "gate", "documents", "config", "errors", "paths"},
     "classify": {"casework", "mail", "context", "config", "errors"},
     "jobs": {"casework", "store", "mail", "context", "documents", "words", "gate", "errors", "paths", "config"},
     "handlers": {"classify", "context", "casework", "documents", "words", "store", "mail", "gate", "jobs",

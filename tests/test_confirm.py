@@ -65,16 +65,17 @@ def test_damaged_rules_are_a_configuration_problem(tmp_path):
     assert "EXIT" in load_confirm_rules(tmp_path)  # no file: the shipped list
 
 
-class _Ctx:
-    def __init__(self, rules_dir):
-        self.cfg = type("Cfg", (), {"rules_dir": rules_dir})()
+def _Ctx(rules_dir):
+    """A Context with only a rules folder (what needs_confirmation reads)."""
+    from mailbot.context import Context
+
+    return Context(cfg=type("Cfg", (), {"rules_dir": rules_dir})(), store=None, templates=None, rules={})
 
 
 def test_the_issue_list_is_confirmed_even_when_the_rules_list_nothing(tmp_path):
-    from mailbot.handlers.commands import _RULES_CACHE, command_name, needs_confirmation
+    from mailbot.handlers.commands import command_name, needs_confirmation
 
     (tmp_path / "commands.toml").write_text("[confirmation]\ncommands = []\n")
-    _RULES_CACHE.pop(tmp_path, None)
     ctx = _Ctx(tmp_path)
     always = ["MEMBER ADD Riverside a@riverside.example", "MEMBER REMOVE a@riverside.example",
               "MEMBER CHANGE a@riverside.example b@riverside.example", "RESEND MASTER LIST", "EXIT CN1 done",

@@ -126,9 +126,10 @@ def test_consent_decisions_always_wait_for_confirmation():
     from types import SimpleNamespace
 
     import mailbot.handlers  # noqa: F401  (registers the commands)
+    from mailbot.context import Context
     from mailbot.handlers.commands import needs_confirmation
 
-    ctx = SimpleNamespace(cfg=SimpleNamespace(rules_dir=shipped("rules")))
+    ctx = Context(cfg=SimpleNamespace(rules_dir=shipped("rules")), store=None, templates=None, rules={})
     assert needs_confirmation(ctx, K.ConsentOverride("CN78", "why"))
     assert needs_confirmation(ctx, K.ConsentWithdraw("CN78"))
 

@@ -126,15 +126,16 @@ def test_read_only_commands_need_no_confirmation_and_the_others_always_do(tmp_pa
     from types import SimpleNamespace
 
     from mailbot.config import DEFAULT_RULES_DIR
+    from mailbot.context import Context
     from mailbot.handlers.commands import needs_confirmation
 
-    ctx = SimpleNamespace(cfg=SimpleNamespace(rules_dir=DEFAULT_RULES_DIR))
+    ctx = Context(cfg=SimpleNamespace(rules_dir=DEFAULT_RULES_DIR), store=None, templates=None, rules={})
     for line in ("STATUS", "CASE CN1", "LIST OPEN", "MEMBERS", "HELD"):
         assert not needs_confirmation(ctx, parse_command_line(line)), line
     empty = tmp_path / "rules"
     empty.mkdir()
     (empty / "commands.toml").write_text("[confirmation]\ncommands = []\n")
-    ctx = SimpleNamespace(cfg=SimpleNamespace(rules_dir=empty))
+    ctx = Context(cfg=SimpleNamespace(rules_dir=empty), store=None, templates=None, rules={})
     for line in ("RELEASE O7 ok", "DISCARD O7", "DISCARD Q5", "REPROCESS Q5"):
         assert needs_confirmation(ctx, parse_command_line(line)), line
 

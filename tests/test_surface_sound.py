@@ -46,6 +46,23 @@ def test_the_fast_test_never_misses_what_the_matcher_finds(which, before, name, 
     else:
         xml = f"<w:p><!-- {text.replace('--', '')} --></w:p>"
     data = ('<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="urn:w">' + xml + "</w:document>").encode()
-    part_surface._SURFACE_CACHE.clear()
     if matcher.search(text) is not None or matcher.edits(text):
         assert part_surface.may_hold_name(data, matcher), (where, text)
+
+
+def test_a_surface_cache_keeps_its_budget_and_answers_as_without_it():
+    cache = part_surface.SurfaceCache(entries=2, budget=10_000)
+    cache.put(("a",), ("A",), 1000)
+    cache.put(("b",), ("B",), 1000)
+    assert len(cache) == 2 and cache.get(("a",)) == ("A",)
+    cache.put(("c",), ("C",), 1000)  # a third entry: it starts again
+    assert len(cache) == 1 and cache.get(("a",)) is None and cache.get(("c",)) == ("C",)
+    cache.put(("d",), ("D",), 3000)  # 3 x 1000 + 3 x 3000 > 10,000 bytes: it starts again
+    assert len(cache) == 1 and cache.get(("d",)) == ("D",)
+    matcher = MATCHERS[0]
+    body = "<w:p><w:r><w:t>" + "ordinary words of a long style part " * 60 + "</w:t></w:r></w:p>"
+    data = ('<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="urn:w">' + body + "</w:document>").encode()
+    cache = part_surface.SurfaceCache()
+    first = part_surface.may_hold_name(data, matcher, cache)
+    assert len(cache) == 1
+    assert part_surface.may_hold_name(data, matcher, cache) == first == part_surface.may_hold_name(data, matcher)

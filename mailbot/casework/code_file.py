@@ -10,6 +10,7 @@ from pathlib import Path
 from mailbot.casework.eligibility import check_age_range
 from mailbot.documents.coding import _check_people, code_document, codes_for, format_code, parse_code
 from mailbot.documents.package import open_package, write_atomic
+from mailbot.documents.part_surface import SurfaceCache
 from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
 from mailbot.documents.referral import read_referral, recall_allowed
 from mailbot.errors import MailbotError
@@ -18,10 +19,12 @@ from mailbot.paths import shipped
 log = logging.getLogger("mailbot.coding")
 
 
-def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -> str:
+def code_referral_file(form_path: str | Path, code: str, out_path: str | Path, *,
+                       surfaces: SurfaceCache | None = None) -> str:
     """Read a Referral Form, write its Coded Referral to ``out_path``; a one-line summary.
 
-    Nothing is written unless the verifier passes.
+    Nothing is written unless the verifier passes. ``surfaces``: a caller that codes many files
+    keeps what coding read of their large parts (documents.part_surface.SurfaceCache).
     """
     form_path, out_path = Path(form_path), Path(out_path)
     parse_code(code)  # refuse a bad code before reading anything
@@ -38,7 +41,7 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path) -
     stats: dict = {}
     extra = field_protections(children, load_redaction_rules(shipped("rules")))
     coded = code_document(pkg, children, family, codes, filename=out_path.name, stats=stats, extra=extra,
-                          recall_allowed=recall_allowed(referral))
+                          recall_allowed=recall_allowed(referral), surfaces=surfaces)
     try:
         write_atomic(out_path, coded)
     except OSError as exc:

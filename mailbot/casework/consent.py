@@ -43,15 +43,10 @@ class ConsentRules:
         return {"unanswered": self.unanswered, "unclear": self.unclear, "absent": self.absent}[meaning]
 
 
-_CACHE: dict = {}
-
-
 def load_consent_rules(rules_dir) -> ConsentRules:
+    """The network's rules/consent.toml (the defaults when it has none). The daemon keeps it in its
+    Context (``ctx.rules_file(load_consent_rules, watch="consent.toml")``: read again when it changes)."""
     path = Path(rules_dir) / "consent.toml"
-    key = (str(path), path.stat().st_mtime_ns if path.exists() else None)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
     if not path.exists():
         rules = ConsentRules()
     else:
@@ -86,8 +81,6 @@ def load_consent_rules(rules_dir) -> ConsentRules:
             sensitive_fields=tuple(sens.get("fields", ["sensitive_consent"])),
             sensitive_label=label.strip(),
         )
-    _CACHE.clear()
-    _CACHE[key] = rules
     return rules
 
 

@@ -18,6 +18,7 @@ from mailbot.documents.package import Package
 from mailbot.errors import BadField, HeldForReview, LeakDetected, NotAReferral
 from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import ProtectedName, protected_names
+from mailbot.documents.part_surface import SurfaceCache
 from mailbot.documents.redact import strip_names
 from mailbot.documents.verify import verify_no_names
 from mailbot.documents.sanitise import sanitise
@@ -75,14 +76,15 @@ def codes_for(code: str, count: int) -> list[str]:
 def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
                   *, filename: str | None = None, stats: dict | None = None,
                   extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None,
-                  exclude: frozenset[str] = frozenset()) -> bytes:
+                  exclude: frozenset[str] = frozenset(), surfaces: SurfaceCache | None = None) -> bytes:
     """Strip every protected name, serialise, verify; the bytes of the Coded Referral.
 
     Raises LeakDetected (nothing to send) when the verifier finds a name. With
     ``recall_allowed`` (the words of the form's professionals, agencies and places), the recall
     check (mailbot.documents.recall) also reads the result and raises HeldForReview where a word that
     looks like a person's name remains. ``exclude``: folded words never derived into a
-    protected pet name (the attendees of minutes).
+    protected pet name (the attendees of minutes). ``surfaces``: the owner's SurfaceCache (the
+    Context's in the daemon); by default one for this call, shared by the stripper and the verifier.
     """
     if not children:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
@@ -103,9 +105,10 @@ def code_document(pkg: Package, children: list[dict], family: list[dict], codes:
             names.append(entry)
     matcher = build_matcher(names)
     removed = sanitise(pkg)  # altChunks, OLE, external links, text in pictures (issue 10 item 11)
-    strip_names(pkg, matcher, stats)
+    surfaces = SurfaceCache() if surfaces is None else surfaces
+    strip_names(pkg, matcher, stats, surfaces)
     data = pkg.to_bytes()
-    verify_no_names(data, matcher, filename)
+    verify_no_names(data, matcher, filename, surfaces)
     assert_no_unverifiable(data)
     if stats is not None:
         stats["removed"] = removed

@@ -3,8 +3,10 @@
 :func:`may_hold_name` is a sound superset test: False only if no protected name can be in the
 part. It reads the part's *surface* (every text node, attribute value, comment and processing
 instruction, as one normalised text, plus the word sets the matcher's fast test takes) without
-parsing it; surfaces are cached on the bytes' digest, in memory only. :func:`clean_memo` keeps
-the large parts a matcher found clean, so that the verifier does not test the same bytes twice.
+parsing it; surfaces may be kept in a :class:`SurfaceCache` (on the bytes' digest, in memory only),
+which its owner passes down: one coding (the stripper, then the verifier), or the daemon's Context
+for the life of the mailbot. :func:`clean_memo` keeps the large parts a matcher found clean, so that
+the verifier does not test the same bytes twice.
 """
 
 from __future__ import annotations
@@ -49,29 +51,55 @@ _BOUNDARY_RE = re.compile(
     r"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)\b[^>]*>", re.IGNORECASE)
 _ATTR_VALUE_RE = re.compile(r"=\s*\"([^\"]*)\"|=\s*'([^']*)'")
 _COMMENT_RE = re.compile(r"<!--(.*?)-->|<\?(.*?)\?>", re.S)
-_SURFACE_CACHE: "dict[tuple, str]" = {}
-_SURFACE_CACHE_MAX = 256
-_SURFACE_CACHE_BUDGET = 24 * 1024 * 1024  # about this much memory, then it starts again
-_SURFACE_CACHE_BYTES = 0
+
+
+class SurfaceCache:
+    """The surfaces of large parts (over 1 KiB), on the bytes' digest, in memory only: parts are read
+    twice (strip, then verify) and large ones (styles, themes) are the same in many forms.
+
+    At most ``entries`` surfaces and about ``budget`` bytes (three times a part's size a surface);
+    then it starts again. A surface can hold a name, as the parsed document does; nothing of it is
+    written. Each of its steps is one dict operation: threads that share it race at worst into
+    starting it again early."""
+
+    def __init__(self, entries: int = 256, budget: int = 24 * 1024 * 1024):
+        self.entries, self.budget = entries, budget
+        self._surfaces: dict[tuple, tuple] = {}
+        self._bytes = 0
+
+    def get(self, key: tuple) -> tuple | None:
+        return self._surfaces.get(key)
+
+    def put(self, key: tuple, surface: tuple, size: int) -> None:
+        cost = 3 * size
+        if len(self._surfaces) >= self.entries or self._bytes + cost > self.budget:
+            self.clear()
+        self._surfaces[key] = surface
+        self._bytes += cost
+
+    def clear(self) -> None:
+        self._surfaces.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._surfaces)
 
 
 _WORDS_RE = re.compile(r"[^\W\d_]+")
 _WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
 
 
-def _surface(data: bytes) -> tuple[str, ...] | None:
+def _surface(data: bytes, cache: SurfaceCache | None = None) -> tuple[str, ...] | None:
     """Everything of an XML part a name could be in, as one folded text: the text nodes (joined
     as they are read, with a line break at each paragraph, cell, tab and line break), every
     attribute value, comments and processing instructions, entities resolved. None when the
     part must be parsed to be read (character references, another encoding).
 
-    Parts are read twice (strip, then verify) and large ones (styles, themes) are the same in many
-    forms: surfaces are cached on the bytes' digest, in memory only (a surface can hold a name, as
-    the parsed document does; nothing of it is written)."""
+    With ``cache``, the surface of a large part is kept there and taken from there."""
     key = None
-    if len(data) > 1024:  # the verifier reads again what the stripper left unchanged
+    if cache is not None and len(data) > 1024:  # the verifier reads again what the stripper left unchanged
         key = (len(data), hashlib.blake2b(data, digest_size=16).digest())
-        hit = _SURFACE_CACHE.get(key)
+        hit = cache.get(key)
         if hit is not None:
             return hit
     if _decoded_for_test(data) is None:
@@ -94,24 +122,19 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
                "\n".join(w[::-1] for w in words))
     if key is not None:
-        global _SURFACE_CACHE_BYTES
-        size = 3 * len(data)
-        if len(_SURFACE_CACHE) >= _SURFACE_CACHE_MAX or _SURFACE_CACHE_BYTES + size > _SURFACE_CACHE_BUDGET:
-            _SURFACE_CACHE.clear()
-            _SURFACE_CACHE_BYTES = 0
-        _SURFACE_CACHE[key] = surface
-        _SURFACE_CACHE_BYTES += size
+        cache.put(key, surface, len(data))
     return surface
 
 
-def may_hold_name(data: bytes, matcher: Matcher) -> bool:
+def may_hold_name(data: bytes, matcher: Matcher, surfaces: SurfaceCache | None = None) -> bool:
     """Sound superset test: False only if no name can be in this XML part.
 
     The matcher's own expression (without its case rules) runs over the part's surface
     (:func:`_surface`): what the stripper and the verifier read, as one text. A part that
     cannot be read that way (character references, another encoding) is always parsed.
+    ``surfaces``: where the surfaces of large parts are kept (none when None).
     """
-    got = _surface(data)
+    got = _surface(data, surfaces)
     if got is None:
         return True
     return matcher.may_match(*got)

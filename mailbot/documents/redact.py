@@ -27,7 +27,7 @@ from lxml import etree
 from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
 from mailbot.documents.package import Package
-from mailbot.documents.part_surface import clean_memo, may_hold_name
+from mailbot.documents.part_surface import SurfaceCache, clean_memo, may_hold_name
 from mailbot.documents.xml_streams import TEXT_TAGS, W, looks_xml, streams
 
 log = logging.getLogger("mailbot.redact")
@@ -137,7 +137,8 @@ def _drop_thumbnail(pkg: Package) -> None:
     pkg.mark_changed("[Content_Types].xml")
 
 
-def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict | None = None) -> Package:
+def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict | None = None,
+                surfaces: SurfaceCache | None = None) -> Package:
     """Replace every protected name in every text-holding part of ``pkg`` (in place; returned).
 
     ``stats`` (optional dict) receives ``replaced`` (number of names replaced) and
@@ -150,7 +151,7 @@ def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict 
         data = pkg.parts[name]
         if not looks_xml(name, data):
             continue
-        if not may_hold_name(data, matcher):
+        if not may_hold_name(data, matcher, surfaces):
             if len(data) > 65536:
                 clean_memo(matcher)[name] = data
             continue

@@ -24,7 +24,7 @@ from mailbot.documents.images import PNG_MAGIC, ImageUnreadable, png_chunks
 from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
 from mailbot.documents.package import OLE_MAGIC, ZIP_MAGIC, open_package, parse_xml
-from mailbot.documents.part_surface import clean_memo, may_hold_name
+from mailbot.documents.part_surface import SurfaceCache, clean_memo, may_hold_name
 from mailbot.documents.xml_streams import looks_xml, streams
 from mailbot.errors import BadDocument, LeakDetected
 
@@ -157,7 +157,8 @@ def _scan_binary(data: bytes, matcher: Matcher, part: str) -> None:
                 raise _leak(part, m)
 
 
-def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename: str | None = None) -> None:
+def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename: str | None = None,
+                    surfaces: SurfaceCache | None = None) -> None:
     """Reopen ``data`` (a written .docx) and raise LeakDetected if any protected name is in it."""
     matcher = names if isinstance(names, Matcher) else build_matcher(names)
     if filename:
@@ -180,7 +181,7 @@ def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename:
             # the stripper found clean and that was written unchanged is not tested twice
             if len(raw) > 65536 and clean_memo(matcher).get(part) == raw:
                 continue
-            if not may_hold_name(raw, matcher):
+            if not may_hold_name(raw, matcher, surfaces):
                 continue
             try:
                 root = parse_xml(raw)

@@ -205,18 +205,7 @@ def needs_confirmation(ctx, cmd) -> bool:
     if spec is None or spec.always_confirm(cmd):
         return True
     name = spec.name(cmd)
-    return any(rule_covers(rule, name) for rule in _confirm_rules(ctx))
-
-
-def _confirm_rules(ctx) -> tuple[str, ...]:
-    rules_dir = ctx.cfg.rules_dir
-    hit = _RULES_CACHE.get(rules_dir)
-    if hit is None:
-        hit = _RULES_CACHE[rules_dir] = load_confirm_rules(rules_dir)
-    return hit
-
-
-_RULES_CACHE: dict = {}
+    return any(rule_covers(rule, name) for rule in ctx.rules_file(load_confirm_rules))
 
 
 def _sw_name(cmd: C.SocialWorkCheck) -> str:

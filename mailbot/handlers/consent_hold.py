@@ -15,7 +15,7 @@ def consent_gate(ctx, *, decided: str | None, agency, from_address, message_id, 
                  children, family, codes, number, coded) -> bool:
     """Called by intake.distribute before anything is recorded: True when the referral may go out (its
     consent facts are recorded with each case code), False when it is now held for a decision."""
-    rules = K.load_consent_rules(ctx.cfg.rules_dir)
+    rules = ctx.rules_file(K.load_consent_rules, watch="consent.toml")
     reasons = K.hold_reasons(data, rules)
     sensitive = K.sensitive_consent_recorded(data, rules)
     if decided or not reasons:

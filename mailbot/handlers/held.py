@@ -44,7 +44,7 @@ def _code_again(ctx, payload: dict, words: list[str], *, recall: bool) -> bytes:
     for w in words:
         extra.append((w, codes[0]))
     pkg = open_package(base64.b64decode(payload["form"]), max_file_bytes=ctx.cfg.max_email_bytes)
-    coded = code_document(pkg, children, family, codes, extra=extra)
+    coded = code_document(pkg, children, family, codes, extra=extra, surfaces=ctx.surfaces)
     if recall:
         recall_check(coded, recall_allowed(data, *network_words(ctx.cfg)))
     return coded

@@ -85,7 +85,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
         if coded is None:
             if pkg is None:
                 pkg = open_package(form, max_file_bytes=ctx.cfg.max_email_bytes)
-            coded = code_document(pkg, children, family, codes, extra=extra)
+            coded = code_document(pkg, children, family, codes, extra=extra, surfaces=ctx.surfaces)
         recall_check(coded, allowed)  # the second look that does not trust the reader
     except HeldForReview as exc:
         return _hold_for_review(ctx, email, member, exc, codes=codes, number=number, data=data,

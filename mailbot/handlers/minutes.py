@@ -117,7 +117,8 @@ def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dic
     only sanitised when no case holds a name."""
     children, relatives, codes = on_record
     if children:
-        return code_document(pkg, children, relatives, codes, exclude=_professional_words(ctx, minutes))
+        return code_document(pkg, children, relatives, codes, exclude=_professional_words(ctx, minutes),
+                             surfaces=ctx.surfaces)
     return sanitised_bytes(pkg)
 
 
@@ -177,7 +178,7 @@ def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -
     from mailbot.casework.sensitive import mask_values
     from mailbot.handlers.sensitive import recode
 
-    label = load_consent_rules(ctx.cfg.rules_dir).sensitive_label
+    label = ctx.rules_file(load_consent_rules, watch="consent.toml").sensitive_label
     words: list[str] = []
     for m in hidden:
         words += [m.agency, *m.contacts]

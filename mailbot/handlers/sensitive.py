@@ -13,7 +13,7 @@ def coded_referral_views(ctx, to, values, coded: bytes, *, agency, from_address,
     taken from the first one sent)."""
     from mailbot.casework.consent import load_consent_rules, sensitive_consent_recorded
 
-    rules = load_consent_rules(ctx.cfg.rules_dir)
+    rules = ctx.rules_file(load_consent_rules, watch="consent.toml")
     out = []
     for view_to, hide in views(ctx.cfg.members, ctx.cfg.coordinators, agency,
                                sensitive_consent_recorded(data, rules), to):
@@ -34,4 +34,4 @@ def recode(ctx, coded: bytes, words, label, children, family, codes) -> bytes:
 
     pkg = open_package(coded, max_file_bytes=ctx.cfg.max_email_bytes)
     extra = [(w.strip(), label) for w in sorted(set(words), key=len, reverse=True)]
-    return code_document(pkg, children, family, codes, extra=extra)
+    return code_document(pkg, children, family, codes, extra=extra, surfaces=ctx.surfaces)

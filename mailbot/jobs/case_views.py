@@ -181,14 +181,13 @@ def sent_reminder_keys(store) -> set[str]:
     return store.reminder_sent_keys()
 
 
-_rules_cache: dict[str, ReminderRules] = {}
-
-
 def reminder_rules(ctx) -> ReminderRules:
-    path = ctx.cfg.rules_dir / "reminders.toml"
-    key = str(path)
-    if key not in _rules_cache:
-        _rules_cache[key] = load_reminder_rules(path if path.exists() else None)
-    return _rules_cache[key]
+    """The network's rules/reminders.toml (the shipped rules when it has none), loaded once a Context."""
+    return ctx.rules_file(_load_reminder_rules)
+
+
+def _load_reminder_rules(rules_dir) -> ReminderRules:
+    path = rules_dir / "reminders.toml"
+    return load_reminder_rules(path if path.exists() else None)
 
 

@@ -36,6 +36,7 @@ class HelperState:
 
     next_number: int | None = None  # its count, carried from one message to the next
     gate_memory: object = None      # a mailbot.gate.GateMemory: large Office parts are read once
+    surfaces: object = None         # a mailbot.documents.part_surface.SurfaceCache: what coding read
 
 
 #: the state of the helper process (one per process; mailbot's own process never uses it)
@@ -62,6 +63,9 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
     state = _STATE if state is None else state
     if state.gate_memory is None:
         state.gate_memory = GateMemory()
+    if state.surfaces is None:
+        from mailbot.documents.part_surface import SurfaceCache
+        state.surfaces = SurfaceCache()
     if start_number is not None:
         state.next_number = start_number
     email = read_email(raw, max_bytes=max_bytes)
@@ -85,7 +89,7 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
         state.next_number += 1  # the pipeline allocates one number per referral form it codes
         try:
             extra = field_protections(children, load_redaction_rules(Path(rules_dir)))
-            out = code_document(pkg, children, family, codes, extra=extra)
+            out = code_document(pkg, children, family, codes, extra=extra, surfaces=state.surfaces)
         except Exception:  # noqa: BLE001 - e.g. the verifier refused: the pipeline finds that itself
             coded.append(FormAhead(form, data))
             continue
