@@ -30,6 +30,7 @@ member may submit referrals, which the intake decides (``Verdict.may_submit``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from mailbot.mail.auth_results import AuthResult
@@ -105,16 +106,11 @@ class Verdict:
         return self.role == "coordinator" or bool(self.member and self.member.may_submit)
 
 
-_PSL = None
-
-
+@lru_cache(maxsize=1)
 def _psl():
-    global _PSL
-    if _PSL is None:
-        from publicsuffixlist import PublicSuffixList
+    from publicsuffixlist import PublicSuffixList
 
-        _PSL = PublicSuffixList()  # the list shipped inside the package: never downloaded here
-    return _PSL
+    return PublicSuffixList()  # the list shipped inside the package: never downloaded here
 
 
 def organisational_domain(domain: str) -> str:
