@@ -61,11 +61,15 @@ class OverviewMixin:
 
     def reprocess_requests(self) -> dict[str, dict]:
         """message key -> {"q": n, "state": "pending" | "moving" | "moved", "prior": outcome, "at": t}."""
+        return self._json_value(REPROCESS_KEY, dict)
+
+    def _json_value(self, name: str, kind: type):
+        """The JSON value stored under ``name`` if it is a ``kind`` (dict or list), else an empty one."""
         try:
-            data = json.loads(self.get_value(REPROCESS_KEY) or "{}")
+            data = json.loads(self.get_value(name) or "null")
         except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+            return kind()
+        return data if isinstance(data, kind) else kind()
 
     def _save_requests(self, requests: dict) -> None:
         self.set_value(REPROCESS_KEY, json.dumps(requests, sort_keys=True) if requests else None)
@@ -186,11 +190,7 @@ class OverviewMixin:
 
     def server_contacts(self) -> dict[str, dict]:
         """server -> {"ok_at": t, "error_at": t, "error": why} (keys present when known)."""
-        try:
-            data = json.loads(self.get_value(CONTACT_KEY) or "{}")
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        return self._json_value(CONTACT_KEY, dict)
 
     # -- purge of what has been held too long --------------------------------------------------
 
@@ -216,11 +216,7 @@ class OverviewMixin:
         return purged
 
     def purged_unreported(self) -> list[str]:
-        try:
-            data = json.loads(self.get_value(PURGED_KEY) or "[]")
-        except ValueError:
-            return []
-        return [str(x) for x in data] if isinstance(data, list) else []
+        return [str(x) for x in self._json_value(PURGED_KEY, list)]
 
     def clear_purged_unreported(self) -> None:
         self.set_value(PURGED_KEY, None)
