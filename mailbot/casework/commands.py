@@ -64,7 +64,7 @@ from typing import Callable
 
 from mailbot.casework.command_syntax import (CODE_RE as _CODE_RE, EMAIL_RE as _EMAIL_RE, CommandError,
                                              normalise_code, normalise_codes as _normalise_codes, parse_hold_id)
-from mailbot.casework.command_types import (Command, DiscardHeld, Detained, ExitCase, Handover, Help, ListHeld,
+from mailbot.casework.command_types import (Command, Detained, DiscardHeld, ExitCase, Handover, Help, ListHeld,
                                             MemberAdd, MemberChange, MemberRemove, ReleaseHeld, Released,
                                             ResendMasterList, SocialWorkCheck, StripHeld, display_line)
 from mailbot.casework.consent import ConsentOverride, ConsentWithdraw
