@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from mailbot.documents.names import NOT_A_NAME
+from mailbot.people import FamilyMember, YoungPerson
 from mailbot.words.textnorm import fold
 from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
 
@@ -48,7 +49,7 @@ def _name_words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s]+", text.strip(" .,;:")) if w]
 
 
-def discover(texts: list[str], children: list[dict], family: list[dict], *,
+def discover(texts: list[str], children: list[YoungPerson], family: list[FamilyMember], *,
              allowed: frozenset[str] | set[str] = frozenset()) -> tuple[list[list[str]], list[list[str]], list[dict]]:
     """Names the form's own text introduces, beyond its fields.
 
@@ -70,25 +71,24 @@ def discover(texts: list[str], children: list[dict], family: list[dict], *,
 class _Discovery:
     """Who is named so far (by folded word), and what the texts gave each person."""
 
-    def __init__(self, children: list[dict], family: list[dict], allowed: frozenset[str] | set[str]):
+    def __init__(self, children: list[YoungPerson], family: list[FamilyMember], allowed: frozenset[str] | set[str]):
         self.children, self.family, self.allowed = children, family, allowed
         self.child_aliases: list[list[str]] = [[] for _ in children]
         self.family_aliases: list[list[str]] = [[] for _ in family]
-        self.relatives: list[dict] = []
+        self.relatives: list[FamilyMember] = []
         self.known: dict[str, tuple[str, int]] = {}  # folded word -> ("child"|"family", index)
         self.owners: dict[str, set] = {}               # folded word -> everyone it names
         self.firsts: list[tuple[str, tuple[str, int]]] = []
         for i, c in enumerate(children):
-            for n in [c.get("name"), c.get("first_name"), c.get("surname")] + list(c.get("known_as") or []) + \
-                    list(c.get("other_surnames") or []) + list(c.get("aliases") or []):
+            for n in [c.name, c.first_name, c.surname] + list(c.known_as) + list(c.other_surnames) + list(c.aliases):
                 for w in _name_words(n or ""):
                     self.known.setdefault(fold(w), ("child", i))
                     self.owners.setdefault(fold(w), set()).add(("child", i))
-            words = _name_words(c.get("first_name") or c.get("name") or "")
+            words = _name_words(c.first_name or c.name or "")
             if words:
                 self.firsts.append((fold(words[0]), ("child", i)))
         for i, f in enumerate(family):
-            words = _name_words(f.get("name") or "")
+            words = _name_words(f.name or "")
             for w in words:
                 self.known.setdefault(fold(w), ("family", i))
                 self.owners.setdefault(fold(w), set()).add(("family", i))
@@ -109,7 +109,7 @@ class _Discovery:
             return None
         rel = m.group(0).lower()
         for i, f in enumerate(self.family):
-            frel = fold(f.get("relationship") or "")
+            frel = fold(f.relationship or "")
             if frel and any(k in rel for k in re.findall(r"[a-z]+", frel)):
                 return ("family", i)
         return None
@@ -173,8 +173,8 @@ class _Discovery:
         if any(fold(w) in self.known for w in _name_words(name)):
             return
         rel = re.search(_RELATIVE_WORDS, m.group(0), re.I)
-        self.relatives.append({"name": " ".join(words), "relationship":
-                               (rel.group(0).lower() if rel else "relative") + " (named in the text)"})
+        self.relatives.append(FamilyMember(" ".join(words),
+                                           (rel.group(0).lower() if rel else "relative") + " (named in the text)"))
         for w in words:
             self.known.setdefault(fold(w), ("family", len(self.family) + len(self.relatives) - 1))
 

@@ -22,7 +22,8 @@ from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.documents.text import all_text
 from mailbot.casework.commands import normalise_code
 from mailbot.errors import BadField, LeakDetected
-from mailbot.context import social_work_status
+from mailbot.people import FamilyMember, YoungPerson
+from mailbot.context import Disposition, DocumentKind, Outcome, social_work_status
 from mailbot.documents.sanitise import sanitised_bytes
 from mailbot.handlers.commands import request_confirmation
 from mailbot.handlers.common import configured_coordinator, find_member, is_lead_or_coordinator, not_lead_problem
@@ -40,21 +41,22 @@ def looks_like_minutes(pkg) -> bool:
     return "minutes" in head and bool(_CODE.search(head) or "case number" in head)
 
 
-def _people_on_record(store) -> tuple[list[dict], list[dict], list[str]]:
+def _people_on_record(store) -> tuple[list[YoungPerson], list[FamilyMember], list[str]]:
+    """Every young person on record (with their case codes) and their relatives, for coding minutes."""
     children, family, codes = [], [], []
     for person, code in ((c.person, c.code) for c in store.all_cases()):
-        if not person or not person.get("name"):
+        if person is None or not person.name:
             continue
-        children.append(person)
+        children.append(person.young_person())
         codes.append(code)
-        family += [{"name": n, "relationship": "family member"} for n in person.get("family", [])]
+        family += person.relatives()
     return children, family, codes
 
 
-def handle_minutes(ctx, email, member, pkg, *, source: str):
+def handle_minutes(ctx, email, member, pkg, *, source: str) -> Outcome:
     """Minutes from a member: read, check the sender leads every case, strip the names on record,
     distribute, record the facts, carry out (or put to the coordinator) an exit or handover, and ask
-    for the next meeting when none is given. Returns (outcome, case codes, reason)."""
+    for the next meeting when none is given. Raises MailbotError for a problem the caller answers."""
     from mailbot.documents.minutes import parse_minutes
 
     read = parse_minutes(pkg)
@@ -73,7 +75,8 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                              details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
                                      f"Nothing was sent. The original is in \"{ctx.cfg.quarantine_folder}\".",
                              source=source, case_code=case.code)
-        return "held", codes_done, "leak-check-failed"
+        return Outcome(kind=DocumentKind.MINUTES, outcome=Disposition.HELD, reason="leak-check-failed",
+                       case_codes=codes_done)
     date = minutes.get("date") or "undated"
     attendees, known_attendees = _distribute(ctx, email, minutes, cases, coded, label=label, date=date,
                                              source=source, on_record=on_record)
@@ -90,7 +93,7 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
     if unknown:
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
                  label, unknown)
-    return "accepted", codes_done, ""
+    return Outcome(kind=DocumentKind.MINUTES, outcome=Disposition.ACCEPTED, case_codes=codes_done)
 
 
 def _cases_of(store, minutes: dict) -> tuple[list, str]:
@@ -112,7 +115,7 @@ def _cases_of(store, minutes: dict) -> tuple[list, str]:
     return family, (code if len(family) > 1 else case.code)
 
 
-def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dict], list[str]]) -> bytes:
+def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[YoungPerson], list[FamilyMember], list[str]]) -> bytes:
     """The minutes with every name on record removed and verified (LeakDetected when that fails);
     only sanitised when no case holds a name."""
     children, relatives, codes = on_record
