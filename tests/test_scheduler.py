@@ -404,10 +404,11 @@ def test_actions_from_minutes_remind_their_owners_before_the_next_meeting(bot, c
     from mailbot.handlers.minutes import recorded_actions
 
     add_case(bot, next_meeting="2027-02-10T10:00")
-    minutes = {"attendees": [{"name": "Dev Quinlan", "agency": "Sowerby FRC", "email": OTHER}],
-               "actions": [{"action": "Ring Tadhg's home on the first morning of any absence",
-                            "responsible": "Dev Quinlan"},
-                           {"action": "Book the room", "responsible": "Someone Unlisted"}]}
+    from mailbot.documents.minutes.result import Action, Attendee, Minutes
+
+    minutes = Minutes("CN7", attendees=[Attendee("Dev Quinlan", "Sowerby FRC", email=OTHER)],
+                      actions=[Action("Ring Tadhg's home on the first morning of any absence", "Dev Quinlan"),
+                               Action("Book the room", "Someone Unlisted")])
     actions = recorded_actions(minutes, young(PERSON), relatives({"name": "Brona Ruddock", "relationship": "mother"}),
                                ["CN7"])
     assert actions[0]["action"] == "Ring CN7's home on the first morning of any absence"
