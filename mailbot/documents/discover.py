@@ -18,15 +18,21 @@ from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_form
 _CAP = r"[A-Z\u00c0-\u024f\u0400-\u04ff][\w’'\-\u00ad\u200b-\u200d\u2060]*"
 _Q_OPEN = "‘'\"“«„"
 _Q_CLOSE = "’'\"”»“"
+#: a name starts a word (not after a letter, nor after a letter and an apostrophe: O'|Neill): without it a
+#: long run of letters is tried from every letter, which is quadratic (a crafted form would hang intake)
+_START = r"(?<![\w\-\u00ad\u200b-\u200d\u2060])(?<!\w[’'])"
+#: spaces, one optional separator, spaces: one way to read each run of spaces (no backtracking blow-up)
+_SEP = r"\s*(?:[:,]\s*)?"
 _INTRO = re.compile(
-    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname\s+(?:is\s+)?|"
-    r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?\s+(?:to\s+be\s+called\s+)?|"
-    r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)\s*[:,]?\s*[" + _Q_OPEN + r"]?\s*(" + _CAP + r")",
+    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname(?:\s+is)?|"
+    r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?(?:\s+to\s+be\s+called)?|"
+    r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)" + _SEP + r"(?:[" + _Q_OPEN + r"]\s*)?"
+    + _START + r"(" + _CAP + r")",
 )
 _MAIDEN = re.compile(
     r"(?:n[ée]e|maiden\s+name(?:\s+(?:is|was|of))?|formerly|previously|birth\s+name(?:\s+(?:is|was))?|"
-    r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))\s*[:,]?\s*[" + _Q_OPEN
-    + r"]?(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
+    r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))" + _SEP + r"[" + _Q_OPEN
+    + r"]?" + _START + r"(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
     re.IGNORECASE,
 )
 _RELATIVE_WORDS = (
@@ -37,10 +43,10 @@ _RELATIVE_WORDS = (
 )
 _RELATIVE_BEFORE = re.compile(
     r"(?i:\b(?:his|her|their|the|a|an|whose|and|with|my|your|'s|’s)\s+" + _RELATIVE_WORDS
-    + r"(?:'s|’s)?\s*,?\s*(?:(?:called|named|is|was)\s+)?)(" + _CAP + r"(?:\s+" + _CAP + r")?)",
+    + r"(?:'s|’s)?\s*(?:,\s*)?(?:(?:called|named|is|was)\s+)?)" + _START + r"(" + _CAP + r"(?:\s+" + _CAP + r")?)",
 )
 _RELATIVE_AFTER = re.compile(
-    r"(" + _CAP + r")\s*(?:\([^)]*\))?\s*,\s*(?i:(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r")\b",
+    _START + r"(" + _CAP + r")\s*(?:\([^()]{0,120}\)\s*)?,\s*(?i:(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r")\b",
 )
 _QUOTED = re.compile(r"[" + _Q_OPEN + r"](" + _CAP + r")[" + _Q_CLOSE + r"]")
 
