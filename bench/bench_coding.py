@@ -49,12 +49,11 @@ def code_once(data: bytes) -> tuple[float, str]:
     status = "coded"
     try:
         pkg, referral = read_referral(data)
-        fields = referral.to_json()
-        children = fields["young_people"]
-        out = code_document(pkg, children, fields["family"] + fields["named_in_text"],
+        children = referral.young_people
+        out = code_document(pkg, children, referral.protected_family(),
                             codes_for("CN78", len(children)), filename="CN78-coded-referral.docx",
                             surfaces=SURFACES)
-        recall_check(out, recall_allowed(fields))
+        recall_check(out, recall_allowed(referral))
     except MailbotError as exc:
         status = exc.reason
     return (time.perf_counter() - t0) * 1000, status

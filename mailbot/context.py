@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar
 
 from mailbot.casework.recipients import Rule, SocialWorkStatus, choose_recipients, load_rules
 from mailbot.config import Config
@@ -25,6 +25,9 @@ from mailbot.errors import LeakDetected
 from mailbot.gate import Gate, GateMemory, build_gate
 from mailbot.mail.compose import Attachment, Templates, build_message, message_id
 from mailbot.mail.senders import Directory, Member
+
+if TYPE_CHECKING:
+    from mailbot.documents.referral import Referral
 
 log = logging.getLogger("mailbot.pipeline")
 T = TypeVar("T")
@@ -55,6 +58,13 @@ class Disposition(StrEnum):
     HELD = "held"
 
 
+class DocumentKind(StrEnum):
+    """What one Word attachment turned out to be (the kind of a document handler's Outcome)."""
+
+    REFERRAL = "referral"
+    MINUTES = "minutes"
+
+
 PROCESSED = "processed"
 QUARANTINED = "quarantined"
 
@@ -63,8 +73,8 @@ QUARANTINED = "quarantined"
 class Outcome:
     """What happened to one incoming message. Never holds a name.
 
-    ``kind`` is a :class:`Kind`, or what a document turned out to be ("referral", "minutes",
-    "minutes+referral"); ``outcome`` a :class:`Disposition`."""
+    ``kind`` is a :class:`Kind`, or what a document turned out to be (a :class:`DocumentKind`; an
+    email's documents together: "minutes+referral"); ``outcome`` a :class:`Disposition`."""
 
     kind: str
     outcome: Disposition
@@ -90,7 +100,7 @@ class ReadAhead(Protocol):
 
     def run(self, raws: list[bytes], next_number: Callable[[], int]) -> None: ...
     def email(self, raw: bytes): ...
-    def referral(self, form: bytes) -> dict | None: ...
+    def referral(self, form: bytes) -> Referral | None: ...
     def coded(self, form: bytes, children, family, codes, extra) -> bytes | None: ...
     def forget(self, raw: bytes) -> None: ...
     def stop(self) -> None: ...

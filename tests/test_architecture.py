@@ -16,22 +16,24 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mailbot"
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "paths": set(),
+    "people": set(),
     "words": {"errors", "paths"},
-    "documents": {"words", "errors", "paths"},
-    "store": {"errors"},
-    "gate": {"words", "errors", "paths"},
+    "documents": {"people", "words", "errors", "paths"},
+    "store": {"people", "errors"},
+    "gate": {"people", "words", "errors", "paths"},
     # loading checks rules/commands.toml (casework.confirm); check-config tests the servers (mail.authcheck)
     "config": {"errors", "paths", "mail", "casework", "config_schema"},
     "config_schema": {"errors", "paths"},
     "logsetup": {"errors", "paths"},
-    "casework": {"documents", "words", "errors", "paths", "config"},
-    "mail": {"store", "gate", "documents", "words", "errors", "paths", "config", "casework"},
+    "casework": {"documents", "people", "words", "errors", "paths", "config"},
+    "mail": {"store", "gate", "documents", "people", "words", "errors", "paths", "config", "casework"},
     # the Context owns what coding keeps for the life of the mailbot (documents.part_surface.SurfaceCache)
-    "context": {"casework", "mail", "store", "gate", "documents", "config", "errors", "paths"},
+    "context": {"casework", "mail", "store", "gate", "documents", "people", "config", "errors", "paths"},
     "classify": {"casework", "mail", "context", "config", "errors"},
-    "jobs": {"casework", "store", "mail", "context", "documents", "words", "gate", "errors", "paths", "config"},
-    "handlers": {"classify", "context", "casework", "documents", "words", "store", "mail", "gate", "jobs",
-                 "errors", "paths", "config"},
+    "jobs": {"casework", "store", "mail", "context", "documents", "people", "words", "gate", "errors", "paths",
+             "config"},
+    "handlers": {"classify", "context", "casework", "documents", "people", "words", "store", "mail", "gate",
+                 "jobs", "errors", "paths", "config"},
 }
 #: the shell and the sandbox may import anything
 TOP = {"pipeline", "speculate", "daemon", "operations", "cli", "sandbox", "__init__"}

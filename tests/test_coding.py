@@ -17,6 +17,7 @@ from test_redact import leaked
 
 from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import PLACEHOLDER_FAMILY, PLACEHOLDER_PARENT, protected_names
+from people import relatives, young
 
 
 def test_format_and_parse_codes():
@@ -55,7 +56,7 @@ def test_protected_names_variants_and_replacements():
                 {"name": "Will Kowalski", "first_name": "Will", "surname": "Kowalski", "known_as": []}]
     family = [{"name": "Grace Kowalski", "relationship": "Mother"},
               {"name": "Tomasz Nowak", "relationship": "uncle"}]
-    names = {n.text: n for n in protected_names(children, family, ["CN5A", "CN5B"])}
+    names = {n.text: n for n in protected_names(young(children), relatives(family), ["CN5A", "CN5B"])}
     for text in ("Siobhán Ní Bhriain-Kowalski", "Siobhán", "Ní Bhriain-Kowalski", "Bhriain", "Kowalski",
                  "Shiv", "O'Neill", "Will Kowalski", "Will", "Siobhán O'Neill"):
         assert names[text].replacement in ("CN5A", "CN5B"), text
@@ -81,8 +82,8 @@ def test_protected_names_variants_and_replacements():
     ("ROSE agreed", "[parent/carer] agreed"),
 ])
 def test_matcher_variants(text, expected):
-    names = protected_names([{"name": "Seán O'Neill", "known_as": ["Will"]}],
-                            [{"name": "Rose Byrne", "relationship": "grandmother"}], ["CN1"])
+    names = protected_names(young({"name": "Seán O'Neill", "known_as": ["Will"]}),
+                            relatives({"name": "Rose Byrne", "relationship": "grandmother"}), ["CN1"])
     assert build_matcher(names).sub(text)[0] == expected
 
 
@@ -91,7 +92,7 @@ def test_matcher_variants(text, expected):
     ("May Quinlan and MAY", "CN4 and CN4"),
 ])
 def test_month_names_in_dates_are_kept(text, expected):
-    names = protected_names([{"name": "May Quinlan"}], [], ["CN4"])
+    names = protected_names(young({"name": "May Quinlan"}), [], ["CN4"])
     assert build_matcher(names).sub(text)[0] == expected
 
 
@@ -100,7 +101,7 @@ def test_code_document_siblings_from_truth():
     path = next(p for p in REFERRAL_SAMPLES if p.stem.startswith("S04"))
     truth = truth_for(path)
     stats = {}
-    data = code_document(open_package(path), truth["young_people"], truth["family"], ["CN58A", "CN58B"],
+    data = code_document(open_package(path), young(truth["young_people"]), relatives(truth["family"]), ["CN58A", "CN58B"],
                          stats=stats)
     doc = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode()
     assert "CN58A" in doc and "CN58B" in doc
@@ -118,7 +119,7 @@ def test_code_document_refuses_leaky_filename():
     path = REFERRAL_SAMPLES[0]
     truth = truth_for(path)
     with pytest.raises(LeakDetected):
-        code_document(open_package(path), truth["young_people"], truth["family"], ["CN78"],
+        code_document(open_package(path), young(truth["young_people"]), relatives(truth["family"]), ["CN78"],
                       filename="Harvey-Pemberton-coded.docx")
 
 

@@ -45,8 +45,8 @@ def form(paras=(), rows=()) -> bytes:
     return out.getvalue()
 
 
-def reading(**kw) -> dict:
-    return read_referral(form(**kw))[1].to_json()
+def reading(**kw):
+    return read_referral(form(**kw))[1]
 
 
 @pytest.mark.parametrize("kw,held", [

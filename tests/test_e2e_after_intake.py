@@ -17,6 +17,7 @@ import pytest
 from confirmhelp import command_confirmed
 from conftest import SAMPLES, truth_for
 from mailbot.sandbox.network import MASTER_LIST_PASSWORD, TestNetwork
+from people import record
 
 pytestmark = pytest.mark.mailserver
 
@@ -368,13 +369,13 @@ def sample_bot(sample_network):
     b.store.add_case(Case(
         code="CN15", number=15, lead_agency="Lisnavar Community School", lead_contact="svarian@lisnavarcs.ie",
         referred_on="2027-01-04", sw_known=True, sw_open=True,
-        person={"name": "Jayden Tansey", "first_name": "Jayden", "surname": "Tansey", "known_as": [],
-                "other_surnames": [], "date_of_birth": "2012-05-03", "family": []}))
+        person=record({"name": "Jayden Tansey", "first_name": "Jayden", "surname": "Tansey", "known_as": [],
+                "other_surnames": [], "date_of_birth": "2012-05-03", "family": []})))
     b.store.add_case(Case(
         code="CN19", number=19, lead_agency="Lisnavar Family Support Service",
         lead_contact="joanne.weldon@lisnavarfss.ie", referred_on="2026-12-01",
-        person={"name": "Kealan Morrissey", "first_name": "Kealan", "surname": "Morrissey", "known_as": [],
-                "other_surnames": [], "date_of_birth": "2011-09-14", "family": []}))
+        person=record({"name": "Kealan Morrissey", "first_name": "Kealan", "surname": "Morrissey", "known_as": [],
+                "other_surnames": [], "date_of_birth": "2011-09-14", "family": []})))
     yield b
     b.close()
 

@@ -156,12 +156,12 @@ def test_withdraw_shares_nothing_and_the_record_is_purged_after_its_period(netwo
         assert [m["X-Mailbot-Kind"] for m in mailserver.fetch_all(referrer)] == ["consent-waiting",
                                                                                 "consent-withdrawn"]
         case = bot.store.get_case("CN1")
-        assert case.status == "closed" and case.person["name"] == "Tamsin Quarrendon"
+        assert case.status == "closed" and case.person.name == "Tamsin Quarrendon"
 
         # within the period nothing is purged; the day after it ends, the names go (the daily job)
         clock.t += timedelta(days=300)
         assert send_digest(bot.ctx, clock()) == 1
-        assert bot.store.get_case("CN1").person["name"] == "Tamsin Quarrendon"
+        assert bot.store.get_case("CN1").person.name == "Tamsin Quarrendon"
         clock.t += timedelta(days=66)
         assert send_digest(bot.ctx, clock()) == 1
         asyncio.run(bot.make_outbox().drain_until_empty(30))
@@ -175,7 +175,7 @@ def test_withdraw_shares_nothing_and_the_record_is_purged_after_its_period(netwo
         requests = [bot.store.pending_commands(th)["lines"] for (th,) in db.execute(
             "SELECT token_hash FROM pending_commands")]
         assert requests and not any("CONSENT" in line for lines in requests for line in lines), requests
-        assert bot.store.get_case("CN1").person == {}
+        assert bot.store.get_case("CN1").person is None
         events = {r["event"] for r in bot.store.audit_rows("CN1")}
         assert {"held", "decision", "purged"} <= events
         db.close()

@@ -89,7 +89,9 @@ def test_age_range_is_read_from_the_rules(tmp_path):
     assert load_age_range(tmp_path / "elsewhere") == AgeRange(10, 18)  # not in the network's folder: shipped
     assert age_on(date(2008, 2, 29), date(2027, 2, 28)) == 18 and age_on(date(2008, 2, 29), date(2027, 3, 1)) == 19
     rng = AgeRange(10, 18)
-    kids = [{"date_of_birth": "2010-05-01"}, {"date_of_birth": "2008-05-02"}]
+    from people import young
+
+    kids = young({"date_of_birth": "2010-05-01"}, {"date_of_birth": "2008-05-02"})
     assert age_problem(kids, date(2027, 5, 1), rng) is None  # 17 and 18 (19 tomorrow)
     assert "Young person 2" in age_problem(kids, date(2027, 5, 2), rng)  # the second turned 19 today
-    assert age_problem([{"date_of_birth": None}], date(2027, 5, 2), rng) is None
+    assert age_problem(young({"date_of_birth": None}), date(2027, 5, 2), rng) is None

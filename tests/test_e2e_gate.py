@@ -17,6 +17,7 @@ import pytest
 from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.errors import LeakDetected
 from conftest import deliver_outbox
+from people import record
 
 pytestmark = pytest.mark.mailserver
 
@@ -33,8 +34,8 @@ def add_case(bot, network):
             code="CN1", number=store.allocate_case_number(), lead_agency=network.members[0][0],
             lead_contact=network.members[0][1], referred_on="2026-11-20",
             identity=store.vault.identity(f"{FIRST} {SURNAME}", "2012-03-04"),
-            person={"name": f"{FIRST} {SURNAME}", "first_name": FIRST, "surname": SURNAME,
-                    "known_as": [NICK], "other_surnames": [], "date_of_birth": "2012-03-04", "family": []}))
+            person=record({"name": f"{FIRST} {SURNAME}", "first_name": FIRST, "surname": SURNAME,
+                    "known_as": [NICK], "other_surnames": [], "date_of_birth": "2012-03-04", "family": []})))
         store.mark_master_list_dirty()
 
 

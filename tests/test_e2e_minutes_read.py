@@ -18,6 +18,7 @@ from docx import Document
 from confirmhelp import TOKEN_RE, latest_token, reply_confirm
 from test_e2e_after_intake import attachments, body, docx_xml, email_everything, master_list_cells, of_kind, run_bot
 from mailbot.sandbox.network import TestNetwork
+from people import record
 
 pytestmark = pytest.mark.mailserver
 
@@ -41,8 +42,8 @@ def bot(network):
         first, last = name.split()
         b.store.add_case(Case(code=code, number=number, lead_agency=lead_agency, lead_contact=lead,
                               referred_on="2027-01-04",
-                              person={"name": name, "first_name": first, "surname": last, "known_as": [],
-                                      "other_surnames": [], "date_of_birth": "2010-04-02", "family": []}))
+                              person=record({"name": name, "first_name": first, "surname": last, "known_as": [],
+                                      "other_surnames": [], "date_of_birth": "2010-04-02", "family": []})))
     yield b
     b.close()
 

@@ -14,6 +14,7 @@ import pytest
 import conftest
 from conftest import SAMPLES, truth_for
 from mailbot.sandbox.network import TestNetwork
+from people import record
 
 pytestmark = pytest.mark.mailserver
 
@@ -154,8 +155,8 @@ def test_reminders_and_digest_for_a_stored_case_over_smtp_and_imap(mailserver, t
     try:
         bot.store.add_case(Case(code="CN40", number=40, lead_agency=lead_agency, lead_contact=lead,
                                 referred_on="2027-01-04",
-                                person={"name": "Niamh Corrigan-Vale", "first_name": "Niamh",
-                                        "surname": "Corrigan-Vale", "date_of_birth": "2008-03-15"}))
+                                person=record({"name": "Niamh Corrigan-Vale", "first_name": "Niamh",
+                                        "surname": "Corrigan-Vale", "date_of_birth": "2008-03-15"})))
         # day 14 and 8 weeks before the 19th birthday: no-meeting, overdue and turns-19-soon are all due
         assert reminders_tick(bot.ctx) == 1 + 2 + 2
         assert send_digest(bot.ctx, clock()) == 1

@@ -11,19 +11,20 @@ import pytest
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from mailbot.gate import GateMemory, build_gate, fold
+from people import protected
 from tests.conftest import SAMPLES
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 BLANK_FORM = (SAMPLES / "blank-referral-form.docx").read_bytes()
 
-PEOPLE = [
+PEOPLE = protected([
     {"name": "Seán Kilbride", "first_name": "Seán", "surname": "Kilbride", "known_as": ["Shay", "Jo Jo"],
      "other_surnames": ["Rathmore"], "family": ["Úna Kilbride", "Declan Fairweather"]},
     {"name": "Will Ashdown", "first_name": "Will", "surname": "Ashdown", "known_as": [], "other_surnames": [],
      "family": [{"name": "Carol Ashdown", "relationship": "mother"}]},
     {"name": "Grace Penhaligon", "first_name": "Grace", "surname": "Penhaligon", "known_as": [],
      "other_surnames": [], "family": ["Lesley Penhaligon"]},
-]
+])
 # words that must never appear in a refusal reason
 SECRET_WORDS = {"sean", "kilbride", "shay", "rathmore", "una", "declan", "fairweather", "ashdown",
                 "grace", "penhaligon", "lesley", "carol"}
@@ -119,7 +120,7 @@ def test_gate_agrees_with_the_coding_engine_on_real_coded_referrals(tmp_path):
                    "known_as": y["known_as"], "other_surnames": y["other_surnames"],
                    "family": [f["name"] for f in truth["family"]]} for y in truth["young_people"]]
         raw = message(attachments=[("CN78-coded-referral.docx", DOCX, out.read_bytes())])
-        assert build_gate(people).check_message(raw) is None, path.name
+        assert build_gate(protected(people)).check_message(raw) is None, path.name
         checked += 1
     assert checked >= 5
 
@@ -278,7 +279,7 @@ def test_real_sample_forms_are_refused(gate):
         people = [{"name": y["name"], "first_name": y["first"], "surname": y["surname"],
                    "known_as": y["known_as"], "other_surnames": y["other_surnames"],
                    "family": [f["name"] for f in truth["family"]]} for y in truth["young_people"]]
-        reason = build_gate(people).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, path.read_bytes())]))
+        reason = build_gate(protected(people)).check_message(message(attachments=[("CN78-coded-referral.docx", DOCX, path.read_bytes())]))
         assert reason is not None and "attachment CN78-coded-referral.docx part" in reason, path.name
         assert not any(fold(t) in fold(reason) for t in truth["protected_tokens"]), reason
 

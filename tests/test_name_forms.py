@@ -10,6 +10,7 @@ from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import protected_names
 from mailbot.words.textnorm import fold, fold_map, normalise
 from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
+from people import relatives, young
 
 CHILD = {"name": "Tegwen Prosser", "first_name": "Tegwen", "surname": "Prosser", "known_as": [],
          "other_surnames": []}
@@ -18,7 +19,7 @@ FAMILY = [{"name": "Marged Prosser", "relationship": "mother"},
 
 
 def sub(text, children=(CHILD,), family=FAMILY, codes=("CN7",)):
-    names = protected_names(list(children), list(family), list(codes))
+    names = protected_names(young(children), relatives(family), list(codes))
     return build_matcher(names).sub(text)[0]
 
 
@@ -133,11 +134,11 @@ def test_discover_finds_introduced_nicknames_maiden_names_relatives_and_typos():
         "Prossre has been late twice.",  # a typo of the surname
         "The school nurse, Ana Lopes, made the referral.",
     ]
-    kids, fam, relatives = discover(texts, [CHILD], FAMILY, allowed=frozenset({"ana", "lopes"}))
+    kids, fam, named = discover(texts, young(CHILD), relatives(FAMILY), allowed=frozenset({"ana", "lopes"}))
     assert {"Tegi", "Wennie", "Prossre"} <= set(kids[0])
     assert "Gwalchmai" in fam[0]
-    assert {r["name"] for r in relatives} >= {"Caradog", "Olwen"}
-    assert not any("Lopes" in r["name"] for r in relatives)
+    assert {r.name for r in named} >= {"Caradog", "Olwen"}
+    assert not any("Lopes" in r.name for r in named)
 
 
 # -- ordinary words survive ------------------------------------------------------------------

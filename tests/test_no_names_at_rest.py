@@ -23,6 +23,7 @@ import pytest
 
 from conftest import MINUTES_SAMPLES, REFERRAL_SAMPLES, SAMPLES, truth_for
 from mailbot.sandbox.network import TestNetwork
+from people import record
 
 pytestmark = pytest.mark.mailserver
 
@@ -201,8 +202,8 @@ def test_no_name_is_stored_in_clear_anywhere(private_mailserver, tmp_path, caplo
             bot.store.add_case(Case(
                 code="CN15", number=15, lead_agency="Lisnavar Community School",
                 lead_contact="svarian@lisnavarcs.ie", referred_on="2027-01-04", sw_known=True, sw_open=True,
-                person={"name": "Jayden Tansey", "first_name": "Jayden", "surname": "Tansey", "known_as": [],
-                        "other_surnames": [], "date_of_birth": "2012-05-03", "family": []}))
+                person=record({"name": "Jayden Tansey", "first_name": "Jayden", "surname": "Tansey", "known_as": [],
+                        "other_surnames": [], "date_of_birth": "2012-05-03", "family": []})))
             # eight referrals from four members, then the same form again (a duplicate)
             for i, form in enumerate(REFERRAL_SAMPLES):
                 net.send_referral(net.members[i % 4][1], form)

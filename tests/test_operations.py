@@ -29,6 +29,7 @@ from mailbot.sandbox.network import MASTER_LIST_PASSWORD, _to_toml
 from mailbot.store import Case, OutboxItem, Store
 from mailbot.store import maintenance
 from mailbot.store.vault import Vault
+from people import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +81,7 @@ def populate(data_dir: Path) -> dict:
             store.add_case(Case(code=code, number=number, letter=code[2 + len(str(number)):],
                                 lead_agency="Marsden Vale Children's Services", lead_contact="priya@mv.example.net",
                                 referred_on="2026-11-23", identity=vault.identity(person["name"], person["date_of_birth"]),
-                                person=person, sw_worker=WORKER if i == 0 else None))
+                                person=record(person), sw_worker=WORKER if i == 0 else None))
         store.add_pending_commands(token_hash="ab" * 32, coordinator="aine@network.test",
                                    lines=["SW CN1 known open worker \"Aoife Test\""], summary="1 command",
                                    source="test", expires_at=time.time() + 3600)
@@ -103,7 +104,7 @@ def assert_every_name_readable(data_dir: Path, hold: int) -> bytes:
         cases = {c.code: c for c in store.all_cases()}
         assert sorted(cases) == sorted(code for code, _ in PEOPLE)
         for code, person in PEOPLE:
-            assert cases[code].person == person
+            assert cases[code].person == record(person)
             assert store.find_case_by_identity(vault.identity(person["name"], person["date_of_birth"])).code == code
         assert cases["CN1"].sw_worker == WORKER
         assert store.pending_commands("ab" * 32)["lines"] == ["SW CN1 known open worker \"Aoife Test\""]
@@ -151,8 +152,8 @@ def test_backup_while_mailbot_writes_is_consistent_and_complete(tmp_path, prepar
             while not stop.is_set():
                 n += 1
                 with store.transaction():
-                    store.add_case(Case(code=f"CN{n}", number=n, person={"name": f"Child Number{n}",
-                                                                         "date_of_birth": "2012-01-01"}))
+                    store.add_case(Case(code=f"CN{n}", number=n, person=record({"name": f"Child Number{n}",
+                                                                         "date_of_birth": "2012-01-01"})))
                     store.set_value("written", n - 100)
                 written[0] = n - 100
 
@@ -188,7 +189,7 @@ def test_backup_while_mailbot_writes_is_consistent_and_complete(tmp_path, prepar
             cases = store.all_cases()
             assert n >= before  # every row committed before the backup started is in it
             assert len(cases) == len(PEOPLE) + n  # and no half of a transaction
-            assert all(c.person["name"] for c in cases)  # every name opens with the backed-up key
+            assert all(c.person.name for c in cases)  # every name opens with the backed-up key
             assert manifest["rows"]["cases"] == len(cases)
 
 
@@ -213,7 +214,7 @@ def test_restore_round_trip_and_refusals(tmp_path, prepared):
     assert cli("backup", "-c", str(cfg_path), str(tmp_path / "b")).returncode == 0
     # afterwards the live database changes and its key is rotated
     with Store.open(data / "mailbot.db", maintenance.load_vault(data / "names.key")) as store:
-        store.add_case(Case(code="CN9", number=9, person={"name": "Later Child"}))
+        store.add_case(Case(code="CN9", number=9, person=record({"name": "Later Child"})))
     assert cli("rotate-key", "-c", str(cfg_path)).returncode == 0
     assert maintenance.read_key(data / "names.key") != original_key
 
@@ -231,7 +232,7 @@ def test_restore_round_trip_and_refusals(tmp_path, prepared):
     kept = [p for p in data.iterdir() if p.name.startswith("before-restore-")]
     assert len(kept) == 1 and mode(kept[0]) == 0o700
     with Store.open(kept[0] / "mailbot.db", maintenance.load_vault(kept[0] / "names.key")) as store:
-        assert store.get_case("CN9").person["name"] == "Later Child"  # the replaced state is kept, readable
+        assert store.get_case("CN9").person.name == "Later Child"  # the replaced state is kept, readable
 
     # a damaged backup, or a key that is not the backup's, is refused and changes nothing
     shutil.copytree(tmp_path / "b", tmp_path / "bad")
@@ -282,7 +283,7 @@ def test_rotate_key_killed_at_each_step_leaves_every_name_readable(tmp_path, pre
     # the restart: mailbot itself, as systemd would start it again
     bot = Bot(load_config(cfg_path), work_ahead=False)
     try:
-        assert bot.store.get_case("CN1").person["name"] == "Orla Fenwick-Daly"
+        assert bot.store.get_case("CN1").person.name == "Orla Fenwick-Daly"
     finally:
         bot.close()
     key = assert_every_name_readable(data, hold)
@@ -323,13 +324,13 @@ def test_rotation_keeps_any_name_and_its_duplicate_check(tmp_path_factory, names
     with Store.open(data / "mailbot.db", vault) as store:
         for i, name in enumerate(names, 1):
             store.add_case(Case(code=f"CN{i}", number=i, identity=vault.identity(name, "2012-02-02"),
-                                person={"name": name, "date_of_birth": "2012-02-02"}))
+                                person=record({"name": name, "date_of_birth": "2012-02-02"})))
     report = maintenance.rotate_key(data / "names.key", data / "mailbot.db")
     assert report.sealed == {"cases": len(names)}
     new = maintenance.load_vault(data / "names.key")
     with Store.open(data / "mailbot.db", new) as store:
         for i, name in enumerate(names, 1):
-            assert store.get_case(f"CN{i}").person["name"] == name
+            assert store.get_case(f"CN{i}").person.name == name
             assert store.find_case_by_identity(new.identity(name, "2012-02-02")) is not None
         assert store.find_case_by_identity(vault.identity(names[0], "2012-02-02")) is None
 
@@ -374,7 +375,7 @@ def test_mailbot_starts_and_queues_with_the_servers_down_then_delivers(private_m
     vault = Vault.load_or_create(net.config.key_file)
     with Store.open(net.config.store_path, vault) as store:
         store.add_case(Case(code="CN7", number=7, lead_agency=net.members[0][0], lead_contact=net.members[0][1],
-                            referred_on="2026-11-23", person={"name": "Orla Fenwick-Daly"}))
+                            referred_on="2026-11-23", person=record({"name": "Orla Fenwick-Daly"})))
     server.stop_smtp()
     server.stop_imap()
     # mail queued before the start (as `mailbot command` queues it beside the daemon), with both servers down

@@ -23,6 +23,7 @@ from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import protected_names
 from mailbot.documents.redact import coded_filename, strip_names
 from mailbot.documents.verify import scan_bytes_for_names, verify_no_names
+from people import relatives, young
 
 # -- independent checks --------------------------------------------------------
 
@@ -72,7 +73,8 @@ def code_sample(path):
     truth = truth_for(path)
     codes = sibling_codes(78, len(truth["young_people"]))
     stats = {}
-    data = code_document(open_package(path), truth["young_people"], truth["family"], codes, stats=stats)
+    data = code_document(open_package(path), young(truth["young_people"]), relatives(truth["family"]), codes,
+                         stats=stats)
     return truth, codes, data, stats
 
 
@@ -307,7 +309,7 @@ LOCATIONS = {
 def test_name_stripped_everywhere(where):
     data = make_docx(**LOCATIONS[where])
     assert leaked(data, TOKENS), "the synthetic document must hold a name to begin with"
-    out = code_document(open_package(data), [CHILD], FAMILY, ["CN12"])
+    out = code_document(open_package(data), young(CHILD), relatives(FAMILY), ["CN12"])
     assert leaked(out, TOKENS) == []
     everything = "".join(parts_of(out).values())
     assert "CN12" in everything or "[parent/carer]" in everything or " removed]" in everything
@@ -315,7 +317,7 @@ def test_name_stripped_everywhere(where):
 
 def test_verifier_catches_what_the_stripper_missed():
     data = make_docx(para("Jack Fennimore"), parts={"docProps/custom.xml": "<p><v>Fennimore</v></p>"})
-    names = protected_names([CHILD], FAMILY, ["CN12"])
+    names = protected_names(young(CHILD), relatives(FAMILY), ["CN12"])
     with pytest.raises(LeakDetected) as exc:
         verify_no_names(data, names)
     msg = str(exc.value)
@@ -333,7 +335,7 @@ def test_verifier_catches_what_the_stripper_missed():
 
 
 def test_verifier_checks_binary_parts_and_file_name():
-    names = protected_names([CHILD], FAMILY, ["CN12"])
+    names = protected_names(young(CHILD), relatives(FAMILY), ["CN12"])
     png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x10tEXtAuthor\x00Jack Fennimore" + b"\x00" * 40
     data = make_docx(para("x"), parts={"word/media/image1.png": png})
     with pytest.raises(LeakDetected, match="image1.png"):
@@ -363,7 +365,7 @@ def png_with_text(kind: bytes, text: bytes) -> bytes:
 
 @pytest.mark.parametrize("kind", [b"zTXt", b"iTXt"])
 def test_verifier_reads_compressed_png_text(kind):
-    names = protected_names([CHILD], FAMILY, ["CN12"])
+    names = protected_names(young(CHILD), relatives(FAMILY), ["CN12"])
     leaky = make_docx(para("x"), parts={"word/media/image1.png": png_with_text(kind, b"Photo of Jack at home")})
     with pytest.raises(LeakDetected, match="image1.png"):
         verify_no_names(leaky, names)
@@ -371,11 +373,11 @@ def test_verifier_reads_compressed_png_text(kind):
 
 
 def test_verifier_refuses_embedded_documents():
-    names = protected_names([CHILD], FAMILY, ["CN12"])
+    names = protected_names(young(CHILD), relatives(FAMILY), ["CN12"])
     inner = make_docx(para("nothing to see"))
     data = make_docx(para("x"), parts={"word/embeddings/Microsoft_Word_Document1.docx": inner.decode("latin-1")})
     with pytest.raises(LeakDetected, match="embedded"):
-        code_document(open_package(data), [CHILD], FAMILY, ["CN12"])
+        code_document(open_package(data), young(CHILD), relatives(FAMILY), ["CN12"])
     with pytest.raises(LeakDetected, match="embedded"):
         verify_no_names(make_docx(para("x"), parts={"word/media/x.png": "PK\x03\x04rest"}), names)
 
@@ -386,12 +388,12 @@ def test_strip_keeps_untouched_parts_byte_for_byte():
     styles = before.parts["word/styles.xml"]
     truth = truth_for(path)
     stats = {}
-    after = strip_names(before, protected_names(truth["young_people"], truth["family"], ["CN78"]), stats)
+    after = strip_names(before, protected_names(young(truth["young_people"]), relatives(truth["family"]), ["CN78"]), stats)
     assert after.parts["word/styles.xml"] is styles
     assert stats["parts"] == ["word/document.xml"]
 
 
 def test_scan_helper_reports_parts():
-    names = protected_names([CHILD], FAMILY, ["CN12"])
+    names = protected_names(young(CHILD), relatives(FAMILY), ["CN12"])
     data = make_docx(para("Jacko"))
     assert scan_bytes_for_names(data, names) == ["word/document.xml"]

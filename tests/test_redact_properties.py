@@ -19,6 +19,7 @@ from test_redact import leaked, make_docx
 from mailbot.documents.coding import code_document
 from mailbot.documents.package import open_package
 from mailbot.documents.names import NOT_A_NAME
+from people import relatives, young
 
 FILLER = ("the school has agreed a plan for attendance and review of support at home with "
           "the family worker who visited on monday after the meeting in the hall").split()
@@ -117,7 +118,7 @@ def test_no_generated_name_survives(doc):
               mother["name"].split()[0]]
     tokens += [p for p in re.split(r"[-']", child["surname"]) if len(p) > 2]
     assert leaked(data, tokens), "the generated document must hold a name"
-    out = code_document(open_package(data), [child], [mother], ["CN7"])
+    out = code_document(open_package(data), young(child), relatives(mother), ["CN7"])
     assert leaked(out, tokens) == []
     # every filler word is still there, as often as before
     words = body_words(out)
@@ -139,7 +140,7 @@ def test_ordinary_word_names_keep_lowercase_words(first, surname, n_lower, upper
     sentence = " ".join([f"the {lower} word"] * n_lower)
     capital = first.upper() if upper else first
     body = split_runs(f"{capital} said {sentence}.", cuts) + split_runs(f"{first} {surname}’s plan", cuts)
-    out = code_document(open_package(make_docx(body)), [child], [], ["CN3"])
+    out = code_document(open_package(make_docx(body)), young(child), [], ["CN3"])
     assert leaked(out, [first, surname, child["name"]], case_sensitive_ok=[first]) == []
     words = body_words(out)
     assert words.count(lower) == n_lower

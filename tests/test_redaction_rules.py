@@ -13,6 +13,7 @@ from mailbot.errors import ConfigError
 from mailbot.documents.redaction_rules import (RedactionRules, date_spellings, field_protections,
                                      load_redaction_rules)
 from mailbot.documents.referral import read_referral
+from people import relatives, young
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,8 +49,8 @@ def test_address_school_and_date_of_birth_removed_when_the_network_chooses(sampl
     rules = RedactionRules(("address", "school", "date_of_birth"),
                            {"address": "[address removed]", "school": "[school removed]",
                             "date_of_birth": "[date of birth removed]"})
-    coded = code_document(pkg, data["young_people"], data["family"], codes,
-                          extra=field_protections(data["young_people"], rules))
+    coded = code_document(pkg, young(data["young_people"]), relatives(data["family"]), codes,
+                          extra=field_protections(young(data["young_people"]), rules))
     text = _text(coded)
     for child in truth["young_people"]:
         assert child["address"] not in text
@@ -69,7 +70,7 @@ def test_default_keeps_address_and_school():
     truth = truth_for(form)
     pkg, referral = read_referral(form)
     data = referral.to_json()
-    coded = code_document(pkg, data["young_people"], data["family"], ["CN9"],
-                          extra=field_protections(data["young_people"], RedactionRules()))
+    coded = code_document(pkg, young(data["young_people"]), relatives(data["family"]), ["CN9"],
+                          extra=field_protections(young(data["young_people"]), RedactionRules()))
     text = _text(coded)
     assert truth["young_people"][0]["school"] in text

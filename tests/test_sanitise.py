@@ -31,6 +31,7 @@ from mailbot.documents.images import (gif_strip_text, gif_text_blocks, jpeg_stri
                                       png_strip_text, png_text_chunks)
 from mailbot.documents.sanitise import sanitise, sanitised_bytes
 from mailbot.documents.unverifiable import assert_no_unverifiable
+from people import relatives, young
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
 P10 = SAMPLES / "P10-altchunk-external.docx"
@@ -160,7 +161,7 @@ def patch(data: bytes, *, body: str = "", rels: dict[str, list[tuple]] | None = 
 
 
 def code(data: bytes, stats: dict | None = None) -> bytes:
-    return code_document(open_package(data), CHILDREN, FAMILY, ["CN90"], stats=stats)
+    return code_document(open_package(data), young(CHILDREN), relatives(FAMILY), ["CN90"], stats=stats)
 
 
 # -- checking outputs ----------------------------------------------------------------
@@ -257,7 +258,7 @@ def test_p10_codes_without_its_altchunk_or_external_targets(tmp_path):
 def test_p10_reports_what_was_removed_without_names():
     truth = json.loads(P10.with_suffix("").with_suffix(".truth.json").read_text())
     stats: dict = {}
-    code_document(open_package(P10), truth["young_people"], truth["family"], ["CN78"], stats=stats)
+    code_document(open_package(P10), young(truth["young_people"]), relatives(truth["family"]), ["CN78"], stats=stats)
     removed = stats["removed"]
     text = " ".join(removed).lower()
     assert "html" in text and "template" in text and "picture" in text
@@ -275,7 +276,7 @@ def test_p10_opens_even_when_its_html_declares_a_doctype():
         for n, b in src.items():
             zf.writestr(n, b)
     truth = json.loads(P10.with_suffix("").with_suffix(".truth.json").read_text())
-    data = code_document(open_package(buf.getvalue()), truth["young_people"], truth["family"], ["CN78"])
+    data = code_document(open_package(buf.getvalue()), young(truth["young_people"]), relatives(truth["family"]), ["CN78"])
     assert "word/afchunk1.htm" not in parts_of(data)
     # the protection stays for XML parts
     src["word/settings.xml"] = src["word/settings.xml"].replace(b"?>", b'?><!DOCTYPE x [<!ENTITY e "y">]>', 1)
@@ -679,7 +680,7 @@ def test_minutes_are_sanitised_too():
     assert "word/chunk.htm" not in parts
     assert parse_minutes(open_package(out)).to_json()["case_code"] == before["case_code"]
     # and through code_document (the usual path, names on record)
-    out = code_document(open_package(data), CHILDREN, FAMILY, ["CN90"])
+    out = code_document(open_package(data), young(CHILDREN), relatives(FAMILY), ["CN90"])
     assert_clean(out)
 
 

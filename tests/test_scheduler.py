@@ -19,6 +19,7 @@ from mailbot.daemon import Bot
 from mailbot.jobs.digest import send_digest
 from mailbot.jobs.scheduler import reminders_tick, start_scheduler
 from mailbot.store import Case
+from people import record, relatives, young
 
 LEAD = "orla.brack@hebble-ys.example.net"
 OTHER = "dev.quinlan@sowerby-frc.example.net"
@@ -77,7 +78,7 @@ def bot(config, clock):
 def add_case(bot, code="CN7", number=7, *, referred_on="2027-01-04", person=PERSON, next_meeting=None,
              sw_known=None, lead_agency="Hebble Youth Service", lead_contact=LEAD):
     bot.store.add_case(Case(code=code, number=number, letter=code[len(f"CN{number}"):], lead_agency=lead_agency,
-                            lead_contact=lead_contact, referred_on=referred_on, person=dict(person),
+                            lead_contact=lead_contact, referred_on=referred_on, person=record(person),
                             next_meeting=next_meeting, sw_known=sw_known))
 
 
@@ -214,7 +215,7 @@ def test_meeting_from_minutes_only_reminds_members_without_social_work(bot, cloc
 
 def test_minutes_missing_reminder_unless_minutes_came(bot, clock):
     add_case(bot, "CN7", 7)
-    add_case(bot, "CN8", 8, person={"name": "Ailbhe Corran", "date_of_birth": "2010-06-06"})
+    add_case(bot, "CN8", 8, person=record({"name": "Ailbhe Corran", "date_of_birth": "2010-06-06"}))
     clock.set(2027, 1, 8, 10, 0)
     _queue_notice(bot, "CN7", datetime(2027, 1, 12, 10, 0), [LEAD, OTHER])
     _queue_notice(bot, "CN8", datetime(2027, 1, 12, 12, 0), [LEAD, OTHER])
@@ -235,7 +236,7 @@ def test_minutes_missing_reminder_unless_minutes_came(bot, clock):
 
 
 def test_nineteenth_birthday_eight_weeks_before_and_on_the_day(bot, clock):
-    add_case(bot, person={**PERSON, "date_of_birth": "2008-03-15"}, next_meeting="2027-01-10T10:00")
+    add_case(bot, person=record({**PERSON, "date_of_birth": "2008-03-15"}), next_meeting="2027-01-10T10:00")
     clock.set(2027, 1, 17, 9, 0)
     reminders_tick(bot.ctx)
     assert not items(bot, "reminder-turns-19-soon")
@@ -268,7 +269,7 @@ def test_closed_case_gets_no_reminders(bot, clock):
 
 def test_digest_lists_pending_sw_check_and_quarantine_once_a_day(bot, clock):
     add_case(bot, "CN7", 7)
-    add_case(bot, "CN9", 9, person={"name": "Ciarán Moss", "date_of_birth": "2011-02-02"}, sw_known=False,
+    add_case(bot, "CN9", 9, person=record({"name": "Ciarán Moss", "date_of_birth": "2011-02-02"}), sw_known=False,
              next_meeting="2027-01-07T11:00")
     bot.store.record_message("<q1@elsewhere.example.org>", uidvalidity=1, uid=5, sender="stranger@elsewhere.example.org",
                              kind="refused", outcome="quarantined", reason="not-a-member")
@@ -301,7 +302,7 @@ def test_digest_lists_pending_sw_check_and_quarantine_once_a_day(bot, clock):
 
 def test_digest_withheld_when_a_name_would_appear(bot, clock):
     # a (fictional) young person whose surname is also in an agency's name: fail closed
-    add_case(bot, person={"name": "Rory Hebble", "first_name": "Rory", "surname": "Hebble"})
+    add_case(bot, person=record({"name": "Rory Hebble", "first_name": "Rory", "surname": "Hebble"}))
     clock.set(2027, 1, 5, 7, 30)
     assert send_digest(bot.ctx, clock()) == 0
     assert not items(bot, "digest")
@@ -349,7 +350,7 @@ def test_a_reminder_that_cannot_be_rendered_is_neither_lost_nor_recorded(tmp_pat
     cfg = dataclasses.replace(config, templates_dir=templates)
     b = Bot(cfg, clock=clock)
     try:
-        add_case(b, person={**PERSON, "date_of_birth": "2008-03-15"})
+        add_case(b, person=record({**PERSON, "date_of_birth": "2008-03-15"}))
         clock.set(2027, 1, 14, 9, 0)          # no-meeting is due (template missing)
         assert reminders_tick(b.ctx) == 0
         assert items(b) == []
@@ -376,7 +377,7 @@ def test_tick_is_fast_with_a_busy_store(bot, clock):
                 return "Qu" + out + "vane"
 
     for n in range(1, 301):
-        add_case(bot, f"CN{n}", n, person={"name": f"Fictional {surname(n)}", "date_of_birth": "2012-01-01"})
+        add_case(bot, f"CN{n}", n, person=record({"name": f"Fictional {surname(n)}", "date_of_birth": "2012-01-01"}))
     clock.set(2027, 1, 5, 10, 0)
     for n in range(1, 301):
         _queue_notice(bot, f"CN{n}", datetime(2027, 1, 8, 10, 0), [LEAD, OTHER, THIRD, COORD])
@@ -403,11 +404,13 @@ def test_actions_from_minutes_remind_their_owners_before_the_next_meeting(bot, c
     from mailbot.handlers.minutes import recorded_actions
 
     add_case(bot, next_meeting="2027-02-10T10:00")
-    minutes = {"attendees": [{"name": "Dev Quinlan", "agency": "Sowerby FRC", "email": OTHER}],
-               "actions": [{"action": "Ring Tadhg's home on the first morning of any absence",
-                            "responsible": "Dev Quinlan"},
-                           {"action": "Book the room", "responsible": "Someone Unlisted"}]}
-    actions = recorded_actions(minutes, [PERSON], [{"name": "Brona Ruddock", "relationship": "mother"}], ["CN7"])
+    from mailbot.documents.minutes.result import Action, Attendee, Minutes
+
+    minutes = Minutes("CN7", attendees=[Attendee("Dev Quinlan", "Sowerby FRC", email=OTHER)],
+                      actions=[Action("Ring Tadhg's home on the first morning of any absence", "Dev Quinlan"),
+                               Action("Book the room", "Someone Unlisted")])
+    actions = recorded_actions(minutes, young(PERSON), relatives({"name": "Brona Ruddock", "relationship": "mother"}),
+                               ["CN7"])
     assert actions[0]["action"] == "Ring CN7's home on the first morning of any absence"
     assert actions[0]["responsible_email"] == OTHER and actions[1]["responsible_email"] is None
     with bot.store.transaction():

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, SAMPLES, run_bot_until_idle, truth_for
 from mailbot import speculate
+from people import relatives, young
 
 
 def _docx_text(data: bytes) -> str:
@@ -34,8 +35,9 @@ def _code_here(form: bytes, codes: list[str]) -> bytes:
 
     pkg = open_package(form)
     data = parse_referral(pkg).to_json()
-    extra = field_protections(data["young_people"], load_redaction_rules(ROOT / "rules"))
-    return code_document(open_package(form), data["young_people"], data["family"], codes, extra=extra)
+    extra = field_protections(young(data["young_people"]), load_redaction_rules(ROOT / "rules"))
+    return code_document(open_package(form), young(data["young_people"]), relatives(data["family"]), codes,
+                         extra=extra)
 
 
 def _email(forms: list[tuple[str, bytes]]) -> bytes:
@@ -65,7 +67,7 @@ def test_work_ahead_codes_each_form_with_the_next_numbers_exactly_as_the_pipelin
     assert coded[1].coded == _code_here(s04, ["CN8A", "CN8B"])
     # the count carries on to the next message of the run
     # the form as read, which intake takes instead of reading it again
-    assert coded[1].reading["young_people"][0]["surname"] == truth_for(SAMPLES / "S04-siblings-table.docx")[
+    assert coded[1].reading.young_people[0].surname == truth_for(SAMPLES / "S04-siblings-table.docx")[
         "young_people"][0]["surname"]
     _, more = speculate.work_ahead(_email([("c.docx", s01)]), None, str(ROOT / "rules"), 10_000_000)
     assert [c.codes for c in more] == [("CN9",)]

@@ -10,6 +10,7 @@ import pytest
 
 from mailbot.store import MIGRATIONS, Case, OutboxItem, Store, StoreError
 from mailbot.store.vault import Vault
+from people import record
 
 NAMES = ["Aoife Brennan", "Saoirse Ní Mhurchú", "Tadhg Ó Ceallaigh", "Dervla McGonigle"]
 
@@ -60,7 +61,7 @@ def test_counter_never_reuses_numbers_across_reopen(tmp_path, vault):
             1 / 0  # rolled back: the number was never handed out
     with s.transaction():
         n2 = s.allocate_case_number()
-        s.add_case(Case(code=f"CN{n2}", number=n2, person={"name": NAMES[0]}))
+        s.add_case(Case(code=f"CN{n2}", number=n2, person=record({"name": NAMES[0]})))
     s.close()
     s = Store.open(path, vault, first_case_number=78)
     with s.transaction():
@@ -108,21 +109,21 @@ def test_cases_round_trip_and_identity_lookup(store, vault):
     ident = vault.identity(NAMES[1], "2011-02-03")
     store.add_case(Case(code="CN58A", number=58, letter="A", lead_agency="Youth Service",
                         lead_contact="lead@youth.example", referred_on=date(2026, 1, 5), identity=ident,
-                        person=person, source_message_key="msg-1", sw_known=True, sw_open=False,
+                        person=record(person), source_message_key="msg-1", sw_known=True, sw_open=False,
                         sw_worker={"name": "Worker Fictional", "phone": "01 000"}))
-    store.add_case(Case(code="CN58B", number=58, letter="B", person={"name": NAMES[2]}, source_message_key="msg-1"))
+    store.add_case(Case(code="CN58B", number=58, letter="B", person=record({"name": NAMES[2]}), source_message_key="msg-1"))
     with pytest.raises(StoreError):
         store.add_case(Case(code="CN58B", number=58, letter="B"))
     c = store.get_case("CN58A")
-    assert c.person == person and c.referred_on == "2026-01-05" and c.sw_known is True and c.sw_open is False
+    assert c.person == record(person) and c.referred_on == "2026-01-05" and c.sw_known is True and c.sw_open is False
     assert c.sw_worker["name"] == "Worker Fictional"
     assert store.find_case_by_identity(vault.identity("SAOIRSE NI MHURCHU", "2011-02-03")).code == "CN58A"
     assert store.find_case_by_identity(vault.identity(NAMES[1], "2011-02-04")) is None
     assert [x.code for x in store.cases_for_message("msg-1")] == ["CN58A", "CN58B"]
-    store.update_case("CN58A", status="closed", closed_on=date(2026, 6, 1), person={**person, "known_as": []})
+    store.update_case("CN58A", status="closed", closed_on=date(2026, 6, 1), person=record({**person, "known_as": []}))
     assert [x.code for x in store.open_cases()] == ["CN58B"]
     assert store.find_case_by_identity(ident).status == "closed"  # closed cases are still found
-    assert {p["name"] for p in store.protected_names()} == {NAMES[1], NAMES[2]}
+    assert {p.name for p in store.protected_names()} == {NAMES[1], NAMES[2]}
     with pytest.raises(ValueError):
         store.update_case("CN58A", nickname="x")
     with pytest.raises(StoreError):
@@ -135,8 +136,8 @@ def test_no_clear_name_in_database_files(tmp_path, vault):
     for i, name in enumerate(NAMES, start=1):
         first, surname = name.split(" ", 1)
         s.add_case(Case(code=f"CN{i}", number=i, identity=vault.identity(name, "2010-01-01"),
-                        person={"name": name, "first_name": first, "surname": surname, "family": ["Mam " + surname]}))
-    s.update_case("CN1", person={"name": NAMES[0], "known_as": ["Effie"]})
+                        person=record({"name": name, "first_name": first, "surname": surname, "family": ["Mam " + surname]})))
+    s.update_case("CN1", person=record({"name": NAMES[0], "known_as": ["Effie"]}))
     raw = b""
     for suffix in ("", "-wal", "-shm"):
         p = path.with_name(path.name + suffix)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mailbot.documents import part_surface
 from mailbot.documents.matcher import build_matcher
 from mailbot.documents.names import protected_names
+from people import relatives, young
 
 PEOPLE = [
     ([{"name": "Rhiannon Ap Gwilym", "first_name": "Rhiannon", "surname": "Ap Gwilym", "known_as": ["Rhi"]}],
@@ -19,7 +20,7 @@ PEOPLE = [
     ([{"name": "Kwame Mensah-Boateng", "first_name": "Kwame", "surname": "Mensah-Boateng"}],
      [{"name": "Grace Mensah", "relationship": "mother"}]),
 ]
-MATCHERS = [build_matcher(protected_names(c, f, ["CN7"])) for c, f in PEOPLE]
+MATCHERS = [build_matcher(protected_names(young(c), relatives(f), ["CN7"])) for c, f in PEOPLE]
 
 WRITTEN = st.sampled_from([
     "Rhiannon", "RHIANNON", "Rhi", "Rhiannon Ap Gwilym", "rhiannonapgwilym2011", "@rapgwilym_11",

@@ -17,6 +17,7 @@ from mailbot.gate import build_gate
 from mailbot.paths import shipped
 from mailbot.words.textnorm import fold
 from mailbot.words.vocabulary import ordinary_words
+from people import protected, young
 
 FILE_WORDS = sorted({fold(line.strip()) for line in (shipped("rules") / "ordinary_words.txt").read_text(
     encoding="utf-8").splitlines() if line.strip() and not line.lstrip().startswith("#")})
@@ -39,8 +40,8 @@ def person(first: str, surname: str = "Quillfeather") -> dict:
 @given(word=st.sampled_from(NAME_WORDS), before=st.sampled_from(["We spoke about ", "There was ", "Staff noted "]))
 def test_stripper_and_gate_agree_on_a_name_that_is_an_ordinary_word(word, before):
     p = person(word)
-    matcher = build_matcher(protected_names([p], [], ["CN7"]))
-    gate = build_gate([p])
+    matcher = build_matcher(protected_names(young(p), [], ["CN7"]))
+    gate = build_gate(protected(p))
     as_word = f"{before}{word.lower()} at the meeting."
     as_name = f"{before}{word.capitalize()} at the meeting."
     stripped_word, _ = matcher.sub(as_word)
@@ -57,8 +58,8 @@ def test_stripper_and_gate_agree_on_a_name_that_is_an_ordinary_word(word, before
 @given(word=st.sampled_from(NAME_WORDS))
 def test_the_full_name_is_always_a_name_for_both(word):
     p = person(word)
-    matcher = build_matcher(protected_names([p], [], ["CN7"]))
-    gate = build_gate([p])
+    matcher = build_matcher(protected_names(young(p), [], ["CN7"]))
+    gate = build_gate(protected(p))
     text = f"Referral for {p['name'].lower()} today."
     stripped, _ = matcher.sub(text)
     assert "quillfeather" not in stripped.lower()

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from mailbot.casework.eligibility import check_age_range
-from mailbot.documents.coding import _check_people, code_document, codes_for, format_code, parse_code
+from mailbot.documents.coding import check_people, code_document, codes_for, format_code, parse_code
 from mailbot.documents.package import open_package, write_atomic
 from mailbot.documents.part_surface import SurfaceCache
 from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
@@ -32,10 +32,9 @@ def code_referral_file(form_path: str | Path, code: str, out_path: str | Path, *
     # macros, zip bomb, XML entities in the body) before the form is interpreted
     open_package(form_path).xml("word/document.xml")
     pkg, referral = read_referral(form_path)
-    data = referral.to_json() if hasattr(referral, "to_json") else dict(referral)
-    children = list(data.get("young_people") or [])
-    family = list(data.get("family") or []) + list(data.get("named_in_text") or [])
-    _check_people(children)
+    children = referral.young_people
+    family = referral.protected_family()
+    check_people(children)
     check_age_range(children, dt.date.today())  # the network's age range (rules/age_range.toml)
     codes = codes_for(code, len(children))
     stats: dict = {}

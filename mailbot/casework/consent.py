@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailbot.documents.referral.result import Referral
 from mailbot.errors import ConfigError
 
 _TICKS = "☒☑✓✔✗✘■●⊠"
@@ -118,22 +119,22 @@ def classify(answer: dict | None, rules: ConsentRules) -> str:
     return "unclear"
 
 
-def answers_of(data: dict) -> dict:
-    """The consent answers of a reading (mailbot.documents.referral.to_json); an older reading without
-    them is taken from its yes/no values (a question then counts as asked only when it was answered)."""
-    got = data.get("consent_answers")
-    if isinstance(got, dict):
-        return got
+def answers_of(referral: Referral) -> dict:
+    """The consent answers of a reading; an older reading without them (a hold sealed before they were
+    read) is taken from its yes/no values (a question then counts as asked only when it was answered)."""
+    if referral.consent_answers:
+        return referral.consent_answers
     out = {}
     for key in ("parental_consent", "young_person_informed", "sensitive_consent"):
-        if data.get(key) is not None:
-            out[key] = {"answer": "yes" if data[key] else "no", "value": data[key]}
+        value = getattr(referral, key)
+        if value is not None:
+            out[key] = {"answer": "yes" if value else "no", "value": value}
     return out
 
 
-def hold_reasons(data: dict, rules: ConsentRules) -> list[tuple[str, str]]:
+def hold_reasons(referral: Referral, rules: ConsentRules) -> list[tuple[str, str]]:
     """[(field, meaning)] of the questions that hold this referral for a consent decision; [] = none."""
-    answers = answers_of(data)
+    answers = answers_of(referral)
     out = []
     for field in rules.fields:
         meaning = classify(answers.get(field), rules)
@@ -142,9 +143,9 @@ def hold_reasons(data: dict, rules: ConsentRules) -> list[tuple[str, str]]:
     return out
 
 
-def sensitive_consent_recorded(data: dict, rules: ConsentRules) -> bool:
+def sensitive_consent_recorded(referral: Referral, rules: ConsentRules) -> bool:
     """Consent to share with sensitive services: one of [sensitive] fields answered with consent."""
-    answers = answers_of(data)
+    answers = answers_of(referral)
     return any(classify(answers.get(f), rules) == "consent" for f in rules.sensitive_fields)
 
 

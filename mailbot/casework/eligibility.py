@@ -9,12 +9,14 @@ name or the date of birth.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from mailbot.paths import shipped
 from mailbot.errors import ConfigError, MailbotError
+from mailbot.people import YoungPerson
 
 RULES_FILE = "age_range.toml"
 
@@ -69,20 +71,11 @@ def age_on(date_of_birth: date, day: date) -> int:
     return years - (day < birthday)
 
 
-def _dob(value) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def age_problem(children: list[dict], today: date, rng: AgeRange) -> str | None:
+def age_problem(children: Sequence[YoungPerson], today: date, rng: AgeRange) -> str | None:
     """The plain reason a referral is outside the network's ages, or None when every young person is in it."""
     many = len(children) > 1
     for i, child in enumerate(children, 1):
-        dob = _dob(child.get("date_of_birth"))
+        dob = child.date_of_birth
         if dob is None:
             continue
         who = f"Young person {i} on this Referral Form" if many else "The young person on this Referral Form"
@@ -98,7 +91,7 @@ def age_problem(children: list[dict], today: date, rng: AgeRange) -> str | None:
     return None
 
 
-def check_age_range(children: list[dict], today: date, rules_dir: str | Path | None = None) -> None:
+def check_age_range(children: Sequence[YoungPerson], today: date, rules_dir: str | Path | None = None) -> None:
     """Raise :class:`OutsideAgeRange` (one plain line, no name) for a young person outside the network's ages."""
     problem = age_problem(children, today, load_age_range(rules_dir))
     if problem:

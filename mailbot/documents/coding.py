@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import re
 import string
+from collections.abc import Sequence
 
 from mailbot.documents.package import Package
 from mailbot.errors import BadField, HeldForReview, LeakDetected, NotAReferral
@@ -23,6 +24,7 @@ from mailbot.documents.redact import strip_names
 from mailbot.documents.verify import verify_no_names
 from mailbot.documents.sanitise import sanitise
 from mailbot.documents.unverifiable import assert_no_unverifiable
+from mailbot.people import FamilyMember, YoungPerson
 
 log = logging.getLogger("mailbot.coding")
 
@@ -73,7 +75,8 @@ def codes_for(code: str, count: int) -> list[str]:
     return sibling_codes(number, count)
 
 
-def code_document(pkg: Package, children: list[dict], family: list[dict], codes: list[str],
+def code_document(pkg: Package, children: Sequence[YoungPerson], family: Sequence[FamilyMember],
+                  codes: Sequence[str],
                   *, filename: str | None = None, stats: dict | None = None,
                   extra: list[tuple[str, str]] = (), recall_allowed: frozenset[str] | None = None,
                   exclude: frozenset[str] = frozenset(), surfaces: SurfaceCache | None = None) -> bytes:
@@ -130,27 +133,23 @@ def recall_check(data: bytes, allowed: frozenset[str]) -> None:
             where=where)
 
 
-def _check_people(children: list[dict]) -> None:
+def check_people(children: Sequence[YoungPerson]) -> None:
+    """Refuse (plainly, no name) a form with no young person, a young person with no name, or a date of
+    birth that cannot be right."""
     if not children:
         raise NotAReferral("The form has no young person's name, so it cannot be coded. "
                            "Please fill in the young person's name and send it again.", reason="no-name")
     today = dt.date.today()
     for i, child in enumerate(children, 1):
-        if not (child.get("name") or child.get("first_name") or child.get("first") or child.get("surname")):
+        if not (child.name or child.first_name or child.surname):
             raise NotAReferral(f"Young person {i} on the form has no name, so it cannot be coded. "
                                "Please fill in the name and send it again.", reason="no-name")
-        dob = child.get("date_of_birth") or child.get("dob")
-        if isinstance(dob, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob):
-            try:
-                born = dt.date.fromisoformat(dob)
-            except ValueError:
-                raise BadField(f"The date of birth of young person {i} is not a real date. "
-                               "Please correct it and send the form again.", reason="bad-dob") from None
-            if born > today or (today.year - born.year) > 25:
-                raise BadField(f"The date of birth of young person {i} cannot be right "
-                               f"({'in the future' if born > today else 'over 25 years ago'}). "
-                               "Please correct it and send the form again.", reason="bad-dob")
+        born = child.date_of_birth
+        if born is not None and (born > today or (today.year - born.year) > 25):
+            raise BadField(f"The date of birth of young person {i} cannot be right "
+                           f"({'in the future' if born > today else 'over 25 years ago'}). "
+                           "Please correct it and send the form again.", reason="bad-dob")
 
 
-__all__ = ["format_code", "parse_code", "sibling_codes", "codes_for", "code_document",
+__all__ = ["format_code", "parse_code", "sibling_codes", "codes_for", "code_document", "check_people",
            "LeakDetected"]

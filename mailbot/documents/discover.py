@@ -11,21 +11,28 @@ from __future__ import annotations
 import re
 
 from mailbot.documents.names import NOT_A_NAME
+from mailbot.people import FamilyMember, YoungPerson
 from mailbot.words.textnorm import fold
 from mailbot.words.vocabulary import is_ordinary_word, nicknames_of, suffix_forms
 
 _CAP = r"[A-Z\u00c0-\u024f\u0400-\u04ff][\w’'\-\u00ad\u200b-\u200d\u2060]*"
 _Q_OPEN = "‘'\"“«„"
 _Q_CLOSE = "’'\"”»“"
+#: a name starts a word (not after a letter, nor after a letter and an apostrophe: O'|Neill): without it a
+#: long run of letters is tried from every letter, which is quadratic (a crafted form would hang intake)
+_START = r"(?<![\w\-\u00ad\u200b-\u200d\u2060])(?<!\w[’'])"
+#: spaces, one optional separator, spaces: one way to read each run of spaces (no backtracking blow-up)
+_SEP = r"\s*(?:[:,]\s*)?"
 _INTRO = re.compile(
-    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname\s+(?:is\s+)?|"
-    r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?\s+(?:to\s+be\s+called\s+)?|"
-    r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)\s*[:,]?\s*[" + _Q_OPEN + r"]?\s*(" + _CAP + r")",
+    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname(?:\s+is)?|"
+    r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?(?:\s+to\s+be\s+called)?|"
+    r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)" + _SEP + r"(?:[" + _Q_OPEN + r"]\s*)?"
+    + _START + r"(" + _CAP + r")",
 )
 _MAIDEN = re.compile(
     r"(?:n[ée]e|maiden\s+name(?:\s+(?:is|was|of))?|formerly|previously|birth\s+name(?:\s+(?:is|was))?|"
-    r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))\s*[:,]?\s*[" + _Q_OPEN
-    + r"]?(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
+    r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))" + _SEP + r"[" + _Q_OPEN
+    + r"]?" + _START + r"(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
     re.IGNORECASE,
 )
 _RELATIVE_WORDS = (
@@ -36,10 +43,10 @@ _RELATIVE_WORDS = (
 )
 _RELATIVE_BEFORE = re.compile(
     r"(?i:\b(?:his|her|their|the|a|an|whose|and|with|my|your|'s|’s)\s+" + _RELATIVE_WORDS
-    + r"(?:'s|’s)?\s*,?\s*(?:(?:called|named|is|was)\s+)?)(" + _CAP + r"(?:\s+" + _CAP + r")?)",
+    + r"(?:'s|’s)?\s*(?:,\s*)?(?:(?:called|named|is|was)\s+)?)" + _START + r"(" + _CAP + r"(?:\s+" + _CAP + r")?)",
 )
 _RELATIVE_AFTER = re.compile(
-    r"(" + _CAP + r")\s*(?:\([^)]*\))?\s*,\s*(?i:(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r")\b",
+    _START + r"(" + _CAP + r")\s*(?:\([^()]{0,120}\)\s*)?,\s*(?i:(?:his|her|their|the)\s+" + _RELATIVE_WORDS + r")\b",
 )
 _QUOTED = re.compile(r"[" + _Q_OPEN + r"](" + _CAP + r")[" + _Q_CLOSE + r"]")
 
@@ -48,7 +55,7 @@ def _name_words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s]+", text.strip(" .,;:")) if w]
 
 
-def discover(texts: list[str], children: list[dict], family: list[dict], *,
+def discover(texts: list[str], children: list[YoungPerson], family: list[FamilyMember], *,
              allowed: frozenset[str] | set[str] = frozenset()) -> tuple[list[list[str]], list[list[str]], list[dict]]:
     """Names the form's own text introduces, beyond its fields.
 
@@ -70,25 +77,24 @@ def discover(texts: list[str], children: list[dict], family: list[dict], *,
 class _Discovery:
     """Who is named so far (by folded word), and what the texts gave each person."""
 
-    def __init__(self, children: list[dict], family: list[dict], allowed: frozenset[str] | set[str]):
+    def __init__(self, children: list[YoungPerson], family: list[FamilyMember], allowed: frozenset[str] | set[str]):
         self.children, self.family, self.allowed = children, family, allowed
         self.child_aliases: list[list[str]] = [[] for _ in children]
         self.family_aliases: list[list[str]] = [[] for _ in family]
-        self.relatives: list[dict] = []
+        self.relatives: list[FamilyMember] = []
         self.known: dict[str, tuple[str, int]] = {}  # folded word -> ("child"|"family", index)
         self.owners: dict[str, set] = {}               # folded word -> everyone it names
         self.firsts: list[tuple[str, tuple[str, int]]] = []
         for i, c in enumerate(children):
-            for n in [c.get("name"), c.get("first_name"), c.get("surname")] + list(c.get("known_as") or []) + \
-                    list(c.get("other_surnames") or []) + list(c.get("aliases") or []):
+            for n in [c.name, c.first_name, c.surname] + list(c.known_as) + list(c.other_surnames) + list(c.aliases):
                 for w in _name_words(n or ""):
                     self.known.setdefault(fold(w), ("child", i))
                     self.owners.setdefault(fold(w), set()).add(("child", i))
-            words = _name_words(c.get("first_name") or c.get("name") or "")
+            words = _name_words(c.first_name or c.name or "")
             if words:
                 self.firsts.append((fold(words[0]), ("child", i)))
         for i, f in enumerate(family):
-            words = _name_words(f.get("name") or "")
+            words = _name_words(f.name or "")
             for w in words:
                 self.known.setdefault(fold(w), ("family", i))
                 self.owners.setdefault(fold(w), set()).add(("family", i))
@@ -109,7 +115,7 @@ class _Discovery:
             return None
         rel = m.group(0).lower()
         for i, f in enumerate(self.family):
-            frel = fold(f.get("relationship") or "")
+            frel = fold(f.relationship or "")
             if frel and any(k in rel for k in re.findall(r"[a-z]+", frel)):
                 return ("family", i)
         return None
@@ -173,8 +179,8 @@ class _Discovery:
         if any(fold(w) in self.known for w in _name_words(name)):
             return
         rel = re.search(_RELATIVE_WORDS, m.group(0), re.I)
-        self.relatives.append({"name": " ".join(words), "relationship":
-                               (rel.group(0).lower() if rel else "relative") + " (named in the text)"})
+        self.relatives.append(FamilyMember(" ".join(words),
+                                           (rel.group(0).lower() if rel else "relative") + " (named in the text)"))
         for w in words:
             self.known.setdefault(fold(w), ("family", len(self.family) + len(self.relatives) - 1))
 

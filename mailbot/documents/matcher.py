@@ -101,11 +101,15 @@ class Match:
 
 
 #: e-mail addresses, @handles and links: a name inside one takes the whole of it
+#: (each part is bounded, a run of letters no address has is never read again from every letter: a long
+#: run without an @ or a / would make that quadratic and let a crafted form hang intake. Every address
+#: that can be written, local part up to 256 characters, domain up to 255, is found as it was.)
+_LOCAL = r"[^\s<>\"'()\[\],;:@]"
 _ADDRESS = re.compile(
-    r"(?:mailto:)?[^\s<>\"'()\[\],;:@]+@[^\s<>\"'()\[\],;:@]*[^\s<>\"'()\[\],;:@.]"
+    r"(?:mailto:)?" + _LOCAL + r"{1,256}+@" + _LOCAL + r"{0,254}[^\s<>\"'()\[\],;:@.]"
     r"|(?:https?://|ftp://|file:/*|www\.|\\\\)[^\s<>\"']*[^\s<>\"'.,;:)\]]"
     r"|(?<![\w@.])@[A-Za-z0-9_.]*[A-Za-z0-9_]"
-    r"|(?<![\w@/])[\w\-]+(?:\.[\w\-]+)+/[^\s<>\"']*[^\s<>\"'.,;:)\]]"
+    r"|(?<![\w@/])[\w\-]{1,256}+(?:\.[\w\-]{1,256}+){1,32}+/[^\s<>\"']*[^\s<>\"'.,;:)\]]"
 )
 
 

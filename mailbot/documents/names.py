@@ -15,9 +15,11 @@ introduces: :mod:`mailbot.documents.discover`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailbot.paths import shipped
+from mailbot.people import FamilyMember, YoungPerson
 from mailbot.words.textnorm import DASHES as _DASHES
 from mailbot.words.textnorm import fold
 from mailbot.words.vocabulary import acronyms, nicknames_of, ordinary_words, suffix_forms
@@ -92,10 +94,11 @@ def _parts(name: str) -> list[str]:
     return [p for p in (_clean(x) for x in out) if p and fold(p).strip(".'") not in PARTICLES]
 
 
-def _split_person(person: dict) -> tuple[str, str, str]:
-    full = _clean(person.get("name") or "")
-    first = _clean(person.get("first_name") or person.get("first") or "")
-    surname = _clean(person.get("surname") or person.get("last_name") or "")
+def _split_person(person: YoungPerson | FamilyMember) -> tuple[str, str, str]:
+    """(full name, first name, surname): a relative has a full name only; it is split at its first word."""
+    full = _clean(person.name)
+    first = _clean(getattr(person, "first_name", ""))
+    surname = _clean(getattr(person, "surname", ""))
     if full and not (first or surname):
         words = _words(full)
         if len(words) >= 2:
@@ -119,12 +122,11 @@ def _initials(words: list[str]) -> str:
 
 
 
-def protected_names(children: list[dict], family: list[dict], codes: list[str], *,
+def protected_names(children: Sequence[YoungPerson], family: Sequence[FamilyMember], codes: Sequence[str], *,
                     derive: bool = True, exclude: frozenset[str] | set[str] = frozenset()) -> list[ProtectedName]:
     """Every variant of every protected name, with its replacement. Children come first.
 
-    ``children`` are dicts with name / first_name (or first) / surname / known_as /
-    other_surnames / aliases; ``family`` dicts have name, relationship and aliases;
+    ``children`` are the young people, ``family`` their relatives (mailbot.people);
     ``codes[i]`` is the case code of ``children[i]``.
 
     With ``derive`` (the default), each first name also brings its pet names and diminutives
@@ -180,16 +182,16 @@ class _Names:
         if k not in self.seen:
             self.seen[k] = ProtectedName(dotted, replacement, "initials-dotted", upper=True)
 
-    def add_child(self, child: dict, code: str) -> None:
+    def add_child(self, child: YoungPerson, code: str) -> None:
         add = self.add
         full, first, surname = _split_person(child)
         add(full, code, "child-full")
         if first and surname:
             add(f"{first} {surname}", code, "child-full")
-        for k in _as_list(child.get("known_as")):
+        for k in _as_list(child.known_as):
             if surname:
                 add(f"{k} {surname}", code, "child-full")
-        for other in _as_list(child.get("other_surnames")):
+        for other in _as_list(child.other_surnames):
             if first:
                 add(f"{first} {other}", code, "child-full")
         if first:
@@ -199,14 +201,14 @@ class _Names:
                 self.firsts.append((part, code))
         if surname:
             add(surname, code, "child-surname")
-        for k in _as_list(child.get("known_as")):
+        for k in _as_list(child.known_as):
             add(k, code, "known-as")
             self.firsts.append((k, code))
-        for other in _as_list(child.get("other_surnames")):
+        for other in _as_list(child.other_surnames):
             add(other, code, "other-surname")
             for part in _parts(other):
                 add(part, code, "surname-part")
-        for a in _as_list(child.get("aliases")):
+        for a in _as_list(child.aliases):
             add(a, code, "alias")
             if surname and len(_words(a)) == 1:
                 add(f"{a} {surname}", code, "child-full")
@@ -232,17 +234,17 @@ class _Names:
         elif len(words) >= 2:
             self.add_initials(words, code)
 
-    def add_family(self, member: dict) -> None:
+    def add_family(self, member: FamilyMember) -> None:
         add = self.add
         full, first, surname = _split_person(member)
-        placeholder = _family_placeholder(member.get("relationship") or "")
+        placeholder = _family_placeholder(member.relationship)
         add(full, placeholder, "family-full")
         if first and surname:
             add(f"{first} {surname}", placeholder, "family-full")
         for part in [first, surname] + _parts(full):
             if part:
                 add(part, placeholder, "family-part")
-        for a in _as_list(member.get("aliases")):
+        for a in _as_list(member.aliases):
             add(a, placeholder, "alias")
             for part in _parts(a):
                 add(part, placeholder, "alias")

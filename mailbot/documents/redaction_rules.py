@@ -10,11 +10,13 @@ date is protected.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from mailbot.errors import ConfigError
+from mailbot.people import YoungPerson
 
 FIELDS = ("address", "former_address", "school", "date_of_birth")
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -62,18 +64,16 @@ def date_spellings(d: date) -> list[str]:
     return sorted(set(out), key=len, reverse=True)
 
 
-def field_protections(children: list[dict], rules: RedactionRules) -> list[tuple[str, str]]:
+def field_protections(children: Sequence[YoungPerson], rules: RedactionRules) -> list[tuple[str, str]]:
+    """(text, replacement) for each field of each young person the network also removes (its address,
+    school, every spelling of the date of birth...)."""
     pairs: list[tuple[str, str]] = []
     for child in children:
         for name in rules.remove_fields:
             replacement = rules.replacements.get(name, "[removed]")
             if name == "date_of_birth":
-                dob = child.get("date_of_birth")
-                if dob:
-                    try:
-                        pairs += [(s, replacement) for s in date_spellings(date.fromisoformat(str(dob)))]
-                    except ValueError:
-                        pass
-            elif (child.get(name) or "").strip():
-                pairs.append((child[name].strip(), replacement))
+                if child.date_of_birth:
+                    pairs += [(s, replacement) for s in date_spellings(child.date_of_birth)]
+            elif isinstance(value := getattr(child, name, ""), str) and value.strip():
+                pairs.append((value.strip(), replacement))
     return pairs

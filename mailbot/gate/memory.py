@@ -56,9 +56,9 @@ class GateMemory:
                       for kind, where, prep in items)
         self.store(self.files, key, items, ZIP_CACHE_ENTRIES)
 
-    def person_words(self, person: dict, ordinary_set: frozenset, read: Callable[[dict, frozenset], tuple]) -> tuple:
-        """What ``read`` makes of this person, worked out once."""
-        key = (repr(person), ordinary_set)
+    def person_words(self, person, ordinary_set: frozenset, read: Callable[[object, frozenset], tuple]) -> tuple:
+        """What ``read`` makes of this person (a mailbot.people.ProtectedPerson), worked out once."""
+        key = (person, ordinary_set)
         with self._lock:
             words = self._person_words.get(key)
         if words is None:

@@ -1,38 +1,26 @@
 """Building a Gate from the protected people: which words each young person and family member contributes.
 
-Each person: name, first_name, surname, known_as[], other_surnames[], family[] (names, or dicts with
-a "name"). Pure; what each person contributes is remembered in the Context's GateMemory, so a gate
-rebuilt after one new case reads only that case's names."""
+Each person is a :class:`mailbot.people.ProtectedPerson` (the record a case keeps). Pure; what each
+person contributes is remembered in the Context's GateMemory, so a gate rebuilt after one new case
+reads only that case's names."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from mailbot.gate.matching import Gate
 from mailbot.gate.memory import GateMemory
 from mailbot.gate.prepared import ORDINARY_WORDS, WORD_END, WORD_START, normalise, tokens
+from mailbot.people import ProtectedPerson
 
 MIN_TOKEN = 3
-
-
-def _names(value) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, str):
-        return [value]
-    out = []
-    for v in value:
-        if isinstance(v, dict):
-            v = v.get("name") or " ".join(x for x in (v.get("first_name"), v.get("surname")) if x)
-        if v:
-            out.append(str(v))
-    return out
 
 
 _DEFAULT_ORDINARY = frozenset(w.casefold() for w in ORDINARY_WORDS)
 
 
-def _read_person(person: dict, ordinary_set: frozenset) -> tuple[frozenset, frozenset, frozenset]:
+def _read_person(person: ProtectedPerson, ordinary_set: frozenset) -> tuple[frozenset, frozenset, frozenset]:
     """The words one person contributes: protected alone, ordinary words, multi-word names."""
     singles: set[str] = set()
     ordinary: set[str] = set()
@@ -59,24 +47,22 @@ def _read_person(person: dict, ordinary_set: frozenset) -> tuple[frozenset, froz
                 if "'" in word:
                     add_token("".join(tokens(word)))
 
-    for key in ("name", "first_name", "first", "surname", "middle_names"):
-        for n in _names(person.get(key)):
+    first, surname = person.first_name, person.surname
+    for n in (person.name, first, surname):
+        if n:
             add_name(n, alone="all")
-    first = " ".join(_names(person.get("first_name") or person.get("first")))
-    surname = " ".join(_names(person.get("surname")))
     if first and surname:
         add_name(f"{first} {surname}", alone="all")
-    for n in _names(person.get("known_as")) + _names(person.get("aliases")):
+    for n in person.known_as + person.aliases:
         add_name(n, alone="all")
-    for n in _names(person.get("other_surnames")):
+    for n in person.other_surnames:
         add_name(n, alone="all")
         if first:
             add_name(f"{first} {n}", alone="none")
-    for n in _names(person.get("family")):
+    for n in person.family:
         add_name(n, alone="all")
     # joined up, as in e-mail addresses and handles: rhodribeddoe, rbeddoe, beddoerhodri
-    people = [(first, surname)] + [(" ".join(tokens(n)[:1]), " ".join(tokens(n)[1:])) for n in
-                                   _names(person.get("family"))]
+    people = [(first, surname)] + [(" ".join(tokens(n)[:1]), " ".join(tokens(n)[1:])) for n in person.family]
     for f, sname in people:
         ft, st = tokens(f), tokens(sname)
         if ft and st:
@@ -86,7 +72,7 @@ def _read_person(person: dict, ordinary_set: frozenset) -> tuple[frozenset, froz
     return frozenset(singles), frozenset(ordinary), frozenset(sequences)
 
 
-def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] | None = None,
+def build_gate(people: Iterable[ProtectedPerson], *, ordinary_words: frozenset[str] | set[str] | None = None,
                allowed_names: list[str] | tuple[str, ...] = (), memory: GateMemory | None = None) -> Gate:
     """A gate protecting these people (young people and their family).
 
@@ -96,8 +82,7 @@ def build_gate(people: list[dict], *, ordinary_words: frozenset[str] | set[str] 
     exact full occurrence is allowed; the protected word alone is still refused. An
     allowed name that is itself a protected full name is ignored.
 
-    Each person: name, first_name, surname, known_as[], other_surnames[],
-    family[] (names, or dicts with a "name"). A young person's every name
+    Each person is a :class:`mailbot.people.ProtectedPerson`. A young person's every name
     token is protected alone (if long enough); a family member's full name and
     surname are protected, not their first name alone.
 

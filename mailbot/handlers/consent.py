@@ -15,6 +15,8 @@ import base64
 import logging
 
 from mailbot.casework import consent as K
+from mailbot.documents.referral import Referral
+from mailbot.people import ProtectedPerson
 
 log = logging.getLogger("mailbot.consent")
 
@@ -35,6 +37,12 @@ def _waiting(ctx, code: str):
     return info, payload
 
 
+def _referral(payload: dict) -> Referral:
+    """The reading sealed with the hold (a hold sealed by older code carries its own children/family too:
+    the reading holds them as well)."""
+    return Referral.from_json(payload["data"])
+
+
 def _label(info) -> str:
     return info["codes"][0] if len(info["codes"]) == 1 else f"CN{info['number']}"
 
@@ -42,11 +50,12 @@ def _label(info) -> str:
 def override(ctx, cmd: K.ConsentOverride, source: str) -> str:
     from mailbot.gate import build_gate
     from mailbot.handlers.commands import Refused
-    from mailbot.handlers.intake import distribute, person_record
+    from mailbot.handlers.intake import distribute
 
     info, payload = _waiting(ctx, cmd.code)
+    referral = _referral(payload)
     reason = " ".join((cmd.reason or "").split())[:500]
-    people = [person_record(c, payload["family"]) for c in payload["children"]]
+    people = [ProtectedPerson.of(c, referral.protected_family()) for c in referral.young_people]
     if ctx.gate().check_text(reason, "reason") or build_gate(people).check_text(reason, "reason"):
         raise Refused("the reason holds a name. Write it without any name (the case code is enough); "
                       "nothing changed.")
@@ -59,8 +68,7 @@ def override(ctx, cmd: K.ConsentOverride, source: str) -> str:
                         event="decision", now=ctx.now().timestamp())
         distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
                    message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
-                   data=payload["data"], children=payload["children"], family=payload["family"],
-                   codes=payload["codes"], number=payload["number"], coded=base64.b64decode(payload["coded"]),
+                   referral=referral, codes=payload["codes"], number=payload["number"], coded=base64.b64decode(payload["coded"]),
                    consent_decided="overridden")
     log.info("consent hold %s overridden by the coordinator; the referral was shared", label)
     return (f"{label} shared with the network without parental consent (reason recorded): the Coded Referral "
@@ -69,10 +77,11 @@ def override(ctx, cmd: K.ConsentOverride, source: str) -> str:
 
 def withdraw(ctx, cmd: K.ConsentWithdraw, source: str) -> str:
     from mailbot.handlers.commands import Refused
-    from mailbot.handlers.intake import person_record
     from mailbot.store import Case
 
     info, payload = _waiting(ctx, cmd.code)
+    referral = _referral(payload)
+    family = referral.protected_family()
     label = _label(info)
     today = ctx.local_now().date().isoformat()
     store = ctx.store
@@ -82,13 +91,13 @@ def withdraw(ctx, cmd: K.ConsentWithdraw, source: str) -> str:
             raise Refused(f"{label} was already decided; nothing changed.")
         # the case is recorded closed (its names kept encrypted until the retention period ends, so the
         # gate still protects them); it was never on the Master List and nothing goes to the members
-        for code, child in zip(payload["codes"], payload["children"]):
+        for code, child in zip(payload["codes"], referral.young_people):
             store.add_case(Case(
                 code=code, number=payload["number"], letter=code[len(f"CN{payload['number']}"):],
                 lead_agency=payload["agency"], lead_contact=payload["from_address"], status="closed",
                 referred_on=today, closed_on=today,
-                identity=store.vault.identity(child["name"], child.get("date_of_birth")),
-                person=person_record(child, payload["family"]), source_message_key=payload["email_key"]))
+                identity=store.vault.identity(child.name, child.dob_iso),
+                person=ProtectedPerson.of(child, family), source_message_key=payload["email_key"]))
             store.set_case_consent(code, parental="withdrawn", sensitive=False, decision="withdrawn")
             store.record_exit(code, reason="consent withdrawn: not shared with the network", closed_on=today,
                               actor="coordinator", now=ctx.now().timestamp())

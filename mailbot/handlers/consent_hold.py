@@ -7,38 +7,38 @@ import base64
 import logging
 
 from mailbot.casework import consent as K
+from mailbot.documents.referral import Referral
 
 log = logging.getLogger("mailbot.consent")
 
 
-def consent_gate(ctx, *, decided: str | None, agency, from_address, message_id, email_key, source, data,
-                 children, family, codes, number, coded) -> bool:
+def consent_gate(ctx, *, decided: str | None, agency, from_address, message_id, email_key, source,
+                 referral: Referral, codes, number, coded) -> bool:
     """Called by intake.distribute before anything is recorded: True when the referral may go out (its
     consent facts are recorded with each case code), False when it is now held for a decision."""
     rules = ctx.rules_file(K.load_consent_rules, watch="consent.toml")
-    reasons = K.hold_reasons(data, rules)
-    sensitive = K.sensitive_consent_recorded(data, rules)
+    reasons = K.hold_reasons(referral, rules)
+    sensitive = K.sensitive_consent_recorded(referral, rules)
     if decided or not reasons:
         # what the record says: the coordinator's decision, or what the form's first consent question meant
         parental = decided
         if not parental:
-            meaning = K.classify(K.answers_of(data).get(rules.fields[0]) if rules.fields else None, rules)
+            meaning = K.classify(K.answers_of(referral).get(rules.fields[0]) if rules.fields else None, rules)
             parental = {"consent": "obtained", "absent": "not asked on the form"}.get(meaning, meaning)
         for code in codes:
             ctx.store.set_case_consent(code, parental=parental, sensitive=sensitive,
                                        decision=decided or "")
         return True
     _hold(ctx, reasons=reasons, agency=agency, from_address=from_address, message_id=message_id,
-          email_key=email_key, source=source, data=data, children=children, family=family, codes=codes,
-          number=number, coded=coded)
+          email_key=email_key, source=source, referral=referral, codes=codes, number=number, coded=coded)
     return False
 
 
-def _hold(ctx, *, reasons, agency, from_address, message_id, email_key, source, data, children, family,
-          codes, number, coded) -> None:
+def _hold(ctx, *, reasons, agency, from_address, message_id, email_key, source, referral: Referral, codes,
+          number, coded) -> None:
     why = K.describe(reasons)
-    payload = {"coded": base64.b64encode(coded).decode("ascii"), "data": data, "children": children,
-               "family": family, "codes": list(codes), "number": number, "agency": agency,
+    payload = {"coded": base64.b64encode(coded).decode("ascii"), "data": referral.to_json(),
+               "codes": list(codes), "number": number, "agency": agency,
                "from_address": from_address, "message_id": message_id, "email_key": email_key, "source": source}
     ctx.store.add_consent_hold(number, list(codes), why, payload, now=ctx.now().timestamp())
     label = codes[0] if len(codes) == 1 else f"CN{number}"
@@ -59,5 +59,3 @@ def _hold(ctx, *, reasons, agency, from_address, message_id, email_key, source, 
               source=source, case_code=label, in_reply_to=message_id)
     log.info("referral from %s coded %s waits for a consent decision", agency, ",".join(codes))
 
-
-# -- the coordinator's decisions ---------------------------------------------------------

@@ -33,20 +33,12 @@ def handle_documents(ctx, email, verdict) -> Outcome:
                       title="an email with no Word document was quarantined",
                       details=f"From {email.from_address} ({member.agency}); attachments: {others}. "
                               f"The sender was asked to send a .docx.")
-    codes: list[str] = []
-    outcomes: list[str] = []
-    problems: list[str] = []
-    kinds: set[str] = set()
+    results: list[Outcome] = []
     for index, att in enumerate(word):
         source = f"{email.key}:{index}"
         safe_name = f"attachment {index + 1}"
         try:
-            kind, (outcome, got, reason) = _one_document(ctx, email, member, att, coordinator, source, safe_name)
-            kinds.add(kind)
-            codes += list(got)
-            outcomes.append(outcome)
-            if reason:
-                problems.append(reason)
+            results.append(_one_document(ctx, email, member, att, coordinator, source, safe_name))
         except LeakDetected:
             raise  # the gate stopped an outgoing message: roll the whole email back, hold it (pipeline)
         except MailbotError as exc:
@@ -55,28 +47,36 @@ def handle_documents(ctx, email, verdict) -> Outcome:
                             title=f"a document from {member.agency} was refused ({exc.reason})",
                             details=f"From {email.from_address}: {exc} The sender has been told; the email is "
                                     f"kept in the folder \"{ctx.cfg.quarantine_folder}\".")
-            outcomes.append(Disposition.QUARANTINED)
-            problems.append(exc.reason)
-    final = next((d for d in _SEVERITY if d in outcomes), outcomes[0] if outcomes else Disposition.QUARANTINED)
+            results.append(Outcome(kind="", outcome=Disposition.QUARANTINED, reason=exc.reason))
     if coordinator:
         _commands_not_read(ctx, email)
-    return Outcome(kind="+".join(sorted(kinds)) or Kind.DOCUMENT, outcome=final, reason=",".join(problems),
-                   case_codes=tuple(codes))
+    return _worst(results)
 
 
-def _one_document(ctx, email, member, att, coordinator: bool, source: str, safe_name: str):
-    """("minutes" | "referral", (disposition, case codes, reason)) for one Word attachment."""
+def _worst(results: list[Outcome]) -> Outcome:
+    """The email's Outcome: the worst disposition among its documents, their kinds, reasons and codes."""
+    dispositions = [r.outcome for r in results]
+    final = next((d for d in _SEVERITY if d in dispositions),
+                 dispositions[0] if dispositions else Disposition.QUARANTINED)
+    kinds = sorted({r.kind for r in results if r.kind})
+    return Outcome(kind="+".join(kinds) or Kind.DOCUMENT, outcome=final,
+                   reason=",".join(r.reason for r in results if r.reason),
+                   case_codes=tuple(c for r in results for c in r.case_codes))
+
+
+def _one_document(ctx, email, member, att, coordinator: bool, source: str, safe_name: str) -> Outcome:
+    """One Word attachment, as minutes or a referral (the Outcome's kind says which)."""
     # a referral form already opened and read by the helper process (a backlog): not again
     read_ahead = ctx.ahead.referral(att.data) if ctx.ahead is not None else None
     # An OLE file (old .doc, or a password-protected .docx) is told apart by open_package.
     pkg = None if read_ahead else open_package(att.data, max_file_bytes=ctx.cfg.max_email_bytes)
     if pkg is not None and looks_like_minutes(pkg):
-        return "minutes", handle_minutes(ctx, email, member, pkg, source=source)
+        return handle_minutes(ctx, email, member, pkg, source=source)
     if coordinator:  # the coordinator referring on behalf of the agency named on the form
-        return "referral", handle_coordinator_referral(ctx, email, pkg, source=source, filename=safe_name,
-                                                       form=att.data, data=read_ahead)
-    return "referral", handle_referral(ctx, email, member, pkg, source=source, filename=safe_name,
-                                       form=att.data, data=read_ahead)
+        return handle_coordinator_referral(ctx, email, pkg, source=source, filename=safe_name,
+                                           form=att.data, referral=read_ahead)
+    return handle_referral(ctx, email, member, pkg, source=source, filename=safe_name,
+                           form=att.data, referral=read_ahead)
 
 
 def _commands_not_read(ctx, email) -> None:

@@ -13,6 +13,7 @@ import base64
 import logging
 
 from mailbot.casework.commands import parse_hold_id  # noqa: F401 (the pure part, where commands are parsed)
+from mailbot.documents.referral import Referral, recall_allowed
 from mailbot.errors import HeldForReview, LeakDetected, MailbotError
 
 log = logging.getLogger("mailbot.held")
@@ -28,16 +29,14 @@ def _load(ctx, hold_id: int):
     return info, payload
 
 
-def _code_again(ctx, payload: dict, words: list[str], *, recall: bool) -> bytes:
+def _code_again(ctx, payload: dict, referral: Referral, words: list[str], *, recall: bool) -> bytes:
     from mailbot.documents.coding import code_document, recall_check
     from mailbot.documents.package import open_package
     from mailbot.handlers.intake import network_words
     from mailbot.documents.redaction_rules import field_protections, load_redaction_rules
-    from mailbot.documents.referral import recall_allowed
 
-    data = payload["data"]
-    children = data["young_people"]
-    family = data["family"] + data.get("named_in_text", [])
+    children = referral.young_people
+    family = referral.protected_family()
     codes = payload["codes"]
     extra = list(field_protections(children, load_redaction_rules(ctx.cfg.rules_dir)))
     # the coordinator's words stand for the first young person (a sibling form: the family code)
@@ -46,22 +45,20 @@ def _code_again(ctx, payload: dict, words: list[str], *, recall: bool) -> bytes:
     pkg = open_package(base64.b64decode(payload["form"]), max_file_bytes=ctx.cfg.max_email_bytes)
     coded = code_document(pkg, children, family, codes, extra=extra, surfaces=ctx.surfaces)
     if recall:
-        recall_check(coded, recall_allowed(data, *network_words(ctx.cfg)))
+        recall_check(coded, recall_allowed(referral, *network_words(ctx.cfg)))
     return coded
 
 
-def _finish(ctx, payload: dict, coded: bytes, words: list[str] = ()) -> bool:
+def _finish(ctx, payload: dict, referral: Referral, coded: bytes, words: list[str] = ()) -> bool:
     from mailbot.handlers.intake import distribute
 
-    data = payload["data"]
     if words:  # the coordinator's words are names of this young person from now on (gate, minutes)
-        first = data["young_people"][0]
-        first["aliases"] = list(first.get("aliases") or []) + [w for w in words if w not in (first.get("aliases") or [])]
+        first = referral.young_people[0]
+        first.aliases += [w for w in words if w not in first.aliases]
     return distribute(ctx, agency=payload["agency"], from_address=payload["from_address"],
-               message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
-               data=data, children=data["young_people"], family=data["family"] + data.get("named_in_text", []),
-               codes=payload["codes"], number=payload["number"], coded=coded,
-               references=payload.get("references") or ())
+                      message_id=payload["message_id"], email_key=payload["email_key"], source=payload["source"],
+                      referral=referral, codes=payload["codes"], number=payload["number"], coded=coded,
+                      references=payload.get("references") or ())
 
 
 def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
@@ -73,8 +70,9 @@ def strip_and_send(ctx, hold_id: int, words: list[str]) -> str:
     codes = info["codes"]
     try:
         with ctx.store.transaction():
-            coded = _code_again(ctx, payload, words, recall=True)
-            sent = _finish(ctx, payload, coded, words)
+            referral = Referral.from_json(payload["data"])
+            coded = _code_again(ctx, payload, referral, words, recall=True)
+            sent = _finish(ctx, payload, referral, coded, words)
             ctx.store.decide_held_form(hold_id, "stripped", f"{len(words)} word(s) removed by the coordinator")
             ctx.store.audit("held-form", payload.get("message_id"), codes[0], [], "coordinator",
                             f"H{hold_id} stripped ({len(words)} word(s)) and sent", event="decision")
@@ -96,8 +94,9 @@ def release(ctx, hold_id: int, reason: str) -> str:
     codes = info["codes"]
     try:
         with ctx.store.transaction():
-            coded = _code_again(ctx, payload, [], recall=False)
-            sent = _finish(ctx, payload, coded)
+            referral = Referral.from_json(payload["data"])
+            coded = _code_again(ctx, payload, referral, [], recall=False)
+            sent = _finish(ctx, payload, referral, coded)
             ctx.store.decide_held_form(hold_id, "released", reason[:500])
             ctx.store.audit("held-form", payload.get("message_id"), codes[0], [], "coordinator",
                             f"H{hold_id} released as it is: {reason[:500]}", event="decision")

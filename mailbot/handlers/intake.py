@@ -19,64 +19,39 @@ from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.documents.package import open_package
 from mailbot.casework.eligibility import check_age_range
 from mailbot.errors import HeldForReview, LeakDetected, MailbotError
-from mailbot.documents.referral import parse_referral, recall_allowed
+from mailbot.documents.referral import Referral, parse_referral, recall_allowed
+from mailbot.context import Disposition, DocumentKind, Outcome
+from mailbot.people import ProtectedPerson
 
 log = logging.getLogger("mailbot.intake")
 
 
-def person_record(child: dict, family: list[dict]) -> dict:
-    """What is kept (encrypted) about a young person: the names and date of birth, for the Master List."""
-    return {
-        "name": child.get("name") or "",
-        "first_name": child.get("first_name") or "",
-        "surname": child.get("surname") or "",
-        "known_as": list(child.get("known_as") or []),
-        "other_surnames": list(child.get("other_surnames") or []),
-        "aliases": list(child.get("aliases") or []),
-        "date_of_birth": child.get("date_of_birth"),
-        "family": [f.get("name") for f in family if f.get("name")]
-                  + [a for f in family for a in (f.get("aliases") or [])],
-    }
-
-
 def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form: bytes | None = None,
-                    data: dict | None = None) -> tuple[str, tuple[str, ...], str]:
-    """Returns (outcome, case codes, reason). Raises MailbotError for a form problem (caller replies).
+                    referral: Referral | None = None) -> Outcome:
+    """One Referral Form: coded and distributed, held, or a duplicate. Raises MailbotError for a form
+    problem (the caller replies).
 
-    ``pkg`` is the opened form; or None with ``data``, the form as the helper process read it
+    ``pkg`` is the opened form; or None with ``referral``, the form as the helper process read it
     (mailbot.speculate), and ``form``, its bytes, opened here only if it must be coded here."""
     store = ctx.store
-    if data is None:
-        data = parse_referral(pkg).to_json()
-    children = data["young_people"]
-    family = data["family"] + data.get("named_in_text", [])  # relatives named only in the text too
+    if referral is None:
+        referral = parse_referral(pkg)
+    children = referral.young_people
+    family = referral.protected_family()  # relatives named only in the text too
 
     # A child already on the Master List never gets a second code.
-    identities = [store.vault.identity(c["name"], c.get("date_of_birth")) for c in children]
+    identities = [store.vault.identity(c.name, c.dob_iso) for c in children]
     existing = [store.find_case_by_identity(i) for i in identities]
     existing = [c for c in existing if c is not None and c.status == "open"]
     if existing:
-        codes = tuple(sorted({c.code for c in existing}))
-        first = existing[0]
-        values = {"code": ", ".join(codes), "lead_agency": first.lead_agency}
-        ctx.queue(kind="duplicate-referral", rule_kind="acknowledgement", template="duplicate-referral",
-                  to=ctx.recipients("acknowledgement", sender=email.from_address), values=values,
-                  source=source, case_code=codes[0], in_reply_to=email.message_id, references=email.references)
-        ctx.tell_coordinator(
-            title=f"[{codes[0]}] the same young person was referred again",
-            details=(f"{member.agency} ({email.from_address}) sent a referral for a young person already on "
-                     f"the Master List as {', '.join(codes)} (lead agency {first.lead_agency}). No new code was "
-                     f"given; the referrer has been told the existing code."),
-            source=source, case_code=codes[0])
-        log.info("referral from %s matches open case(s) %s: no new code", member.agency, ",".join(codes))
-        return "duplicate", codes, "already-on-master-list"
+        return _duplicate(ctx, email, member, existing, source)
 
     # outside the network's ages: refused (the age on the day the referral was sent)
     check_age_range(children, sent_on(email, ctx), ctx.cfg.rules_dir)
     number = store.allocate_case_number()
     codes = sibling_codes(number, len(children))
     extra = field_protections(children, load_redaction_rules(ctx.cfg.rules_dir))
-    allowed = recall_allowed(data, *network_words(ctx.cfg))
+    allowed = recall_allowed(referral, *network_words(ctx.cfg))
     try:
         # coded ahead by the helper process from exactly these inputs (a backlog), or here
         coded = None
@@ -88,7 +63,7 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
             coded = code_document(pkg, children, family, codes, extra=extra, surfaces=ctx.surfaces)
         recall_check(coded, allowed)  # the second look that does not trust the reader
     except HeldForReview as exc:
-        return _hold_for_review(ctx, email, member, exc, codes=codes, number=number, data=data,
+        return _hold_for_review(ctx, email, member, exc, codes=codes, number=number, referral=referral,
                                 form=form if form is not None else (pkg.to_bytes() if pkg is not None else b""),
                                 source=source, filename=filename)
     except LeakDetected as exc:
@@ -101,12 +76,34 @@ def handle_referral(ctx, email, member, pkg, *, source: str, filename: str, form
                      f"code this referral by hand; the original is in the folder \"{ctx.cfg.quarantine_folder}\"."),
             source=source, case_code=codes[0])
         _tell_referrer_held(ctx, email, member, codes, source)
-        return "held", tuple(codes), "leak-check-failed"
+        return _referral(Disposition.HELD, codes, "leak-check-failed")
     if not distribute(ctx, agency=member.agency, from_address=email.from_address, message_id=email.message_id,
-                      email_key=email.key, source=source, data=data, children=children, family=family,
-                      codes=codes, number=number, coded=coded, references=email.references):
-        return "held", tuple(codes), "consent-decision"
-    return "accepted", tuple(codes), ""
+                      email_key=email.key, source=source, referral=referral, codes=codes, number=number,
+                      coded=coded, references=email.references):
+        return _referral(Disposition.HELD, codes, "consent-decision")
+    return _referral(Disposition.ACCEPTED, codes)
+
+
+def _referral(disposition: Disposition, codes, reason: str = "") -> Outcome:
+    return Outcome(kind=DocumentKind.REFERRAL, outcome=disposition, reason=reason, case_codes=tuple(codes))
+
+
+def _duplicate(ctx, email, member, existing, source: str) -> Outcome:
+    """The young person is already on the Master List: the referrer is told the existing code."""
+    codes = tuple(sorted({c.code for c in existing}))
+    first = existing[0]
+    values = {"code": ", ".join(codes), "lead_agency": first.lead_agency}
+    ctx.queue(kind="duplicate-referral", rule_kind="acknowledgement", template="duplicate-referral",
+              to=ctx.recipients("acknowledgement", sender=email.from_address), values=values,
+              source=source, case_code=codes[0], in_reply_to=email.message_id, references=email.references)
+    ctx.tell_coordinator(
+        title=f"[{codes[0]}] the same young person was referred again",
+        details=(f"{member.agency} ({email.from_address}) sent a referral for a young person already on "
+                 f"the Master List as {', '.join(codes)} (lead agency {first.lead_agency}). No new code was "
+                 f"given; the referrer has been told the existing code."),
+        source=source, case_code=codes[0])
+    log.info("referral from %s matches open case(s) %s: no new code", member.agency, ",".join(codes))
+    return _referral(Disposition.DUPLICATE, codes, "already-on-master-list")
 
 
 def sent_on(email, ctx):
@@ -142,12 +139,14 @@ def _tell_referrer_held(ctx, email, member, codes, source) -> None:
               source=source, case_code=codes[0], in_reply_to=email.message_id, references=email.references)
 
 
-def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, source, filename):
+def _hold_for_review(ctx, email, member, exc, *, codes, number, referral: Referral, form, source,
+                     filename) -> Outcome:
     """Keep the form (sealed) for the coordinator, tell them where to look (never the word), and
     answer the referrer. The numbers stay reserved for this referral."""
     import base64
 
-    payload = {"form": base64.b64encode(form).decode("ascii"), "data": data, "codes": codes, "number": number,
+    payload = {"form": base64.b64encode(form).decode("ascii"), "data": referral.to_json(), "codes": codes,
+               "number": number,
                "agency": member.agency, "from_address": email.from_address, "message_id": email.message_id,
                "email_key": email.key, "source": source, "references": list(email.references)}
     where = "; ".join(exc.where[:8]) or "the coded document"
@@ -165,10 +164,10 @@ def _hold_for_review(ctx, email, member, exc, *, codes, number, data, form, sour
         source=source, case_code=codes[0])
     _tell_referrer_held(ctx, email, member, codes, source)
     log.info("referral from %s coded %s held for review H%d", member.agency, ",".join(codes), hold_id)
-    return "held", tuple(codes), "possible-name"
+    return _referral(Disposition.HELD, codes, "possible-name")
 
 
-def distribute(ctx, *, agency, from_address, message_id, email_key, source, data, children, family, codes,
+def distribute(ctx, *, agency, from_address, message_id, email_key, source, referral: Referral, codes,
                number, coded, consent_decided: str | None = None, references=()) -> bool:
     """Record the case(s) and queue the Coded Referral, the acknowledgement and the coordinator's notice.
 
@@ -178,12 +177,13 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
     from mailbot.store import Case
 
     if not consent_gate(ctx, decided=consent_decided, agency=agency, from_address=from_address,
-                        message_id=message_id, email_key=email_key, source=source, data=data, children=children,
-                        family=family, codes=codes, number=number, coded=coded):
+                        message_id=message_id, email_key=email_key, source=source, referral=referral,
+                        codes=codes, number=number, coded=coded):
         return False
+    family = referral.protected_family()
     store = ctx.store
     today = ctx.local_now().date()
-    for code, child in zip(codes, children):
+    for code, child in zip(codes, referral.young_people):
         store.add_case(Case(
             code=code,
             number=number,
@@ -192,8 +192,8 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
             lead_contact=from_address,
             status="open",
             referred_on=today.isoformat(),
-            identity=store.vault.identity(child["name"], child.get("date_of_birth")),
-            person=person_record(child, family),
+            identity=store.vault.identity(child.name, child.dob_iso),
+            person=ProtectedPerson.of(child, family),
             source_message_key=email_key,
         ))
     store.mark_master_list_dirty(codes, "added")
@@ -205,8 +205,8 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
 
     # a sensitive service referring without consent: the other members' copy names an unspecified service
     for view_to, view_values, view_coded in coded_referral_views(ctx, to, values, coded, agency=agency,
-                                                                  from_address=from_address, data=data,
-                                                                  children=children, family=family, codes=codes):
+                                                                  from_address=from_address, referral=referral,
+                                                                  codes=codes):
         ctx.queue(kind="coded-referral", rule_kind="coded_referral", template="coded-referral", to=view_to,
                   values=view_values, source=source, case_code=code_label,
                   attachments=[Attachment(coded_filename(codes), DOCX_TYPE, view_coded)])
@@ -217,7 +217,7 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
               values={"code": ", ".join(codes), "agency": agency, "children_lines": children_lines,
                       "follow_up_by": (today + timedelta(days=14)).strftime("%d/%m/%Y")},
               source=source, case_code=code_label, in_reply_to=message_id, references=references)
-    says = data.get("known_to_social_work")
+    says = referral.known_to_social_work
     ctx.queue(kind="coordinator-new-case", rule_kind="coordinator_notice", template="coordinator-new-case",
               to=ctx.recipients("coordinator_notice"),
               values={"code": code_label, "codes": ", ".join(codes), "first_code": codes[0],
@@ -231,4 +231,4 @@ def distribute(ctx, *, agency, from_address, message_id, email_key, source, data
     return True
 
 
-__all__ = ["handle_referral", "person_record", "MailbotError"]
+__all__ = ["handle_referral", "distribute", "MailbotError"]

@@ -22,7 +22,9 @@ from mailbot.mail.compose import DOCX_TYPE, Attachment
 from mailbot.documents.text import all_text
 from mailbot.casework.commands import normalise_code
 from mailbot.errors import BadField, LeakDetected
-from mailbot.context import social_work_status
+from mailbot.documents.minutes.result import Minutes
+from mailbot.people import FamilyMember, YoungPerson
+from mailbot.context import Disposition, DocumentKind, Outcome, social_work_status
 from mailbot.documents.sanitise import sanitised_bytes
 from mailbot.handlers.commands import request_confirmation
 from mailbot.handlers.common import configured_coordinator, find_member, is_lead_or_coordinator, not_lead_problem
@@ -40,25 +42,25 @@ def looks_like_minutes(pkg) -> bool:
     return "minutes" in head and bool(_CODE.search(head) or "case number" in head)
 
 
-def _people_on_record(store) -> tuple[list[dict], list[dict], list[str]]:
+def _people_on_record(store) -> tuple[list[YoungPerson], list[FamilyMember], list[str]]:
+    """Every young person on record (with their case codes) and their relatives, for coding minutes."""
     children, family, codes = [], [], []
     for person, code in ((c.person, c.code) for c in store.all_cases()):
-        if not person or not person.get("name"):
+        if person is None or not person.name:
             continue
-        children.append(person)
+        children.append(person.young_person())
         codes.append(code)
-        family += [{"name": n, "relationship": "family member"} for n in person.get("family", [])]
+        family += person.relatives()
     return children, family, codes
 
 
-def handle_minutes(ctx, email, member, pkg, *, source: str):
+def handle_minutes(ctx, email, member, pkg, *, source: str) -> Outcome:
     """Minutes from a member: read, check the sender leads every case, strip the names on record,
     distribute, record the facts, carry out (or put to the coordinator) an exit or handover, and ask
-    for the next meeting when none is given. Returns (outcome, case codes, reason)."""
+    for the next meeting when none is given. Raises MailbotError for a problem the caller answers."""
     from mailbot.documents.minutes import parse_minutes
 
-    read = parse_minutes(pkg)
-    minutes = read.to_json()
+    minutes = parse_minutes(pkg)
     cases, label = _cases_of(ctx.store, minutes)
     case = cases[0]
     if not all(is_lead_or_coordinator(ctx, c, email.from_address) for c in cases):
@@ -73,30 +75,31 @@ def handle_minutes(ctx, email, member, pkg, *, source: str):
                              details=f"Minutes from {member.agency} for {label} failed the name check ({exc}). "
                                      f"Nothing was sent. The original is in \"{ctx.cfg.quarantine_folder}\".",
                              source=source, case_code=case.code)
-        return "held", codes_done, "leak-check-failed"
-    date = minutes.get("date") or "undated"
+        return Outcome(kind=DocumentKind.MINUTES, outcome=Disposition.HELD, reason="leak-check-failed",
+                       case_codes=codes_done)
+    date = minutes.date.isoformat() if minutes.date else "undated"
     attendees, known_attendees = _distribute(ctx, email, minutes, cases, coded, label=label, date=date,
                                              source=source, on_record=on_record)
     _record_received(ctx, cases, source)
     updates: dict = {}
-    if minutes.get("next_meeting"):
-        updates["next_meeting"] = minutes["next_meeting"]
-    exit_agreed, handover_to = _settled(ctx, email, read, cases, label=label, date=date, source=source)
+    if minutes.next_meeting_iso:
+        updates["next_meeting"] = minutes.next_meeting_iso
+    exit_agreed, handover_to = _settled(ctx, email, minutes, cases, label=label, date=date, source=source)
     updates.update(_carry_out(ctx, cases, exit_agreed, handover_to, label=label, source=source))
     _record_facts(ctx.store, cases, recorded_actions(minutes, *on_record), updates, exit_agreed=exit_agreed)
-    if not minutes.get("next_meeting") and not minutes.get("exit_agreed"):
+    if not minutes.next_meeting_iso and not minutes.exit_agreed:
         _ask_for_next_meeting(ctx, email, label=label, case_code=case.code, source=source)
     unknown = len(attendees) - len(known_attendees)
     if unknown:
         log.info("minutes %s: %d attendee address(es) not in the member directory were not sent the minutes",
                  label, unknown)
-    return "accepted", codes_done, ""
+    return Outcome(kind=DocumentKind.MINUTES, outcome=Disposition.ACCEPTED, case_codes=codes_done)
 
 
-def _cases_of(store, minutes: dict) -> tuple[list, str]:
+def _cases_of(store, minutes: Minutes) -> tuple[list, str]:
     """The cases the minutes are for (CN58 of a family: every open sibling) and the code to show; a
     plain BadField when the case number is no case on record."""
-    raw_code = minutes.get("case_code") or ""
+    raw_code = minutes.case_code or ""
     code = normalise_code(raw_code) or ""
     case = store.get_case(code) if code else None
     family = [case] if case is not None else []
@@ -112,7 +115,8 @@ def _cases_of(store, minutes: dict) -> tuple[list, str]:
     return family, (code if len(family) > 1 else case.code)
 
 
-def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dict], list[str]]) -> bytes:
+def _code_minutes(ctx, pkg, minutes: Minutes,
+                  on_record: tuple[list[YoungPerson], list[FamilyMember], list[str]]) -> bytes:
     """The minutes with every name on record removed and verified (LeakDetected when that fails);
     only sanitised when no case holds a name."""
     children, relatives, codes = on_record
@@ -122,7 +126,7 @@ def _code_minutes(ctx, pkg, minutes: dict, on_record: tuple[list[dict], list[dic
     return sanitised_bytes(pkg)
 
 
-def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, date: str,
+def _distribute(ctx, email, minutes: Minutes, cases, coded: bytes, *, label: str, date: str,
                 source: str, on_record=((), (), ())) -> tuple[list[str], list[str]]:
     """The coded minutes to the rule's audience (attendees and apologies only when they are in the
     member directory). Returns the attendees' addresses and those in the directory.
@@ -133,15 +137,15 @@ def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, d
     the service itself and the coordinator get the minutes as they are."""
     case = cases[0]
     member_addresses = {c.lower() for m in ctx.cfg.members for c in m.contacts}
-    attendees = [a["email"].lower() for a in minutes.get("attendees", []) if a.get("email")]
+    attendees = [a.email.lower() for a in minutes.attendees if a.email]
     known_attendees = [a for a in attendees if a in member_addresses]
     # apologies are names; one written with an address ("Mark Toner, mt@agency.ie") is matched to the directory
-    apologies = [e.lower() for a in minutes.get("apologies", []) for e in _EMAIL.findall(a or "")]
+    apologies = [e.lower() for a in minutes.apologies for e in _EMAIL.findall(a or "")]
     known_apologies = [a for a in apologies if a in member_addresses]
     to = _recipients(ctx, "minutes", cases, attendees=known_attendees, apologies=known_apologies,
                      sender=email.from_address)
     values = {"code": label, "lead_agency": case.lead_agency, "date": date,
-              "next_meeting": _when(minutes.get("next_meeting")) or "not set"}
+              "next_meeting": _when(minutes.next_meeting_iso) or "not set"}
     for view_to, hidden in _sensitive_views(ctx, minutes, cases, to):
         view_coded, view_values = coded, values
         if hidden:
@@ -152,7 +156,7 @@ def _distribute(ctx, email, minutes: dict, cases, coded: bytes, *, label: str, d
     return attendees, known_attendees
 
 
-def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[list[str], tuple]]:
+def _sensitive_views(ctx, minutes: Minutes, cases, to: list[str]) -> list[tuple[list[str], tuple]]:
     """[(recipients, the sensitive members hidden from them)]: a sensitive service that leads or attended,
     where a case has no consent to share with such services, is hidden from everyone but itself and the
     coordinators. One group, hiding nothing, when there is none."""
@@ -161,9 +165,9 @@ def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[lis
     if all(ctx.store.sensitive_consent(c.code) for c in cases):
         return [(to, ())]
     present = {(cases[0].lead_agency or "").strip().lower()}
-    for a in minutes.get("attendees", []):
-        present.add((a.get("agency") or "").strip().lower())
-        m = ctx.cfg.member_for((a.get("email") or "").lower())
+    for a in minutes.attendees:
+        present.add((a.agency or "").strip().lower())
+        m = ctx.cfg.member_for((a.email or "").lower())
         if m is not None:
             present.add(m.agency.strip().lower())
     hidden = [m for m in ctx.cfg.members if m.sensitive and m.agency.strip().lower() in present]
@@ -172,7 +176,7 @@ def _sensitive_views(ctx, minutes: dict, cases, to: list[str]) -> list[tuple[lis
     return group_by_hidden(to, hidden, ctx.cfg.coordinators)
 
 
-def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -> tuple[bytes, dict]:
+def _masked(ctx, minutes: Minutes, hidden, coded: bytes, values: dict, on_record) -> tuple[bytes, dict]:
     """The coded minutes and the email's values with each hidden service shown as an unspecified service."""
     from mailbot.casework.consent import load_consent_rules
     from mailbot.casework.sensitive import mask_values
@@ -183,10 +187,9 @@ def _masked(ctx, minutes: dict, hidden, coded: bytes, values: dict, on_record) -
     for m in hidden:
         words += [m.agency, *m.contacts]
         contacts = {c.lower() for c in m.contacts}
-        for a in minutes.get("attendees", []):
-            if (a.get("agency") or "").strip().lower() == m.agency.strip().lower() or \
-                    (a.get("email") or "").lower() in contacts:
-                words += [a.get("name") or "", a.get("email") or "", a.get("phone") or ""]
+        for a in minutes.attendees:
+            if (a.agency or "").strip().lower() == m.agency.strip().lower() or (a.email or "").lower() in contacts:
+                words += [a.name or "", a.email or "", a.phone or ""]
     words = [w for w in words if w and len(w.strip()) > 2]
     # ``words`` holds every hidden service's name and addresses: one masking pass covers them all
     children, family, codes = on_record
@@ -200,17 +203,17 @@ def _record_received(ctx, cases, source: str) -> None:
         ctx.store.record_minutes_received(c.code, received_at, source)
 
 
-def _settled(ctx, email, read, cases, *, label: str, date: str, source: str) -> tuple[bool, str | None]:
+def _settled(ctx, email, minutes: Minutes, cases, *, label: str, date: str, source: str) -> tuple[bool, str | None]:
     """(exit agreed, handover to) to carry out now. An unclear exit or handover is put to the
     coordinator; one in minutes the coordinator sent waits for the coordinator's confirmation."""
     lead_agency = cases[0].lead_agency
-    exit_agreed = read.exit.agreed
-    handover_to = None if exit_agreed else (read.handover.to if read.handover.agreed else None)
+    exit_agreed = minutes.exit.agreed
+    handover_to = None if exit_agreed else (minutes.handover.to if minutes.handover.agreed else None)
     coordinator = configured_coordinator(ctx, email.from_address)
     if not exit_agreed:
         # an exit or handover the minutes raise but do not clearly record: the coordinator is asked
         # (a held decision, confirmed by the one-time code); nothing changes until then
-        _ask_when_unclear(ctx, email, read, cases, label=label, lead_agency=lead_agency, date=date,
+        _ask_when_unclear(ctx, email, minutes, cases, label=label, lead_agency=lead_agency, date=date,
                           coordinator=coordinator, source=source, handover_agreed=bool(handover_to))
     if coordinator and (exit_agreed or handover_to):
         found = _confirm_with_coordinator(ctx, email, coordinator, cases, exit_agreed, handover_to,
@@ -293,7 +296,7 @@ _WHAT = {"exit": ("exit", "an exit from the network"),
          "handover": ("handover", "a handover of the lead agency")}
 
 
-def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, date: str,
+def _ask_when_unclear(ctx, email, minutes: Minutes, cases, *, label: str, lead_agency: str, date: str,
                       coordinator: str | None, source: str, handover_agreed: bool) -> None:
     """Minutes that mention an exit (or a handover) but leave unclear whether it was agreed: the
     coordinator gets the question, where to look in the minutes (a section and paragraph, never their
@@ -304,12 +307,12 @@ def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, 
         return
     owner = coordinator or ctx.cfg.coordinators[0]
     asks: list[tuple[str, list[str], str]] = []
-    if read.exit.unclear:
+    if minutes.exit.unclear:
         asks.append(("exit", [f"EXIT {c} exit in the minutes of {date}, confirmed by the coordinator"
-                              for c in open_codes], read.exit.where or "the minutes"))
-    if read.handover.unclear and not handover_agreed:
-        found = find_member(ctx, read.handover.to) if read.handover.to else None
-        where = read.handover.where or "the minutes"
+                              for c in open_codes], minutes.exit.where or "the minutes"))
+    if minutes.handover.unclear and not handover_agreed:
+        found = find_member(ctx, minutes.handover.to) if minutes.handover.to else None
+        where = minutes.handover.where or "the minutes"
         if found and found[0] != lead_agency:
             asks.append(("handover", [f"HANDOVER {c} TO {found[0]}" for c in open_codes], where))
         elif not found:
@@ -331,35 +334,34 @@ def _ask_when_unclear(ctx, email, read, cases, *, label: str, lead_agency: str, 
         log.info("minutes %s: the %s is unclear; the coordinator is asked", label, what)
 
 
-def _professional_words(ctx, minutes: dict) -> frozenset[str]:
+def _professional_words(ctx, minutes: Minutes) -> frozenset[str]:
     """The attendees', chair's and minute-taker's words and the members': never derived pet names."""
     from mailbot.handlers.intake import network_words
     from mailbot.documents.recall import allowed_words
 
-    people = [minutes.get("chair") or "", minutes.get("minutes_taker") or ""]
-    for a in minutes.get("attendees", []):
-        people += [a.get("name") or "", a.get("agency") or "", a.get("email") or ""]
-    return allowed_words(*people, *(x for x in minutes.get("apologies", []) if isinstance(x, str)),
+    people = [minutes.chair or "", minutes.minutes_taker or ""]
+    for a in minutes.attendees:
+        people += [a.name or "", a.agency or "", a.email or ""]
+    return allowed_words(*people, *(x for x in minutes.apologies if isinstance(x, str)),
                          *network_words(ctx.cfg))
 
 
-def recorded_actions(minutes: dict, children, relatives, codes) -> list[dict]:
+def recorded_actions(minutes: Minutes, children, relatives, codes) -> list[dict]:
     """The actions decided, as kept for the action owners' reminders: each action's text with every
     name on record replaced (it is stored), and the owner's address from the attendance sheet."""
     from mailbot.documents.matcher import build_matcher
     from mailbot.documents.names import protected_names
 
     matcher = build_matcher(protected_names(children, relatives, codes)) if children else None
-    emails = {(a.get("name") or "").strip().lower(): (a.get("email") or "").lower()
-              for a in minutes.get("attendees", []) if a.get("email")}
+    emails = {(a.name or "").strip().lower(): a.email.lower() for a in minutes.attendees if a.email}
     out = []
-    for a in minutes.get("actions", []):
-        text = (a.get("action") or "").strip()
+    for a in minutes.actions:
+        text = (a.action or "").strip()
         if not text:
             continue
         if matcher is not None:
             text, _n = matcher.sub(text)
-        responsible = (a.get("responsible") or "").strip()
+        responsible = (a.responsible or "").strip()
         out.append({"action": text, "responsible": responsible,
                     "responsible_email": emails.get(responsible.lower()) or None})
     return out

@@ -63,11 +63,7 @@ def protected_name_strings(store) -> list[str]:
     """Every name held for any case (young people, known-as, other surnames, family): a notice must hold none."""
     out: list[str] = []
     for person in store.protected_names():
-        for key in ("name", "first_name", "surname"):
-            if person.get(key):
-                out.append(str(person[key]))
-        for key in ("known_as", "other_surnames", "family"):
-            out += [str(x) for x in (person.get(key) or []) if x]
+        out += person.written_names()
     return sorted(set(out))
 
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 
 from mailbot.errors import BadField
-from mailbot.documents.referral import parse_referral
+from mailbot.context import Outcome
+from mailbot.documents.referral import Referral, parse_referral
 
 
-def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
+def agency_for_form(ctx, referral: Referral) -> tuple[str, str] | None:
     """(agency, contact address) of the member the form names; None when none or several match."""
     from mailbot.handlers.common import find_member
 
-    agency_text = " ".join((data.get("referring_agency") or "").split())
-    referrer_email = ((data.get("referrer") or {}).get("email") or "").strip().lower()
+    agency_text = " ".join(referral.referring_agency.split())
+    referrer_email = referral.referrer.email.strip().lower()
     by_email = None
     if referrer_email:
         for m in ctx.cfg.members:
@@ -36,17 +37,17 @@ def agency_for_form(ctx, data: dict) -> tuple[str, str] | None:
 
 
 def handle_coordinator_referral(ctx, email, pkg, *, source: str, filename: str, form: bytes,
-                                data: dict | None = None):
-    """Same result as handle_referral, with the agency named on the form as the referrer."""
+                                referral: Referral | None = None) -> Outcome:
+    """Same Outcome as handle_referral, with the agency named on the form as the referrer."""
     from mailbot.documents.package import open_package
     from mailbot.mail.senders import Member
     from mailbot.handlers.intake import handle_referral
 
-    if data is None:
+    if referral is None:
         if pkg is None:
             pkg = open_package(form, max_file_bytes=ctx.cfg.max_email_bytes)
-        data = parse_referral(pkg).to_json()
-    found = agency_for_form(ctx, data)
+        referral = parse_referral(pkg)
+    found = agency_for_form(ctx, referral)
     if found is None:
         raise BadField(
             "You sent a Referral Form from the coordinator address. A referral is made on behalf of the "
@@ -59,4 +60,5 @@ def handle_coordinator_referral(ctx, email, pkg, *, source: str, filename: str, 
     member = Member(agency=agency, emails=list(conf.contacts), social_work=conf.social_work,
                     may_submit=conf.may_submit)
     on_behalf = dataclasses.replace(email, from_address=contact)
-    return handle_referral(ctx, on_behalf, member, pkg, source=source, filename=filename, form=form, data=data)
+    return handle_referral(ctx, on_behalf, member, pkg, source=source, filename=filename, form=form,
+                           referral=referral)

@@ -6,9 +6,10 @@ coordinator get the copy as it is."""
 from __future__ import annotations
 
 from mailbot.casework.sensitive import mask_values, views
+from mailbot.documents.referral import Referral
 
 
-def coded_referral_views(ctx, to, values, coded: bytes, *, agency, from_address, data, children, family, codes):
+def coded_referral_views(ctx, to, values, coded: bytes, *, agency, from_address, referral: Referral, codes):
     """[(recipients, template values, coded bytes)]: the masked copy first (a later copy to Social Work is
     taken from the first one sent)."""
     from mailbot.casework.consent import load_consent_rules, sensitive_consent_recorded
@@ -16,15 +17,16 @@ def coded_referral_views(ctx, to, values, coded: bytes, *, agency, from_address,
     rules = ctx.rules_file(load_consent_rules, watch="consent.toml")
     out = []
     for view_to, hide in views(ctx.cfg.members, ctx.cfg.coordinators, agency,
-                               sensitive_consent_recorded(data, rules), to):
+                               sensitive_consent_recorded(referral, rules), to):
         if hide is None:
             out.append((view_to, values, coded))
             continue
-        ref = data.get("referrer") or {}
-        extra = [w for w in (ref.get("name"), ref.get("email"), ref.get("phone"), from_address,
-                             data.get("referring_agency"), agency, *hide.contacts) if w and len(w.strip()) > 2]
+        ref = referral.referrer
+        extra = [w for w in (ref.name, ref.email, ref.phone, from_address, referral.referring_agency, agency,
+                             *hide.contacts) if w and len(w.strip()) > 2]
         out.append((view_to, mask_values(values, hide, label=rules.sensitive_label, extra=extra),
-                    recode(ctx, coded, extra, rules.sensitive_label, children, family, codes)))
+                    recode(ctx, coded, extra, rules.sensitive_label, referral.young_people,
+                           referral.protected_family(), codes)))
     return out
 
 

@@ -161,7 +161,7 @@ def case_views(ctx, now_local: datetime | None = None) -> list[CaseView]:
         for m in meetings:
             m.minutes_received = any(t >= m.start for t in minutes_times.get(case.code, []))
         meetings.sort(key=lambda m: m.start)
-        dob = _parse_date((case.person or {}).get("date_of_birth"))
+        dob = _parse_date(case.person.date_of_birth if case.person else None)
         facts = CaseFacts(
             code=case.code, lead_agency=case.lead_agency,
             lead_contact=(_lead_addresses(ctx, case) or [None])[0],

@@ -77,12 +77,11 @@ def master_rows(cases, hidden: frozenset[str] = frozenset()) -> list[MasterRow]:
 
     rows = []
     for c in cases:
-        p = c.person or {}
         masked = c.code in hidden
         rows.append(MasterRow(
             code=c.code,
-            name=p.get("name", ""),
-            date_of_birth=_date(p.get("date_of_birth")),
+            name=c.person.name if c.person else "",
+            date_of_birth=_date(c.person.date_of_birth if c.person else None),
             lead_agency=UNSPECIFIED if masked else c.lead_agency,
             lead_contact=UNSPECIFIED if masked else (c.lead_contact or ""),
             referred_on=_date(c.referred_on),

@@ -238,7 +238,8 @@ class Demo:
             "member (and Social Work: known, open, worker allocated) got it with an .ics invitation.")
 
         self.clock.jump_to(meeting + timedelta(days=1))
-        first_name = (self.bot.store.get_case("CN1").person or {}).get("first_name") or "the young person"
+        person = self.bot.store.get_case("CN1").person
+        first_name = (person.first_name if person else "") or "the young person"
         attendees = [("Priya Lal", lead_agency, "01 555 0101", lead),
                      ("Nadia Ellwood", net.members[1][0], "01 555 0202", net.members[1][1]),
                      ("Sam Youth", net.members[6][0], "01 555 0707", net.members[6][1]),

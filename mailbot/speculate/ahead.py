@@ -136,8 +136,8 @@ class Ahead:
         self.emails_used += 1
         return email
 
-    def referral(self, form: bytes) -> dict | None:
-        """The referral form as the helper read it (ReferralForm.to_json()), or None: read it here.
+    def referral(self, form: bytes):
+        """The referral form as the helper read it (a Referral), or None: read it here.
 
         Only a form the helper opened and read without a problem; a form it took for minutes, or
         could not open or read, is opened here and gets the pipeline's own answer."""

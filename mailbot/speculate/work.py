@@ -22,7 +22,7 @@ class FormAhead:
     Holds names (``reading``, ``coded``) in memory only, between the helper and intake."""
 
     form: bytes                        # digest of the form's bytes
-    reading: dict                      # the form as read (ReferralForm.to_json())
+    reading: object                    # the form as read (a mailbot.documents.referral.Referral)
     people: bytes | None = None        # digest of the young people and family it was coded for
     codes: tuple | None = None         # the codes it was coded with
     extra: tuple | None = None         # the extra field protections it was coded with
@@ -79,27 +79,29 @@ def work_ahead(raw: bytes, start_number: int | None, rules_dir: str, max_bytes: 
             pkg = open_package(att.data, max_file_bytes=max_bytes)
             if looks_like_minutes(pkg):
                 continue
-            data = parse_referral(pkg).to_json()
+            referral = parse_referral(pkg)
         except Exception:  # noqa: BLE001 - the pipeline answers a bad form itself
             continue
         # the form as read: the pipeline takes it instead of opening and reading the form again
         form = digest(att.data)
-        children, family = data["young_people"], data["family"] + data.get("named_in_text", [])
+        children, family = referral.young_people, referral.protected_family()
         codes = sibling_codes(state.next_number, len(children))
         state.next_number += 1  # the pipeline allocates one number per referral form it codes
         try:
             extra = field_protections(children, load_redaction_rules(Path(rules_dir)))
             out = code_document(pkg, children, family, codes, extra=extra, surfaces=state.surfaces)
         except Exception:  # noqa: BLE001 - e.g. the verifier refused: the pipeline finds that itself
-            coded.append(FormAhead(form, data))
+            coded.append(FormAhead(form, referral))
             continue
-        coded.append(FormAhead(form, data, people_key(children, family), tuple(codes), extra_key(extra), out,
+        coded.append(FormAhead(form, referral, people_key(children, family), tuple(codes), extra_key(extra), out,
                                analyse_file_ahead(out, state.gate_memory)))
     return email, coded
 
 
 def people_key(children, family) -> bytes:
-    return digest(json.dumps([children, family], sort_keys=True, default=str).encode("utf-8"))
+    """The identity of the people a form was coded for (young people and relatives, typed)."""
+    people = [[c.to_json() for c in children], [f.to_json() for f in family]]
+    return digest(json.dumps(people, sort_keys=True, default=str).encode("utf-8"))
 
 
 def extra_key(extra) -> tuple:

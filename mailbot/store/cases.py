@@ -9,6 +9,7 @@ import sqlite3
 import time
 import uuid
 
+from mailbot.people import ProtectedPerson
 from mailbot.store.records import Case, StoreError, _CASE_COLUMNS, _UPDATABLE, _bool_or_none, _iso
 
 
@@ -45,7 +46,7 @@ class CasesMixin:
             _bool_or_none(case.sw_open),
             None if case.sw_worker is None else self.vault.encrypt_json(case.sw_worker, self._sw_ctx(case.code)),
             _iso(case.next_meeting), case.identity or "",
-            self.vault.encrypt_json(case.person or {}, self._person_ctx(case.code)),
+            self.vault.encrypt_json(case.person.to_json() if case.person else {}, self._person_ctx(case.code)),
             case.source_message_key, 1 if case.detained else 0,
         )
         with self.transaction() as conn:
@@ -67,7 +68,8 @@ class CasesMixin:
             sw_open=None if d["sw_open"] is None else bool(d["sw_open"]),
             sw_worker=None if d["sw_worker_enc"] is None else self.vault.decrypt_json(d["sw_worker_enc"], self._sw_ctx(code)),
             next_meeting=d["next_meeting"], identity=d["identity"],
-            person=self.vault.decrypt_json(d["person_enc"], self._person_ctx(code)) if d["person_enc"] is not None else {},
+            person=(None if d["person_enc"] is None else
+                    ProtectedPerson.from_json(self.vault.decrypt_json(d["person_enc"], self._person_ctx(code)))),
             source_message_key=d["source_message_key"], detained=bool(d["detained"]),
         )
 
@@ -108,7 +110,7 @@ class CasesMixin:
         for name, value in fields.items():
             if name == "person":
                 sets.append("person_enc = ?")
-                params.append(self.vault.encrypt_json(value or {}, self._person_ctx(code)))
+                params.append(self.vault.encrypt_json(value.to_json() if value else {}, self._person_ctx(code)))
             elif name == "sw_worker":
                 sets.append("sw_worker_enc = ?")
                 params.append(None if value is None else self.vault.encrypt_json(value, self._sw_ctx(code)))
@@ -145,8 +147,8 @@ class CasesMixin:
         """Changes whenever any case's names change (as this thread's connection sees the database)."""
         return self.get_value("people_version") or ""
 
-    def protected_names(self) -> list[dict]:
-        """Every case's person dict (open and closed), for the outbound leak gate.
+    def protected_names(self) -> list[ProtectedPerson]:
+        """Every case's protected person (open and closed), for the outbound leak gate.
 
         Decrypting every case for every outgoing message would make a backlog quadratic, so the list
         is cached on people_version (read first: a change committed in between only adds names)."""
@@ -166,7 +168,7 @@ class CasesMixin:
                 continue
             hit = known.get(code)
             if hit is None or hit[0] != enc:
-                hit = (enc, self.vault.decrypt_json(enc, self._person_ctx(code)))
+                hit = (enc, ProtectedPerson.from_json(self.vault.decrypt_json(enc, self._person_ctx(code))))
             fresh[code] = hit
             people.append(hit[1])
         with self._lock:

@@ -61,7 +61,7 @@ class Store(MessagesMixin, CasesMixin, FactsMixin, OutboxQueueMixin, ReviewsMixi
         self.path = Path(path)
         self.vault = vault
         self._people_cache: dict[str, list[dict]] = {}
-        self._person_plain: dict[str, tuple[bytes, dict]] = {}  # code -> (sealed record, its contents)
+        self._person_plain: dict[str, tuple[bytes, object]] = {}  # code -> (sealed record, its ProtectedPerson)
         self.first_case_number = int(first_case_number)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailbot.errors import MailbotError
+from mailbot.people import ProtectedPerson
 
 _HELD_PREFIX = b"MAILBOT-HELD-V1\n"   # an outbox item sealed by mark_held
 _HELD_CONTEXT = b"outbox-held"
@@ -61,7 +62,7 @@ class Case:
     sw_worker: Any = None               # decrypted JSON (social worker's name/contact)
     next_meeting: str | None = None     # ISO datetime
     identity: str = ""                  # blind index (Vault.identity)
-    person: dict = field(default_factory=dict)  # decrypted: name, first_name, surname, ...
+    person: ProtectedPerson | None = None  # decrypted (None: no record, or purged after retention)
     source_message_key: str | None = None
     detained: bool = False
 

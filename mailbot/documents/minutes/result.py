@@ -1,7 +1,7 @@
 """What a reading of minutes gives: the Minutes record with its attendees, actions and decisions.
 
-:class:`Minutes` is what :func:`mailbot.documents.minutes.parse_minutes` returns; ``to_json`` is the
-shape the handler, the CLI and the tests read. :class:`NotMinutes` is the plain refusal of a Word
+:class:`Minutes` is what :func:`mailbot.documents.minutes.parse_minutes` returns; the handler reads it
+as it is, ``to_json`` is for the CLI and the tests. :class:`NotMinutes` is the plain refusal of a Word
 document that is not Network Case Meeting Minutes.
 """
 
@@ -59,14 +59,18 @@ class Minutes:
     exit: Decision = field(default_factory=Decision)
     handover: Decision = field(default_factory=Decision)
 
-    def to_json(self) -> dict:
+    @property
+    def next_meeting_iso(self) -> str | None:
+        """The next meeting as the store keeps it: '2027-03-01T15:30', or '2027-03-01' without a time."""
         nm = self.next_meeting
         if isinstance(nm, dt.datetime):
-            nm_text = nm.strftime("%Y-%m-%dT%H:%M")
-        elif isinstance(nm, dt.date):
-            nm_text = nm.isoformat()
-        else:
-            nm_text = None
+            return nm.strftime("%Y-%m-%dT%H:%M")
+        if isinstance(nm, dt.date):
+            return nm.isoformat()
+        return None
+
+    def to_json(self) -> dict:
+        nm_text = self.next_meeting_iso
         return {
             "case_code": self.case_code,
             "lead_agency": self.lead_agency,

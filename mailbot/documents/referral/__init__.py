@@ -64,19 +64,17 @@ def _discover_names(pkg: Package, ref: Referral) -> None:
     texts = dt.all_text(pkg).split("\n")
     texts += [t for t in dt.property_texts(pkg) if t]
     texts += dt.deleted_texts(pkg)  # tracked deletions are still in the file the members get
-    children = [y.to_json() for y in ref.young_people]
-    family = [f.to_json() for f in ref.family]
     signed = [m.group(1) for t in texts for m in re.finditer(r"(?i)\bsigned\s*[:\-–]?\s*([^\t\n]{2,40}?)(?:\s{2,}|\t|date|$)", t)]
     ref.signatories = [n.strip() for n in signed if n.strip()]
     allowed = set(professional_words(ref))
     for name in signed:
         allowed.update(fold(w) for w in re.findall(r"[^\W\d_]+", name))
-    child_aliases, family_aliases, relatives = discover(texts, children, family, allowed=frozenset(allowed))
+    child_aliases, family_aliases, relatives = discover(texts, ref.young_people, ref.family, allowed=frozenset(allowed))
     for person, aliases in zip(ref.young_people, child_aliases):
         person.aliases.extend(a for a in aliases if a not in person.aliases)
     for member, aliases in zip(ref.family, family_aliases):
         member.aliases.extend(a for a in aliases if a not in member.aliases)
-    ref.named_in_text = [FamilyMember(r["name"], r["relationship"]) for r in relatives]
+    ref.named_in_text = relatives
 
 
 def read_referral(source: bytes | str | os.PathLike) -> tuple[Package, Referral]:

@@ -12,7 +12,7 @@ from mailbot.documents.recall import allowed_words
 from mailbot.documents.referral.result import Referral
 from mailbot.words.textnorm import fold
 
-def professional_words(ref: "Referral") -> frozenset[str]:
+def professional_words(ref: Referral) -> frozenset[str]:
     """Folded words of the professionals and organisations a form names (never protected as
     derived or discovered names): the referrer, the referring and suggested agencies."""
     words: set[str] = set()
@@ -26,17 +26,13 @@ def professional_words(ref: "Referral") -> frozenset[str]:
     return frozenset(words)
 
 
-def recall_allowed(ref: "Referral | dict", *more: str) -> frozenset[str]:
+def recall_allowed(ref: Referral, *more: str) -> frozenset[str]:
     """Folded words the recall check never holds on for this form: its professionals and
     organisations (the referrer, the referring and suggested agencies), its signatories, its
     places (the addresses and schools given in their own fields), and ``more`` (the network's
     member agencies and contacts)."""
-    data = ref.to_json() if isinstance(ref, Referral) else ref
-    people = data.get("young_people") or []
-    referrer = data.get("referrer") or {}
-    texts = [referrer.get("name", ""), referrer.get("email", ""), data.get("referring_agency", ""),
-             *(data.get("suggested_agencies") or []), *(data.get("signatories") or []),
-             *(y.get("school", "") for y in people), *(y.get("address", "") for y in people),
-             *(y.get("former_address", "") for y in people), *more]
+    people = ref.young_people
+    texts = [ref.referrer.name, ref.referrer.email, ref.referring_agency, *ref.suggested_agencies,
+             *ref.signatories, *(y.school for y in people), *(y.address for y in people),
+             *(y.former_address for y in people), *more]
     return allowed_words(*texts)
-

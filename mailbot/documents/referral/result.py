@@ -1,6 +1,8 @@
-"""The reading of a Referral Form: young people, family, referrer, consent, and their JSON.
+"""The reading of a Referral Form: young people, family, referrer, consent.
 
-Plain dataclasses; ``to_json`` gives the dict every other part of mailbot works with.
+Plain dataclasses that travel typed through intake, coding and the gate; the people are
+:mod:`mailbot.people`'s. ``to_json``/``from_json`` only where the reading crosses an edge (the
+command line, a hold sealed in the store).
 """
 
 from __future__ import annotations
@@ -8,42 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-
-@dataclass
-class YoungPerson:
-    name: str = ""
-    first_name: str = ""
-    surname: str = ""
-    known_as: list[str] = field(default_factory=list)
-    other_surnames: list[str] = field(default_factory=list)
-    date_of_birth: _dt.date | None = None
-    gender: str = ""
-    address: str = ""
-    former_address: str = ""
-    school: str = ""
-    aliases: list[str] = field(default_factory=list)  # names the text introduces (pet names, typos)
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name, "first_name": self.first_name, "surname": self.surname,
-            "known_as": list(self.known_as), "other_surnames": list(self.other_surnames),
-            "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
-            "gender": self.gender, "address": self.address, "former_address": self.former_address,
-            "school": self.school, "aliases": list(self.aliases),
-        }
-
-
-@dataclass
-class FamilyMember:
-    name: str
-    relationship: str = ""
-    aliases: list[str] = field(default_factory=list)  # maiden names, pet names the text gives
-
-    def to_json(self) -> dict:
-        out = {"name": self.name, "relationship": self.relationship}
-        if self.aliases:
-            out["aliases"] = list(self.aliases)
-        return out
+from mailbot.people import FamilyMember, YoungPerson
 
 
 @dataclass
@@ -54,6 +21,11 @@ class Referrer:
 
     def to_json(self) -> dict:
         return {"name": self.name, "email": self.email, "phone": self.phone}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Referrer:
+        data = data or {}
+        return cls(data.get("name") or "", data.get("email") or "", data.get("phone") or "")
 
 
 @dataclass
@@ -96,6 +68,27 @@ class Referral:
             "signatories": list(self.signatories),
         }
 
-    def protected_family(self) -> list[dict]:
-        return [f.to_json() for f in self.family + self.named_in_text]
+    @classmethod
+    def from_json(cls, data: dict) -> Referral:
+        day = data.get("referral_date")
+        return cls(
+            young_people=[YoungPerson.from_json(y) for y in data.get("young_people") or []],
+            family=[FamilyMember.from_json(f) for f in data.get("family") or []],
+            referring_agency=data.get("referring_agency") or "",
+            referrer=Referrer.from_json(data.get("referrer")),
+            referral_date=_dt.date.fromisoformat(day) if day else None,
+            concerns=list(data.get("concerns") or []),
+            suggested_agencies=list(data.get("suggested_agencies") or []),
+            parental_consent=data.get("parental_consent"),
+            young_person_informed=data.get("young_person_informed"),
+            known_to_social_work=data.get("known_to_social_work"),
+            sensitive_consent=data.get("sensitive_consent"),
+            consent_answers={k: dict(v) for k, v in (data.get("consent_answers") or {}).items()},
+            named_in_text=[FamilyMember.from_json(f) for f in data.get("named_in_text") or []],
+            signatories=list(data.get("signatories") or []),
+        )
+
+    def protected_family(self) -> list[FamilyMember]:
+        """Every relative whose name is protected: the family boxes, and those named only in the text."""
+        return self.family + self.named_in_text
 
