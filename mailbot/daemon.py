@@ -38,7 +38,7 @@ def smtp_settings(cfg: Config):
     from mailbot.mail.smtp import SmtpSettings
 
     return SmtpSettings(host=cfg.smtp.host, port=cfg.smtp.port, tls=cfg.smtp.tls, username=cfg.smtp.username,
-                        password=cfg.smtp.password)
+                        password=cfg.smtp.password, local_hostname=cfg.domain)
 
 
 def release_memory() -> None:

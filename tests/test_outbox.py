@@ -27,6 +27,12 @@ class Collector:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.data_replies: list[str] = []          # popped, one per DATA, before accepting
         self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies popped per RCPT
+        self.ehlo: list[str] = []                   # the names clients gave in EHLO
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.ehlo.append(hostname)
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         replies = self.rcpt_replies.get(address)
@@ -103,6 +109,28 @@ def test_delivers_each_item_once_in_order_with_message_id(store, smtp_server):
     assert len(handler.messages) == 5
     assert store.outbox_counts()["sent"] == 5
     assert all(i.sent_at and i.attempts == 1 for i in store.outbox_items("sent"))
+
+
+def test_the_ehlo_name_is_never_looked_up_in_the_dns(store, smtp_server, monkeypatch):
+    """aiosmtplib's default EHLO name is socket.getfqdn(), a resolver lookup at every connection that can
+    hang where there is no DNS: the outbox gives the mailbox's domain (or the host's own name) instead."""
+    import aiosmtplib
+
+    handler, port = smtp_server
+
+    async def no_dns(*_a, **_k):
+        raise AssertionError("aiosmtplib's default EHLO name (socket.getfqdn) was asked for")
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "_get_default_local_hostname", no_dns)
+    store.enqueue(make_mail(1))
+    sender = OutboxSender(store, SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout=5,
+                                              local_hostname="network.example"), retry_base=0.05)
+    asyncio.run(sender.drain())
+    assert handler.ehlo == ["network.example"] and len(handler.messages) == 1
+    from mailbot.mail.smtp import probe_smtp
+
+    asyncio.run(probe_smtp(SmtpSettings(host="127.0.0.1", port=port)))  # no name given: the host's own
+    assert handler.ehlo[-1] and handler.ehlo[-1] != "network.example"
 
 
 def test_temporary_4xx_is_retried_then_delivered_once(store, smtp_server):

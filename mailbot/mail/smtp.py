@@ -6,6 +6,7 @@ addresses out before it logs one).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ class SmtpSettings:
     timeout: float = 10
     validate_certs: bool = True
     tls_context: ssl.SSLContext | None = None
+    #: the name given in EHLO; never looked up in the DNS (aiosmtplib's default, socket.getfqdn, asks the
+    #: resolver at every connection and can hang for long where there is none): the mailbox's domain,
+    #: or this host's own name
+    local_hostname: str | None = None
 
     def __post_init__(self):
         if self.tls not in ("none", "ssl", "starttls"):
@@ -44,11 +49,18 @@ def describe_error(exc: BaseException) -> str:
 
 
 
+def _own_name() -> str:
+    """This host's name as the system knows it (no DNS lookup), or "localhost"."""
+    name = socket.gethostname().strip()
+    return name if name and all(ch.isalnum() or ch in ".-" for ch in name) else "localhost"
+
+
 async def open_smtp(s: SmtpSettings) -> aiosmtplib.SMTP:
     """A connected (and logged-in, if configured) aiosmtplib client."""
     client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
                              use_tls=s.tls == "ssl", start_tls=(s.tls == "starttls"),
-                             validate_certs=s.validate_certs, tls_context=s.tls_context)
+                             validate_certs=s.validate_certs, tls_context=s.tls_context,
+                             local_hostname=s.local_hostname or _own_name())
     try:
         await client.connect()
         if s.username:
@@ -77,7 +89,8 @@ async def probe_smtp(cfg) -> None:
     raw = getattr(cfg, "smtp", cfg)
     settings = raw if isinstance(raw, SmtpSettings) else SmtpSettings(
         host=raw.host, port=raw.port, tls=getattr(raw, "tls", "none"), username=getattr(raw, "username", None),
-        password=getattr(raw, "password", None), timeout=getattr(raw, "timeout", 10))
+        password=getattr(raw, "password", None), timeout=getattr(raw, "timeout", 10),
+        local_hostname=getattr(cfg, "domain", None))
     try:
         client = await open_smtp(settings)
     except aiosmtplib.SMTPAuthenticationError as exc:
