@@ -29,10 +29,11 @@ member may submit referrals, which the intake decides (``Verdict.may_submit``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailbot.mail.auth_results import AuthResult
+from mailbot.mail.auth_results import UNREADABLE, AuthResult
 from mailbot.mail.reading import IncomingEmail
 
 
@@ -117,10 +118,20 @@ def _psl():
     return _PSL
 
 
+_HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
 def organisational_domain(domain: str) -> str:
-    """The registrable domain (one label below a public suffix), or "" for a public suffix itself."""
+    """The registrable domain (one label below a public suffix), or "" for a public suffix itself, or for
+    anything that is not a domain name (spaces, quotes, an "@", a wildcard: such a value aligns with nothing)."""
     d = (domain or "").strip().lower().rstrip(".")
     if not d:
+        return ""
+    try:
+        ascii_form = d if d.isascii() else d.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    if not _HOSTNAME.match(ascii_form):
         return ""
     try:
         return _psl().privatesuffix(d) or ""
@@ -145,6 +156,8 @@ def trusted_results(results: list[AuthResult], trusted_authserv_ids: list[str]) 
 def authentication_verdict(results: list[AuthResult], from_domain: str) -> tuple[str, str]:
     """("fail", reason) | ("pass", "") | ("unknown", "") from trusted results."""
     from_domain = (from_domain or "").lower()
+    if any(r.method == UNREADABLE for r in results):
+        return "fail", "the receiving server's sender authentication results could not be read"
     dmarc = [r for r in results if r.method == "dmarc"]
     if any(r.result == "fail" for r in dmarc):
         return "fail", "failed sender authentication (DMARC)"

@@ -1,0 +1,75 @@
+"""Red-team findings on "only the right people can act", in the middle layer (tests/desk.py).
+
+Each test hands the pipeline an email as the receiving MX would store it, with the Authentication-Results
+that MX writes, and asserts what changed in the store and what the outbox holds. Fictional people only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def desk(desk):
+    """conftest's desk after S01 was referred by the lead agency: case CN1."""
+    desk.referral(desk.lead)
+    return desk
+
+
+def _notice(desk, sender: str) -> bytes:
+    body = ("Case: CN1\nDate: 14/12/2026\nTime: 10:30\nVenue: Marsden Vale Family Centre, Room 2\n"
+            f"Organiser: Priya Lal, 01 555 0101, {sender}\n")
+    return desk.email(sender, "Meeting notice", body=body)
+
+
+# The MX writes the envelope sender (MAIL FROM) as it was given. A quoted local part is legal there
+# (RFC 5321), and the attacker chooses it: it can hold an "@", a ";" or a whole forged result.
+INJECTED = [
+    ("quoted-local-part-with-at", 'spf=pass smtp.mailfrom="x@{domain}"@attacker.test; dkim=none; '
+                                  "dmarc=none header.from={domain}"),
+    ("quoted-local-part-with-resinfo", 'spf=pass smtp.mailfrom="x; dkim=pass header.d={domain} y"@attacker.test; '
+                                       "dkim=none; dmarc=none header.from={domain}"),
+    ("reason-with-resinfo", 'spf=softfail reason="x; spf=pass smtp.mailfrom=a@{domain} y" '
+                            "smtp.mailfrom=evil@attacker.test; dmarc=none header.from={domain}"),
+    ("property-given-twice", "spf=pass smtp.mailfrom=evil@attacker.test smtp.mailfrom=evil@{domain}; "
+                             "dmarc=none header.from={domain}"),
+]
+
+
+@pytest.mark.parametrize("case", INJECTED, ids=[c[0] for c in INJECTED])
+def test_a_forged_result_inside_a_quoted_value_does_not_authenticate_the_lead_agency(desk, case):
+    """A forged meeting notice 'from' the lead agency, sent from the attacker's server: the MX's own
+    verdict is an SPF pass for attacker.test and no DMARC record for the member's domain."""
+    _id, results = case
+    domain = desk.lead.rpartition("@")[2]
+    folder = desk.handle(_notice(desk, desk.lead), mail_from="evil@attacker.test",
+                         results=results.format(domain=domain))
+    assert folder == "quarantined"
+    assert desk.last_message()["kind"] == "refused"
+    assert not desk.store.meeting_notices()
+    assert desk.store.latest_meeting("CN1") is None
+    assert not desk.outgoing("meeting-notice")
+    assert not desk.kinds_to("evil@attacker.test")
+
+
+def test_the_genuine_lead_agency_still_passes_with_a_quoted_envelope(desk):
+    domain = desk.lead.rpartition("@")[2]
+    folder = desk.handle(_notice(desk, desk.lead), mail_from=desk.lead,
+                         results=f'spf=pass smtp.mailfrom="priya lal"@{domain}; dmarc=none header.from={domain}')
+    assert folder == "processed"
+    assert desk.outgoing("meeting-notice")
+
+
+@pytest.mark.parametrize("results", [
+    # a quoted string that never closes swallows the results after it (here the MX's DMARC fail)
+    'spf=pass smtp.mailfrom="x@{domain}; dkim=none; dmarc=fail header.from={domain}',
+    # a value that is no domain name never aligns: spaces, a wildcard
+    'dkim=pass header.d="x y.{domain}"; dmarc=none header.from={domain}',
+    "dkim=pass header.d=*.{domain}; dmarc=none header.from={domain}",
+])
+def test_an_unreadable_result_or_a_value_that_is_no_domain_never_authenticates(desk, results):
+    domain = desk.lead.rpartition("@")[2]
+    folder = desk.handle(_notice(desk, desk.lead), mail_from="evil@attacker.test",
+                         results=results.format(domain=domain))
+    assert folder == "quarantined"
+    assert not desk.store.meeting_notices() and not desk.outgoing("meeting-notice")
