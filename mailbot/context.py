@@ -93,6 +93,10 @@ class ReadAhead(Protocol):
     def stop(self) -> None: ...
 
 
+#: how an address outside the directory is recorded (Context.recorded_sender), and shown in the digest
+OUTSIDER_PREFIX = "(an address outside the network, #"
+
+
 @dataclass
 class Context:
     """Everything a handler may use. Built once by the daemon (or a test).
@@ -251,6 +255,17 @@ class Context:
             self._directories.clear()
             self._directories[key] = hit
         return hit
+
+    def recorded_sender(self, address: str) -> str:
+        """The sender as the store keeps it (messages.sender: flood control, the digest, HELD, STATUS).
+        An address of the directory (a member, a coordinator, this mailbox) as it is; any other address
+        only as a keyed pseudonym: it is a stranger's own address, which can hold a young person's or a
+        parent's name (lorraine.pemberton@...), and the store keeps no name in clear."""
+        a = (address or "").strip().lower()
+        d = self.directory()
+        if not a or d.is_coordinator(a) or d.is_ours(a) or d.member_for(a) is not None:
+            return a
+        return f"{OUTSIDER_PREFIX}{self.store.vault.pseudonym(a)})"
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",

@@ -190,7 +190,7 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
 def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome, *, content: str | None = None,
             fingerprint: str | None = None) -> None:
     ctx.store.record_message(
-        email.key, uidvalidity=uidvalidity, uid=uid, sender=email.from_address, kind=outcome.kind,
+        email.key, uidvalidity=uidvalidity, uid=uid, sender=ctx.recorded_sender(email.from_address), kind=outcome.kind,
         outcome=outcome.outcome, reason=outcome.reason, detail=outcome.detail, case_codes=outcome.case_codes,
         content_hash=content,
     )

@@ -42,7 +42,7 @@ def recent_count(store, sender: str, window_seconds: int, *, now: float | None =
 
 def is_flooding(ctx, email, kind: str) -> bool:
     """Has this email's sender already had its share of handled emails in this window?"""
-    sender = (email.from_address or "").lower()  # "": every email with no single sender, as one
+    sender = ctx.recorded_sender(email.from_address)  # "": every email with no single sender, as one
     if kind == "auto":
         return False
     return recent_count(ctx.store, sender, _window_seconds(ctx.cfg)) >= ctx.cfg.rate_limit_emails
@@ -51,7 +51,7 @@ def is_flooding(ctx, email, kind: str) -> bool:
 def handle_flood(ctx, email, verdict) -> Outcome:
     """File the email unhandled; one reply to the sender and one alert to the coordinator per window."""
     cfg = ctx.cfg
-    sender = email.from_address.lower()
+    sender = ctx.recorded_sender(email.from_address)  # (an outsider's address only as a pseudonym)
     seconds = _window_seconds(cfg)
     window = int(time.time() // seconds)
     until = datetime.fromtimestamp((window + 1) * seconds, timezone.utc).astimezone(cfg.tz)

@@ -1,0 +1,67 @@
+"""Red-team findings on "a name never leaks" (a database column in clear, the digest), in the middle layer
+(tests/desk.py). Fictional people only: S01's young person is Harvey Pemberton, his mother Lorraine."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timezone
+
+import pytest
+
+from desk import text_of
+
+
+@pytest.fixture
+def desk(desk):
+    """conftest's desk after S01 was referred by the lead agency: case CN1 (Harvey Pemberton)."""
+    desk.referral(desk.lead)
+    return desk
+
+
+FAMILY_ADDRESSES = ["lorraine.pemberton@family.test", "Lorraine Pemberton <lorraine.pemberton@family.test>",
+                    "harvpemberton2011@family.test"]
+
+
+def _db_bytes(desk) -> bytes:
+    desk.store.checkpoint() if hasattr(desk.store, "checkpoint") else None
+    data = b""
+    for path in sorted(desk.net.config.store_path.parent.glob("mailbot.db*")):
+        data += path.read_bytes()
+    return data
+
+
+@pytest.mark.parametrize("from_value", FAMILY_ADDRESSES)
+def test_an_outsiders_address_that_holds_a_name_is_not_kept_in_clear(desk, from_value):
+    """A parent (or the young person) writes to the coordinator mailbox from their own address: it is
+    refused (not a member) and recorded. The record must not keep the address, which holds the name."""
+    assert desk.handle(desk.email(from_value, "About my son", body="Hello"), uid=2) == "quarantined"
+    row = desk.last_message()
+    assert row["kind"] == "refused"
+    assert "pemberton" not in (row["sender"] or "").lower()
+    assert b"pemberton" not in _db_bytes(desk).lower()
+
+
+def test_an_outsiders_address_does_not_stop_the_digest_or_the_held_list(desk):
+    """Before: the digest listed the quarantined email 'from lorraine.pemberton@...', failed the name
+    check and was withheld for the day; HELD was refused as a whole."""
+    from mailbot.jobs.digest import send_digest
+
+    desk.handle(desk.email("lorraine.pemberton@family.test", "About my son", body="Hello"), uid=2)
+    assert send_digest(desk.ctx, datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)) == 1
+    (digest,) = desk.outgoing("digest", to=desk.coordinator)
+    assert "pemberton" not in text_of(digest).lower()
+    assert "outside the network" in text_of(digest)
+    desk.handle(desk.email(desk.coordinator, "held", body="HELD\n"), uid=3)
+    (reply,) = desk.outgoing("command-reply", to=desk.coordinator)
+    assert "outside the network" in text_of(reply) and "not shown" not in text_of(reply)
+
+
+def test_flood_control_still_counts_an_outsider_by_address(desk):
+    desk.ctx.cfg.rate_limit_emails = 2
+    for i in range(4):
+        desk.handle(desk.email("lorraine.pemberton@family.test", f"Hello {i}", body="Hello"), uid=10 + i)
+    rows = desk.store.messages_after(0)[-4:]
+    assert [r["reason"] == "rate-limited" for r in rows] == [False, False, True, True]
+    assert len({r["sender"] for r in rows}) == 1
+    assert not desk.kinds_to("lorraine.pemberton@family.test")
+    assert b"pemberton" not in _db_bytes(desk).lower()
