@@ -173,7 +173,8 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
         with ctx.store.transaction():
             ctx.tell_coordinator(
                 title="an email needs your attention",
-                details=(f"An email from {email.from_address} (received {email.date or 'unknown'}) could not be "
+                details=(f"An email from {ctx.recorded_sender(email.from_address) or '(no single sender)'} "
+                         f"(received {email.date or 'unknown'}) could not be "
                          f"handled automatically ({why}). Nothing was shared. "
                          f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
                 source=email.key,

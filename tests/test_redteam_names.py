@@ -65,3 +65,17 @@ def test_flood_control_still_counts_an_outsider_by_address(desk):
     assert len({r["sender"] for r in rows}) == 1
     assert not desk.kinds_to("lorraine.pemberton@family.test")
     assert b"pemberton" not in _db_bytes(desk).lower()
+
+
+def test_a_misleading_from_line_from_an_address_that_holds_a_name_is_filed_and_told_at_once(desk):
+    """The refusal note named the address; the gate stopped the note, and the shunt's own note (which
+    named it too) raised out of the pipeline: the email stayed in the inbox, retried until it counted
+    as poison. Now it is quarantined at once and the coordinator told, name-free."""
+    raw = desk.email(f'"{desk.coordinator}" <lorraine.pemberton@family.test>', "About my son", body="Hello")
+    assert desk.handle(raw, uid=2) == "quarantined"
+    row = desk.last_message()
+    assert row["kind"] == "refused" and "different email address" in row["reason"]
+    (alert,) = desk.outgoing("coordinator-alert", to=desk.coordinator)
+    assert "misleading From line" in str(alert["Subject"])
+    assert "outside the network" in text_of(alert) and "pemberton" not in text_of(alert).lower()
+    assert not desk.kinds_to("lorraine.pemberton@family.test")

@@ -208,9 +208,13 @@ def authorise(email: IncomingEmail, directory: Directory, *, require_auth_pass: 
     return Verdict(True, role, member, "coordinator" if coordinator else "network member")
 
 
-def refusal_note(email: IncomingEmail, verdict: Verdict, quarantine_folder: str) -> str:
-    """The coordinator's note about an email refused for its From line: name-free (addresses only)."""
-    sent_from = f"sent from {email.from_address}" if email.from_address else "with no single sender address"
+def refusal_note(email: IncomingEmail, verdict: Verdict, quarantine_folder: str, *,
+                 shown_sender: str | None = None) -> str:
+    """The coordinator's note about an email refused for its From line: name-free (addresses only).
+    ``shown_sender``: the sender as it may be shown (an outsider's address only as its pseudonym,
+    mailbot.context.Context.recorded_sender); the From address itself when not given."""
+    shown = email.from_address if shown_sender is None else shown_sender
+    sent_from = f"sent from {shown}" if shown else "with no single sender address"
     return (f"An email {sent_from} was refused: {verdict.reason}. Nothing in it was acted on and no reply "
             f"was sent. It is kept in the folder \"{quarantine_folder}\". If it is genuine, ask the sender "
             f"to send it again from their own address, with a plain From line.")
