@@ -151,13 +151,14 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     handler = HANDLERS[kind]
     from mailbot.handlers.flood import handle_flood, is_flooding
 
-    if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
+    sender = ctx.recorded_sender(email.from_address, unverified=bool(getattr(verdict, "unverified", False)))
+    if is_flooding(ctx, email, kind, verdict):  # one reply and one coordinator alert per window, not one per email
         kind, handler = Kind.RATE_LIMITED, handle_flood
     # handle + record, one transaction
     try:
         with ctx.store.transaction():
             outcome = handler(ctx, email, verdict)
-            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint, sender=sender)
     except Exception as exc:  # the shunt: held for a person, never silence
         from mailbot.store import storage_failure
 
@@ -173,13 +174,13 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
         with ctx.store.transaction():
             ctx.tell_coordinator(
                 title="an email needs your attention",
-                details=(f"An email from {ctx.recorded_sender(email.from_address) or '(no single sender)'} "
+                details=(f"An email from {sender or '(no single sender)'} "
                          f"(received {email.date or 'unknown'}) could not be "
                          f"handled automatically ({why}). Nothing was shared. "
                          f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
                 source=email.key,
             )
-            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint, sender=sender)
     # send
     ctx.notify_outbox()
     log.info("uid %s: %s -> %s%s in %.0f ms", uid, kind, outcome.outcome,
@@ -189,9 +190,11 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
 
 
 def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome, *, content: str | None = None,
-            fingerprint: str | None = None) -> None:
+            fingerprint: str | None = None, sender: str | None = None) -> None:
+    if sender is None:
+        sender = ctx.recorded_sender(email.from_address)
     ctx.store.record_message(
-        email.key, uidvalidity=uidvalidity, uid=uid, sender=ctx.recorded_sender(email.from_address), kind=outcome.kind,
+        email.key, uidvalidity=uidvalidity, uid=uid, sender=sender, kind=outcome.kind,
         outcome=outcome.outcome, reason=outcome.reason, detail=outcome.detail, case_codes=outcome.case_codes,
         content_hash=content,
     )

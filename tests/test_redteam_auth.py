@@ -73,3 +73,27 @@ def test_an_unreadable_result_or_a_value_that_is_no_domain_never_authenticates(d
                          results=results.format(domain=domain))
     assert folder == "quarantined"
     assert not desk.store.meeting_notices() and not desk.outgoing("meeting-notice")
+
+
+def test_forged_emails_in_a_members_name_do_not_rate_limit_the_real_member(desk):
+    """Flood control counted emails by the address in From, forged or not: twenty forgeries in the lead
+    agency's (or the coordinator's) name, refused for failing DMARC, put the real sender's next emails
+    in Quarantine unhandled for the rest of the hour, again every hour."""
+    desk.ctx.cfg.rate_limit_emails = 20  # the shipped default (the desk network sets it high)
+    for i in range(21):
+        raw = desk.email(desk.coordinator, f"status {i}", body="STATUS\n")
+        assert desk.handle(raw, mail_from="evil@attacker.test", sending_domain="attacker.test", uid=10 + i) \
+            == "quarantined"
+    forged = desk.store.messages_after(0)[-21:]
+    assert {r["sender"] for r in forged} == {f"{desk.coordinator} (not verified)"}
+    assert forged[-1]["reason"] == "rate-limited"  # the forgeries are rate-limited among themselves
+    assert not desk.kinds_to(desk.coordinator).count("rate-limited")  # and never answered
+    # the real coordinator, and the real lead agency, are handled as usual
+    assert desk.handle(desk.email(desk.coordinator, "status", body="STATUS\n"), uid=50) == "processed"
+    assert desk.last_message()["kind"] == "command"
+    assert desk.outgoing("command-reply", to=desk.coordinator)
+    for i in range(21):
+        desk.handle(desk.email(desk.lead, f"hello {i}", body="Hello"), mail_from="evil@attacker.test",
+                    sending_domain="attacker.test", uid=100 + i)
+    assert desk.referral(desk.lead) == "processed"
+    assert desk.last_message()["kind"] == "referral" and desk.last_message()["reason"] != "rate-limited"

@@ -97,6 +97,9 @@ class Verdict:
     reason: str
     #: refused in a way the coordinator must hear about now (a From line that hides who sent it)
     tell_coordinator: bool = False
+    #: the From line names a member or a coordinator, but sender authentication failed or could not be
+    #: confirmed: the email may be forged, so it is never counted or shown as theirs
+    unverified: bool = False
 
     @property
     def may_submit(self) -> bool:
@@ -202,9 +205,10 @@ def authorise(email: IncomingEmail, directory: Directory, *, require_auth_pass: 
     results = trusted_results(email.auth_results, list(trusted_authserv_ids or []))
     status, reason = authentication_verdict(results, email.from_domain)
     if status == "fail":
-        return Verdict(False, role, member, reason)
+        return Verdict(False, role, member, reason, unverified=True)
     if status != "pass" and require_auth_pass:
-        return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)")
+        return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)",
+                       unverified=True)
     return Verdict(True, role, member, "coordinator" if coordinator else "network member")
 
 
