@@ -24,7 +24,7 @@ import logging
 import time
 import traceback
 
-from mailbot.context import QUARANTINED, Context, Disposition, Kind, Outcome, folder_for
+from mailbot.context import QUARANTINED, UNVERIFIED_SUFFIX, Context, Disposition, Kind, Outcome, folder_for
 from mailbot.errors import MailbotError
 
 log = logging.getLogger("mailbot.pipeline")
@@ -117,8 +117,15 @@ def message_keys(raw: bytes, whole: bool, *, max_bytes: int) -> set[str]:
     email = read_email(raw, max_bytes=max_bytes)
     keys = {email.key}
     if whole:
-        keys.add(_variant_key(email.key, content_hash(raw, email.subject)))
+        content = content_hash(raw, email.subject)
+        keys.add(_variant_key(email.key, content))
+        keys.add(_variant_key(email.key, _VERIFIED + content))
     return keys
+
+
+#: what sets apart the key of a copy that passed sender authentication where the copy recorded first,
+#: alike in every other way, had not (see _process)
+_VERIFIED = "verified copy\n"
 
 
 def _variant_key(key: str, content: str) -> str:
@@ -138,6 +145,15 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
         log.warning("uid %s: same Message-ID as an email already handled, other content: handled as a new email",
                     uid)
         email = dataclasses.replace(email, key=_variant_key(email.key, content))
+        prior = ctx.store.get_message(email.key)
+    if prior is not None and str(prior.get("sender") or "").endswith(UNVERIFIED_SUFFIX) \
+            and not getattr(classify(ctx, email)[1], "unverified", True):
+        # The copy recorded first failed sender authentication; this one passes. A forgery that copied a
+        # genuine email (its Message-ID, date and text: a member it was copied to has them) and got in
+        # first must not make the genuine email count as done; nor a copy whose check failed for a while.
+        log.warning("uid %s: same Message-ID as an email refused for sender authentication, and this copy "
+                    "passes: handled as a new email", uid)
+        email = dataclasses.replace(email, key=_variant_key(email.key, _VERIFIED + content))
         prior = ctx.store.get_message(email.key)
     # held by flood control, or the coordinator asked for it to be handled again (REPROCESS): handle it now
     if prior is not None and prior.get("reason") != "rate-limited" and prior.get("outcome") != "reprocess":

@@ -97,3 +97,19 @@ def test_forged_emails_in_a_members_name_do_not_rate_limit_the_real_member(desk)
                     sending_domain="attacker.test", uid=100 + i)
     assert desk.referral(desk.lead) == "processed"
     assert desk.last_message()["kind"] == "referral" and desk.last_message()["reason"] != "rate-limited"
+
+
+def test_a_forged_copy_that_gets_in_first_does_not_make_the_genuine_email_count_as_done(desk):
+    """A member the coordinator copied in has the command email's Message-ID, date and text. A forged
+    copy of it (same everything, sent from the attacker's server) refused for failing DMARC was recorded
+    under that email's key: the genuine email, arriving next, was filed as 'already handled'."""
+    genuine = desk.email(desk.coordinator, "status please", body="STATUS\n")
+    assert desk.handle(genuine, mail_from="evil@attacker.test", sending_domain="attacker.test", uid=2) \
+        == "quarantined"
+    assert not desk.outgoing("command-reply")
+    assert desk.handle(genuine, uid=3) == "processed"
+    assert desk.last_message()["kind"] == "command"
+    assert len(desk.outgoing("command-reply", to=desk.coordinator)) == 1
+    # delivered once more, the genuine email is not handled twice
+    assert desk.handle(genuine, uid=4) == "processed"
+    assert len(desk.outgoing("command-reply", to=desk.coordinator)) == 1
