@@ -79,3 +79,52 @@ def test_a_misleading_from_line_from_an_address_that_holds_a_name_is_filed_and_t
     assert "misleading From line" in str(alert["Subject"])
     assert "outside the network" in text_of(alert) and "pemberton" not in text_of(alert).lower()
     assert not desk.kinds_to("lorraine.pemberton@family.test")
+
+
+def test_a_failed_scheduler_job_logs_where_at_debug_but_never_the_message(caplog):
+    """The pipeline never logs an exception's message (it can quote a document); the scheduler's and the
+    command line's last resorts logged it, whole, at DEBUG."""
+    import logging
+
+    from mailbot.jobs.scheduler import _guarded
+
+    value = "".join(("Harvey Pem", "berton"))  # (not in this source line: the traceback shows source lines)
+
+    def master_list():
+        raise ValueError(f"{value} cannot be used in worksheets.")
+
+    with caplog.at_level(logging.DEBUG):
+        _guarded("master list", master_list)()
+    text = "\n".join(r.getMessage() + (str(r.exc_info) if r.exc_info else "") for r in caplog.records)
+    assert "ValueError" in text and "master_list" in text  # what and where
+    assert "Pemberton" not in text
+    handler = logging.StreamHandler()
+    assert all("Pemberton" not in handler.format(r) for r in caplog.records)
+
+
+def test_the_command_lines_last_resort_logs_no_message_with_v(monkeypatch, capsys, caplog):
+    import logging
+
+    from mailbot import cli
+
+    value = "".join(("Harvey Pem", "berton"))
+
+    def boom(args):
+        raise KeyError(value)
+
+    parser = cli.build_parser()
+    real = parser.parse_args
+
+    def parse(argv):
+        args = real(argv)
+        args.func = boom
+        return args
+
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": staticmethod(parse)})())
+    with caplog.at_level(logging.DEBUG):
+        assert cli.main(["-v", "status"]) == 1
+    out = capsys.readouterr()
+    handler = logging.StreamHandler()
+    logged = "\n".join(handler.format(r) for r in caplog.records)
+    assert "KeyError" in out.err + logged
+    assert "Pemberton" not in out.err + out.out + logged
