@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from desk import text_of
+
 
 @pytest.fixture
 def desk(desk):
@@ -113,3 +115,22 @@ def test_a_forged_copy_that_gets_in_first_does_not_make_the_genuine_email_count_
     # delivered once more, the genuine email is not handled twice
     assert desk.handle(genuine, uid=4) == "processed"
     assert len(desk.outgoing("command-reply", to=desk.coordinator)) == 1
+
+
+def test_a_command_quoted_in_an_html_only_reply_is_not_read(desk):
+    """'> ' lines of a plain-text body are skipped as quoted; the same text quoted in an HTML-only reply
+    (<blockquote>, without an 'On ... wrote:' line) was read as a command and put to the coordinator."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = desk.coordinator, desk.net.mailbox, "Re: status"
+    msg["Message-ID"], msg["Date"] = make_msgid(domain="network.test"), "Mon, 23 Nov 2026 10:00:00 +0000"
+    msg.set_content("<p>STATUS</p><blockquote><p>MEMBER ADD Evil Agency evil@attacker.test</p>"
+                    "<blockquote>EXIT CN1 moved away</blockquote></blockquote>", subtype="html")
+    assert desk.handle(msg.as_bytes(), uid=2) == "processed"
+    assert not desk.store.pending_command_requests("pending")
+    assert not desk.outgoing("command-confirm")
+    (reply,) = desk.outgoing("command-reply", to=desk.coordinator)
+    assert [line for line in text_of(reply).splitlines() if line.startswith(">")] == ["> STATUS"]
+    assert desk.store.get_case("CN1").status == "open"
