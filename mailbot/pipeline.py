@@ -57,6 +57,20 @@ def content_hash(raw: bytes, subject: str) -> str:
     return hashlib.sha256(b"content\n" + basis).hexdigest()
 
 
+def said_hash(email) -> str | None:
+    """What an email says, as read: its subject, its text and its attachments (name and bytes, decoded).
+
+    One email delivered twice hashes alike even when a server on one of the ways re-encoded it (base64,
+    quoted-printable, 8bit: its bytes differ, what it says does not); None when nothing of it was read
+    (too large, unreadable): then only its bytes tell (:func:`content_hash`)."""
+    if getattr(email, "too_large", False) or not ((email.text_body or "").strip() or email.attachments):
+        return None
+    text = "\n".join(line.rstrip() for line in (email.text_body or "").splitlines()).strip()
+    parts = [" ".join((email.subject or "").split()), text]
+    parts += [f"{a.filename}\x00{hashlib.sha256(bytes(a.data or b'')).hexdigest()}" for a in email.attachments]
+    return hashlib.sha256(b"said\n" + "\n\x00".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
 def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
     """Run one raw email through the pipeline; return the folder it belongs in."""
     from mailbot.mail.reading import read_email
@@ -117,9 +131,9 @@ def message_keys(raw: bytes, whole: bool, *, max_bytes: int) -> set[str]:
     email = read_email(raw, max_bytes=max_bytes)
     keys = {email.key}
     if whole:
-        content = content_hash(raw, email.subject)
-        keys.add(_variant_key(email.key, content))
-        keys.add(_variant_key(email.key, _VERIFIED + content))
+        for content in {content_hash(raw, email.subject), said_hash(email)} - {None}:
+            keys.add(_variant_key(email.key, content))
+            keys.add(_variant_key(email.key, _VERIFIED + content))
     return keys
 
 
@@ -137,14 +151,19 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     from mailbot.classify import classify
     from mailbot.handlers import HANDLERS
 
-    content = content_hash(raw, email.subject)
+    # what it says as read (alike for a copy re-encoded on the way); its bytes also match what was
+    # recorded before what it says was (content_hash)
+    raw_content = content_hash(raw, email.subject)
+    content = said_hash(email) or raw_content
     prior = ctx.store.get_message(email.key)
-    if prior is not None and prior.get("content_hash") not in (None, content):
+    if prior is not None and prior.get("content_hash") not in (None, content, raw_content):
         # Same Message-ID, sender and date as an email already handled, but it says something else:
         # another email (a forged or careless re-use of the Message-ID), never dropped as done.
         log.warning("uid %s: same Message-ID as an email already handled, other content: handled as a new email",
                     uid)
-        email = dataclasses.replace(email, key=_variant_key(email.key, content))
+        keys = [_variant_key(email.key, c) for c in dict.fromkeys((content, raw_content))]
+        key = next((k for k in keys if ctx.store.get_message(k) is not None), keys[0])
+        email = dataclasses.replace(email, key=key)
         prior = ctx.store.get_message(email.key)
     if prior is not None and str(prior.get("sender") or "").endswith(UNVERIFIED_SUFFIX) \
             and not getattr(classify(ctx, email)[1], "unverified", True):

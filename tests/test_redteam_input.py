@@ -62,3 +62,29 @@ def test_parts_nested_thousands_deep_still_know_their_sender_who_is_answered(des
     (reply,) = desk.outgoing("form-problem", to=desk.lead)
     assert "could not be read" in text_of(reply)
     assert desk.outgoing("coordinator-alert", to=desk.coordinator)
+
+
+def test_one_notice_delivered_twice_re_encoded_on_the_way_is_sent_once(desk):
+    """The same email (Message-ID, sender, date, text) delivered twice, once as 7bit and once as base64
+    (a server on one of the ways re-encoded it): its bytes differ, so it was taken for another email under
+    the same Message-ID and every member got the meeting notice twice."""
+    import base64
+
+    desk.referral(desk.lead)
+    body = ("Case: CN1\r\nDate: 14/12/2026\r\nTime: 10:30\r\nVenue: Marsden Vale Family Centre, Room 2\r\n"
+            f"Organiser: Priya Lal, 01 555 0101, {desk.lead}\r\n")
+    head = (f"From: {desk.lead}\r\nTo: {desk.net.mailbox}\r\nSubject: Meeting notice\r\n"
+            "Message-ID: <notice-1@agency.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n")
+    seven = (head + "Content-Transfer-Encoding: 7bit\r\n\r\n" + body).encode()
+    b64 = (head + "Content-Transfer-Encoding: base64\r\n\r\n").encode() + base64.encodebytes(body.encode())
+    assert desk.handle(seven, uid=2) == "processed"
+    sent = len(desk.outgoing("meeting-notice"))
+    assert sent and len(desk.store.meeting_notices()) == 1
+    assert desk.handle(b64, uid=3) == "processed"
+    assert len(desk.outgoing("meeting-notice")) == sent
+    assert len(desk.store.meeting_notices()) == 1
+    # another email under the same Message-ID (it says something else) is still handled as new
+    other = seven.replace(b"Time: 10:30", b"Time: 14:00")
+    assert desk.handle(other, uid=4) == "processed"
+    assert len(desk.store.meeting_notices()) == 2
