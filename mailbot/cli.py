@@ -257,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         print("mailbot: the document is too large to process.", file=sys.stderr)
         return 1
     except Exception as exc:  # last resort: one line, never a traceback
-        logging.getLogger("mailbot.cli").debug("unexpected failure", exc_info=True)
+        import traceback
+
+        # where it failed, never the exception's message (it can quote the document: a name)
+        logging.getLogger("mailbot.cli").debug("unexpected failure (%s) here (message omitted):\n%s",
+                                               type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
         print(f"mailbot: unexpected problem ({type(exc).__name__}); nothing was written. "
               "Run with -v for details.", file=sys.stderr)
         return 1

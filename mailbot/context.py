@@ -106,6 +106,12 @@ class ReadAhead(Protocol):
     def stop(self) -> None: ...
 
 
+#: how an address outside the directory is recorded (Context.recorded_sender), and shown in the digest
+OUTSIDER_PREFIX = "(an address outside the network, #"
+#: how a directory address is recorded when the email failed sender authentication
+UNVERIFIED_SUFFIX = "(not verified)"
+
+
 @dataclass
 class Context:
     """Everything a handler may use. Built once by the daemon (or a test).
@@ -279,6 +285,19 @@ class Context:
             self._directories.clear()
             self._directories[key] = hit
         return hit
+
+    def recorded_sender(self, address: str, *, unverified: bool = False) -> str:
+        """The sender as the store keeps it (messages.sender: flood control, the digest, HELD, STATUS).
+        An address of the directory (a member, a coordinator, this mailbox) as it is, marked "(not
+        verified)" when ``unverified`` (sender authentication failed: perhaps forged, so it is never
+        counted as theirs, and 20 forgeries cannot rate-limit the real sender); any other address only as
+        a keyed pseudonym: it is a stranger's own address, which can hold a young person's or a parent's
+        name (lorraine.pemberton@...), and the store keeps no name in clear."""
+        a = (address or "").strip().lower()
+        d = self.directory()
+        if not a or d.is_coordinator(a) or d.is_ours(a) or d.member_for(a) is not None:
+            return f"{a} {UNVERIFIED_SUFFIX}" if a and unverified else a
+        return f"{OUTSIDER_PREFIX}{self.store.vault.pseudonym(a)})"
 
     def tell_coordinator(self, *, title: str, details: str, source: str, case_code: str | None = None) -> None:
         self.queue(kind="coordinator-alert", rule_kind="coordinator_notice", template="coordinator-alert",

@@ -24,7 +24,7 @@ import logging
 import time
 import traceback
 
-from mailbot.context import QUARANTINED, Context, Disposition, Kind, Outcome, folder_for
+from mailbot.context import QUARANTINED, UNVERIFIED_SUFFIX, Context, Disposition, Kind, Outcome, folder_for
 from mailbot.errors import MailbotError
 
 log = logging.getLogger("mailbot.pipeline")
@@ -55,6 +55,20 @@ def content_hash(raw: bytes, subject: str) -> str:
     lines = b"\n".join(line.rstrip() for line in body.splitlines()).strip()
     basis = " ".join((subject or "").split()).encode("utf-8", "replace") + b"\n" + lines
     return hashlib.sha256(b"content\n" + basis).hexdigest()
+
+
+def said_hash(email) -> str | None:
+    """What an email says, as read: its subject, its text and its attachments (name and bytes, decoded).
+
+    One email delivered twice hashes alike even when a server on one of the ways re-encoded it (base64,
+    quoted-printable, 8bit: its bytes differ, what it says does not); None when nothing of it was read
+    (too large, unreadable): then only its bytes tell (:func:`content_hash`)."""
+    if getattr(email, "too_large", False) or not ((email.text_body or "").strip() or email.attachments):
+        return None
+    text = "\n".join(line.rstrip() for line in (email.text_body or "").splitlines()).strip()
+    parts = [" ".join((email.subject or "").split()), text]
+    parts += [f"{a.filename}\x00{hashlib.sha256(bytes(a.data or b'')).hexdigest()}" for a in email.attachments]
+    return hashlib.sha256(b"said\n" + "\n\x00".join(parts).encode("utf-8", "replace")).hexdigest()
 
 
 def process_message(ctx: Context, raw: bytes, *, uid: int = 0, uidvalidity: int = 0) -> str:
@@ -117,8 +131,15 @@ def message_keys(raw: bytes, whole: bool, *, max_bytes: int) -> set[str]:
     email = read_email(raw, max_bytes=max_bytes)
     keys = {email.key}
     if whole:
-        keys.add(_variant_key(email.key, content_hash(raw, email.subject)))
+        for content in {content_hash(raw, email.subject), said_hash(email)} - {None}:
+            keys.add(_variant_key(email.key, content))
+            keys.add(_variant_key(email.key, _VERIFIED + content))
     return keys
+
+
+#: what sets apart the key of a copy that passed sender authentication where the copy recorded first,
+#: alike in every other way, had not (see _process)
+_VERIFIED = "verified copy\n"
 
 
 def _variant_key(key: str, content: str) -> str:
@@ -130,14 +151,28 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     from mailbot.classify import classify
     from mailbot.handlers import HANDLERS
 
-    content = content_hash(raw, email.subject)
+    # what it says as read (alike for a copy re-encoded on the way); its bytes also match what was
+    # recorded before what it says was (content_hash)
+    raw_content = content_hash(raw, email.subject)
+    content = said_hash(email) or raw_content
     prior = ctx.store.get_message(email.key)
-    if prior is not None and prior.get("content_hash") not in (None, content):
+    if prior is not None and prior.get("content_hash") not in (None, content, raw_content):
         # Same Message-ID, sender and date as an email already handled, but it says something else:
         # another email (a forged or careless re-use of the Message-ID), never dropped as done.
         log.warning("uid %s: same Message-ID as an email already handled, other content: handled as a new email",
                     uid)
-        email = dataclasses.replace(email, key=_variant_key(email.key, content))
+        keys = [_variant_key(email.key, c) for c in dict.fromkeys((content, raw_content))]
+        key = next((k for k in keys if ctx.store.get_message(k) is not None), keys[0])
+        email = dataclasses.replace(email, key=key)
+        prior = ctx.store.get_message(email.key)
+    if prior is not None and str(prior.get("sender") or "").endswith(UNVERIFIED_SUFFIX) \
+            and not getattr(classify(ctx, email)[1], "unverified", True):
+        # The copy recorded first failed sender authentication; this one passes. A forgery that copied a
+        # genuine email (its Message-ID, date and text: a member it was copied to has them) and got in
+        # first must not make the genuine email count as done; nor a copy whose check failed for a while.
+        log.warning("uid %s: same Message-ID as an email refused for sender authentication, and this copy "
+                    "passes: handled as a new email", uid)
+        email = dataclasses.replace(email, key=_variant_key(email.key, _VERIFIED + content))
         prior = ctx.store.get_message(email.key)
     # held by flood control, or the coordinator asked for it to be handled again (REPROCESS): handle it now
     if prior is not None and prior.get("reason") != "rate-limited" and prior.get("outcome") != "reprocess":
@@ -151,13 +186,14 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
     handler = HANDLERS[kind]
     from mailbot.handlers.flood import handle_flood, is_flooding
 
-    if is_flooding(ctx, email, kind):  # one reply and one coordinator alert per window, not one per email
+    sender = ctx.recorded_sender(email.from_address, unverified=bool(getattr(verdict, "unverified", False)))
+    if is_flooding(ctx, email, kind, verdict):  # one reply and one coordinator alert per window, not one per email
         kind, handler = Kind.RATE_LIMITED, handle_flood
     # handle + record, one transaction
     try:
         with ctx.store.transaction():
             outcome = handler(ctx, email, verdict)
-            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint, sender=sender)
     except Exception as exc:  # the shunt: held for a person, never silence
         from mailbot.store import storage_failure
 
@@ -173,12 +209,13 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
         with ctx.store.transaction():
             ctx.tell_coordinator(
                 title="an email needs your attention",
-                details=(f"An email from {email.from_address} (received {email.date or 'unknown'}) could not be "
+                details=(f"An email from {sender or '(no single sender)'} "
+                         f"(received {email.date or 'unknown'}) could not be "
                          f"handled automatically ({why}). Nothing was shared. "
                          f"It is kept in the folder \"{ctx.cfg.quarantine_folder}\"."),
                 source=email.key,
             )
-            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint)
+            _record(ctx, email, uid, uidvalidity, outcome, content=content, fingerprint=fingerprint, sender=sender)
     # send
     ctx.notify_outbox()
     log.info("uid %s: %s -> %s%s in %.0f ms", uid, kind, outcome.outcome,
@@ -188,9 +225,11 @@ def _process(ctx: Context, email, uid: int, uidvalidity: int, started: float, *,
 
 
 def _record(ctx: Context, email, uid: int, uidvalidity: int, outcome: Outcome, *, content: str | None = None,
-            fingerprint: str | None = None) -> None:
+            fingerprint: str | None = None, sender: str | None = None) -> None:
+    if sender is None:
+        sender = ctx.recorded_sender(email.from_address)
     ctx.store.record_message(
-        email.key, uidvalidity=uidvalidity, uid=uid, sender=email.from_address, kind=outcome.kind,
+        email.key, uidvalidity=uidvalidity, uid=uid, sender=sender, kind=outcome.kind,
         outcome=outcome.outcome, reason=outcome.reason, detail=outcome.detail, case_codes=outcome.case_codes,
         content_hash=content,
     )

@@ -51,9 +51,10 @@ class Desk:
         self.store.close()
 
     # -- in ----------------------------------------------------------------------------------------------
-    def handle(self, raw: bytes, *, mail_from: str | None = None, uid: int = 1) -> str:
-        """One email through the pipeline, as the MX and the watcher would pass it; the folder it goes to."""
-        folder = process_message(self.ctx, self.net.received(raw, mail_from=mail_from), uid=uid, uidvalidity=1)
+    def handle(self, raw: bytes, *, mail_from: str | None = None, uid: int = 1, **mx) -> str:
+        """One email through the pipeline, as the MX and the watcher would pass it; the folder it goes to.
+        ``mx``: what the MX writes (``results=``, ``sending_domain=``...: see sandbox.mx)."""
+        folder = process_message(self.ctx, self.net.received(raw, mail_from=mail_from, **mx), uid=uid, uidvalidity=1)
         after_batch(self.ctx)
         return folder
 

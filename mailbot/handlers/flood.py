@@ -40,9 +40,11 @@ def recent_count(store, sender: str, window_seconds: int, *, now: float | None =
     return int(row[0] or 0)
 
 
-def is_flooding(ctx, email, kind: str) -> bool:
-    """Has this email's sender already had its share of handled emails in this window?"""
-    sender = (email.from_address or "").lower()  # "": every email with no single sender, as one
+def is_flooding(ctx, email, kind: str, verdict=None) -> bool:
+    """Has this email's sender already had its share of handled emails in this window? (Mail that failed
+    sender authentication is counted apart from the real sender's: see Context.recorded_sender.)"""
+    sender = ctx.recorded_sender(email.from_address, unverified=bool(getattr(verdict, "unverified", False)))
+    # "": every email with no single sender, as one
     if kind == "auto":
         return False
     return recent_count(ctx.store, sender, _window_seconds(ctx.cfg)) >= ctx.cfg.rate_limit_emails
@@ -51,7 +53,8 @@ def is_flooding(ctx, email, kind: str) -> bool:
 def handle_flood(ctx, email, verdict) -> Outcome:
     """File the email unhandled; one reply to the sender and one alert to the coordinator per window."""
     cfg = ctx.cfg
-    sender = email.from_address.lower()
+    # (an outsider's address only as a pseudonym; a forged member's apart from the member's own)
+    sender = ctx.recorded_sender(email.from_address, unverified=bool(getattr(verdict, "unverified", False)))
     seconds = _window_seconds(cfg)
     window = int(time.time() // seconds)
     until = datetime.fromtimestamp((window + 1) * seconds, timezone.utc).astimezone(cfg.tz)
@@ -60,7 +63,7 @@ def handle_flood(ctx, email, verdict) -> Outcome:
               "until": until.strftime("%H:%M")}
     if verdict.allowed and sender:  # never a reply to a stranger or to mail that failed authentication
         ctx.queue(kind="rate-limited", rule_kind="acknowledgement", template="rate-limited",
-                  to=ctx.recipients("acknowledgement", sender=sender), values=values, source=source,
+                  to=ctx.recipients("acknowledgement", sender=email.from_address.lower()), values=values, source=source,
                   in_reply_to=email.message_id, references=email.references)
     count = recent_count(ctx.store, sender, seconds) + 1
     who = sender or "Emails with no single sender address (a misleading From line)"

@@ -15,5 +15,7 @@ def handle_refused(ctx, email, verdict) -> Outcome:
     log.warning("refused mail from a sender outside the directory or failing authentication: %s", verdict.reason)
     if getattr(verdict, "tell_coordinator", False):  # a From line that hides who sent it (senders.authorise)
         ctx.tell_coordinator(title="an email with a misleading From line was refused",
-                             details=refusal_note(email, verdict, ctx.cfg.quarantine_folder), source=email.key)
+                             details=refusal_note(email, verdict, ctx.cfg.quarantine_folder,
+                                                  shown_sender=ctx.recorded_sender(email.from_address)),
+                             source=email.key)
     return Outcome(kind=Kind.REFUSED, outcome=Disposition.QUARANTINED, reason=verdict.reason or "refused")

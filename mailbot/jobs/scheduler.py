@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from datetime import date, datetime, timedelta
 
 from mailbot.errors import MailbotError
@@ -169,7 +170,10 @@ def _guarded(name: str, fn, *args):
             fn(*args)
         except Exception as exc:  # a failed firing is retried at the next one; never kills the scheduler
             log.error("scheduler: %s failed (%s); it will be tried again", name, type(exc).__name__)
-            log.debug("scheduler: %s failure details", name, exc_info=True)
+            # where it failed, never the exception's message (the Master List and reminders hold names:
+            # a library's message can quote a value, e.g. openpyxl's IllegalCharacterError)
+            log.debug("scheduler: %s failed here (message omitted):\n%s", name,
+                      "".join(traceback.format_tb(exc.__traceback__)))
     return run
 
 

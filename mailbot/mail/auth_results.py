@@ -23,8 +23,19 @@ class AuthResult:
 
 
 def _strip_comments(text: str) -> str:
-    out, depth, quoted = [], 0, False
+    """The value without its comments; quoted strings (with their backslash escapes) are kept whole."""
+    out, depth, quoted, escaped = [], 0, False, False
     for ch in text:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(ch)
+            continue
+        if ch == "\\" and (quoted or depth):
+            escaped = True
+            if depth == 0:
+                out.append(ch)
+            continue
         if ch == '"' and depth == 0:
             quoted = not quoted
         if not quoted:
@@ -39,13 +50,70 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def _split_outside_quotes(text: str, sep: str = ";") -> list[str]:
+    """``text`` split at ``sep`` where it is not inside a quoted string (RFC 8601: a ";" in a quoted
+    value, such as an envelope sender's quoted local part, is part of that value)."""
+    parts, buf, quoted, escaped = [], [], False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            parts.append("".join(buf))
+            buf = []
+            continue
+        buf.append(ch)
+    parts.append("".join(buf))
+    return parts
+
+
+def _unbalanced(text: str) -> bool:
+    """Does a quoted string or a comment stay open at the end of ``text``?"""
+    depth, quoted, escaped = 0, False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and (quoted or depth):
+            escaped = True
+        elif ch == '"' and depth == 0:
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")" and depth:
+            depth -= 1
+    return quoted or depth > 0
+
+
+def _unquote(value: str) -> str:
+    """A value that is one quoted string, unquoted; anything else (an address whose local part is quoted,
+    ``"a@b"@example.org``) as it is, so that its domain is what follows its last "@"."""
+    m = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', value)
+    return re.sub(r"\\(.)", r"\1", m.group(1)) if m else value
+
+
 _RESINFO = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_-]+)")
-_PROP = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
+# a property (ptype.property=value; the value runs to the next space or ";" outside quoted strings), or
+# a quoted string that is no property's value (a reason="..."): skipped whole, never read for properties
+_PROP = re.compile(r'([A-Za-z0-9_-]+)\.([A-Za-z0-9_.-]+)\s*=\s*((?:"(?:[^"\\]|\\.)*"|[^\s;"])+)'
+                   r'|"(?:[^"\\]|\\.)*"')
+#: a property given twice with different values: which one the MX meant cannot be told
+_AMBIGUOUS = "\0ambiguous"
+
+
+#: the result given for a header whose quoted strings or comments do not close: it cannot be told where
+#: one value ends and the next result begins, so the header as a whole counts as a failure (fail closed)
+UNREADABLE = "unreadable"
 
 
 def parse_authentication_results(value: str, index: int = 0) -> list[AuthResult]:
     text = _strip_comments(value or "")
-    segments = text.split(";")
+    segments = _split_outside_quotes(text)
+    if _unbalanced(value or ""):
+        head = segments[0].split()
+        return [AuthResult(UNREADABLE, "fail", "", head[0].lower() if head else "", index)]
     head = segments[0].split()
     authserv = head[0].lower() if head else ""
     out = []
@@ -54,9 +122,15 @@ def parse_authentication_results(value: str, index: int = 0) -> list[AuthResult]
         if not m:
             continue
         method, result = m.group(1).lower(), m.group(2).lower()
-        props = {}
+        props: dict[str, str] = {}
         for pm in _PROP.finditer(seg[m.end():]):
-            props[f"{pm.group(1).lower()}.{pm.group(2).lower()}"] = pm.group(3).strip('"')
+            if pm.group(1) is None:
+                continue
+            key, val = f"{pm.group(1).lower()}.{pm.group(2).lower()}", _unquote(pm.group(3))
+            props[key] = val if props.get(key, val) == val else _AMBIGUOUS
+        if _AMBIGUOUS in props.values():
+            # no domain: it aligns with nothing, and a fail counts as about the From domain (fail closed)
+            props = {}
         domain = ""
         if method == "dkim":
             domain = props.get("header.d", "") or props.get("header.i", "").rpartition("@")[2]

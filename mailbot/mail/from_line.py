@@ -19,6 +19,11 @@ FROM_SEVERAL = "the From line names more than one sender"
 FROM_GROUP = "the From line uses group syntax instead of one sender"
 FROM_UNREADABLE = "the From line could not be read as one email address"
 FROM_HIDDEN_ADDRESS = "the From line shows a different email address than the one it was sent from"
+FROM_TOO_LONG = "the From line is too long to be one sender"
+
+#: a From line longer than this is not read at all (a line may hold 998 characters; reading a longer,
+#: folded one costs time that grows faster than its length, and no sender needs it)
+MAX_FROM_CHARS = 2000
 
 _ADDR_LIKE = re.compile(r"[^\s<>\"'(),;:\[\]\\@]+@[^\s<>\"'(),;:\[\]\\@]+\.[^\s<>\"'(),;:\[\]\\@.]+")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
@@ -117,6 +122,8 @@ def parse_from(values: list[str]) -> tuple[str, str, str]:
     if len(values) > 1:
         return "", "", FROM_SEVERAL_HEADERS
     value = values[0]
+    if len(value) > MAX_FROM_CHARS:
+        return "", "", FROM_TOO_LONG
     try:  # raw 8-bit header bytes arrive as surrogate escapes: read them as UTF-8
         value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeError:

@@ -175,6 +175,7 @@ def _visible_text(doc) -> str:
         if decls.get("color") and _colour(decls["color"]) is not None:
             colour = _colour(decls["color"])
         invisible = hidden or font_zero or colour == background
+        start = len(out)
         if tag in _HTML_BLOCK or tag == "br":
             out.append("\n")
         elif tag in ("td", "th"):
@@ -185,6 +186,10 @@ def _visible_text(doc) -> str:
             walk(child, (hidden, font_zero, colour, background))
         if tag in _HTML_BLOCK:
             out.append("\n")
+        if tag == "blockquote":  # quoted text reads as quoted, as "> " lines do in a plain-text body
+            inner = "".join(out[start:])
+            del out[start:]
+            out.append("\n".join("> " + line if line.strip() else line for line in inner.split("\n")))
         outer_hidden, outer_zero, outer_colour, outer_bg = state
         if el.tail and not (outer_hidden or outer_zero or outer_colour == outer_bg):
             out.append(el.tail)

@@ -47,6 +47,27 @@ WINMAIL_PROBLEM = (
     "Your email program sent the form inside winmail.dat, which we could not open; "
     "please send the form again as a normal attachment (in Outlook, choose HTML or plain text format)."
 )
+UNREADABLE_PROBLEM = "Part of your email could not be read; please send the form again as a normal attachment."
+#: a header field longer than this is read only this far (the standard library's header parser takes
+#: time that grows faster than the header: a From or Subject of a megabyte of encoded-words kept mailbot
+#: busy for minutes). No genuine header comes near it; the From line has its own, smaller limit
+#: (mailbot.mail.from_line.MAX_FROM_CHARS).
+MAX_HEADER_CHARS = 16 * 1024
+
+
+class _BoundedPolicy(email.policy.EmailPolicy):
+    """email.policy.default, except that a header value is cut at MAX_HEADER_CHARS before it is parsed
+    (in the message's own header and in every MIME part's)."""
+
+    def header_fetch_parse(self, name, value):
+        if len(value) > MAX_HEADER_CHARS:
+            value = value[:MAX_HEADER_CHARS]
+        return super().header_fetch_parse(name, value)
+
+
+#: the policy every incoming message is read with
+READ_POLICY = _BoundedPolicy()
+
 TOO_LARGE_PROBLEM = "Your email is too large for us to accept ({mb} MB; the limit is {limit} MB). Please send the form on its own."
 
 
@@ -236,7 +257,7 @@ def _collect(msg: Message, attachments: list[Attachment], problems: list[str], d
         is_eml = filename.lower().endswith(".eml") or ctype == "message/rfc822"
         if is_eml and depth == 0 and _looks_like_message(data):
             try:
-                inner_msg = email.message_from_bytes(data, policy=email.policy.default)
+                inner_msg = email.message_from_bytes(data, policy=READ_POLICY)
                 _collect(inner_msg, attachments, problems, defects, base_depth=1)
                 continue
             except Exception as exc:  # noqa: BLE001
@@ -317,11 +338,18 @@ def read_email(raw: bytes, *, max_bytes: int = MAX_BYTES) -> IncomingEmail:
     problems: list[str] = []
     too_large = len(raw) > max_bytes
     source = header_block(raw) if too_large else raw
+    unreadable = False
     try:
-        msg = email.message_from_bytes(source, policy=email.policy.default)
+        msg = email.message_from_bytes(source, policy=READ_POLICY)
     except Exception as exc:  # noqa: BLE001 - the parser is lenient, but never crash
+        # (parts nested thousands deep: RecursionError) the header block alone still says who sent it
         defects.append(f"unparseable message: {type(exc).__name__}")
-        msg = email.message_from_bytes(b"\r\n", policy=email.policy.default)
+        problems.append(UNREADABLE_PROBLEM)
+        unreadable = True  # nothing below the header block is read
+        try:
+            msg = email.message_from_bytes(header_block(raw), policy=READ_POLICY)
+        except Exception:  # noqa: BLE001
+            msg = email.message_from_bytes(b"\r\n", policy=READ_POLICY)
     for d in getattr(msg, "defects", []) or []:
         defects.append(type(d).__name__)
 
@@ -348,7 +376,7 @@ def read_email(raw: bytes, *, max_bytes: int = MAX_BYTES) -> IncomingEmail:
     if too_large:
         limit = max(1, max_bytes // (1024 * 1024))
         problems.append(TOO_LARGE_PROBLEM.format(mb=len(raw) // (1024 * 1024), limit=limit))
-    else:
+    elif not unreadable:
         try:
             text = _text_body(msg)
         except Exception as exc:  # noqa: BLE001
@@ -357,7 +385,7 @@ def read_email(raw: bytes, *, max_bytes: int = MAX_BYTES) -> IncomingEmail:
             _collect(msg, attachments, problems, defects)
         except Exception as exc:  # noqa: BLE001
             defects.append(f"attachments unreadable: {type(exc).__name__}")
-            problems.append("Part of your email could not be read; please send the form again as a normal attachment.")
+            problems.append(UNREADABLE_PROBLEM)
 
     return IncomingEmail(
         message_id=message_id,

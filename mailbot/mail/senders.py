@@ -29,11 +29,12 @@ member may submit referrals, which the intake decides (``Verdict.may_submit``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from mailbot.mail.auth_results import AuthResult
+from mailbot.mail.auth_results import UNREADABLE, AuthResult
 from mailbot.mail.reading import IncomingEmail
 
 
@@ -97,6 +98,9 @@ class Verdict:
     reason: str
     #: refused in a way the coordinator must hear about now (a From line that hides who sent it)
     tell_coordinator: bool = False
+    #: the From line names a member or a coordinator, but sender authentication failed or could not be
+    #: confirmed: the email may be forged, so it is never counted or shown as theirs
+    unverified: bool = False
 
     @property
     def may_submit(self) -> bool:
@@ -113,10 +117,20 @@ def _psl():
     return PublicSuffixList()  # the list shipped inside the package: never downloaded here
 
 
+_HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
 def organisational_domain(domain: str) -> str:
-    """The registrable domain (one label below a public suffix), or "" for a public suffix itself."""
+    """The registrable domain (one label below a public suffix), or "" for a public suffix itself, or for
+    anything that is not a domain name (spaces, quotes, an "@", a wildcard: such a value aligns with nothing)."""
     d = (domain or "").strip().lower().rstrip(".")
     if not d:
+        return ""
+    try:
+        ascii_form = d if d.isascii() else d.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    if not _HOSTNAME.match(ascii_form):
         return ""
     try:
         return _psl().privatesuffix(d) or ""
@@ -141,6 +155,8 @@ def trusted_results(results: list[AuthResult], trusted_authserv_ids: list[str]) 
 def authentication_verdict(results: list[AuthResult], from_domain: str) -> tuple[str, str]:
     """("fail", reason) | ("pass", "") | ("unknown", "") from trusted results."""
     from_domain = (from_domain or "").lower()
+    if any(r.method == UNREADABLE for r in results):
+        return "fail", "the receiving server's sender authentication results could not be read"
     dmarc = [r for r in results if r.method == "dmarc"]
     if any(r.result == "fail" for r in dmarc):
         return "fail", "failed sender authentication (DMARC)"
@@ -185,15 +201,20 @@ def authorise(email: IncomingEmail, directory: Directory, *, require_auth_pass: 
     results = trusted_results(email.auth_results, list(trusted_authserv_ids or []))
     status, reason = authentication_verdict(results, email.from_domain)
     if status == "fail":
-        return Verdict(False, role, member, reason)
+        return Verdict(False, role, member, reason, unverified=True)
     if status != "pass" and require_auth_pass:
-        return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)")
+        return Verdict(False, role, member, "sender authentication could not be confirmed (no passing DMARC, DKIM or SPF)",
+                       unverified=True)
     return Verdict(True, role, member, "coordinator" if coordinator else "network member")
 
 
-def refusal_note(email: IncomingEmail, verdict: Verdict, quarantine_folder: str) -> str:
-    """The coordinator's note about an email refused for its From line: name-free (addresses only)."""
-    sent_from = f"sent from {email.from_address}" if email.from_address else "with no single sender address"
+def refusal_note(email: IncomingEmail, verdict: Verdict, quarantine_folder: str, *,
+                 shown_sender: str | None = None) -> str:
+    """The coordinator's note about an email refused for its From line: name-free (addresses only).
+    ``shown_sender``: the sender as it may be shown (an outsider's address only as its pseudonym,
+    mailbot.context.Context.recorded_sender); the From address itself when not given."""
+    shown = email.from_address if shown_sender is None else shown_sender
+    sent_from = f"sent from {shown}" if shown else "with no single sender address"
     return (f"An email {sent_from} was refused: {verdict.reason}. Nothing in it was acted on and no reply "
             f"was sent. It is kept in the folder \"{quarantine_folder}\". If it is genuine, ask the sender "
             f"to send it again from their own address, with a plain From line.")

@@ -185,3 +185,9 @@ class Vault:
         """
         message = ("v1\x00" + normalise_name(name) + "\x00" + normalise_dob(date_of_birth)).encode("utf-8")
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    def pseudonym(self, text: str) -> str:
+        """A short keyed HMAC of ``text`` (16 hex digits): the same text gives the same pseudonym, and
+        nothing of the text can be read from it without the key (an outsider's email address)."""
+        message = ("pseudonym v1\x00" + " ".join((text or "").lower().split())).encode("utf-8")
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()[:16]
