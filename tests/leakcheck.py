@@ -82,17 +82,46 @@ def document_views(data: bytes) -> list[tuple[str, str]]:
             except UnicodeDecodeError:
                 text = None
             if text is not None and "<" in text[:200]:
-                joined = re.sub(r"<[^>]*>", "", text)
+                text = _as_displayed(text)
+                if "\u202e" in text:
+                    text = text + " " + _reversed_overrides(text)
+                joined = re.sub(r"<[^>]*>", "", re.sub(r"</(?:w|a):p>|<w:(?:br|tab|cr)\b[^>]*/>", " ", text))
                 spaced = re.sub(r"<[^>]*>", " ", text)
                 attrs = " ".join(m.group(1) for m in re.finditer(r'="([^"]*)"', text))
                 for v in (joined, spaced, attrs):
-                    views.append((info.filename, normalise(_unquote_all(v))))
+                    v = normalise(_unquote_all(v))
+                    views.append((info.filename, v))
+                    views.append((info.filename, _spelled_out(v)))
             else:
                 for enc in ("latin-1", "utf-16-le"):
                     chunk = raw.decode(enc, "ignore")
                     printable = " ".join(re.findall(r"[^\x00-\x1f]{3,}", chunk))
                     views.append((info.filename, normalise(printable)))
     return views
+
+
+_CAPS_RUN = re.compile(r"<w:r\b[^>]*>(?:(?!</w:r>).)*?<w:(?:caps|smallCaps)(?:\s+w:val=\"(?:1|true|on)\")?\s*/>"
+                       r"(?:(?!</w:r>).)*?</w:r>", re.S)
+_SYM = re.compile(r"<w:sym\b[^>]*w:char=\"([0-9A-Fa-f]{2,4})\"[^>]*/>")
+
+
+def _as_displayed(xml: str) -> str:
+    """WordprocessingML as a reader sees it: runs formatted all caps (w:caps, w:smallCaps) in
+    upper case, and symbol characters (w:sym) as the letters they show."""
+    xml = _CAPS_RUN.sub(lambda m: re.sub(r">([^<]*)<", lambda t: ">" + t.group(1).upper() + "<", m.group()), xml)
+    return _SYM.sub(lambda m: chr(int(m.group(1), 16)), xml)
+
+
+def _spelled_out(text: str) -> str:
+    """Names written letter by letter ("F F I O N", "P-R-Y-D-D"): each such run joined up."""
+    return re.sub(r"(?<![^\W\d_])(?:[^\W\d_][ .\-]{1,2}){2,}[^\W\d_](?![^\W\d_])",
+                  lambda m: re.sub(r"[ .\-]", "", m.group()), text)
+
+
+def _reversed_overrides(text: str) -> str:
+    """Text under a right-to-left override (U+202E, up to U+202C or the end of the text node) as
+    it is shown: reversed."""
+    return re.sub("\u202e([^\u202c<]*)", lambda m: m.group(1)[::-1], text)
 
 
 def _letters(text: str) -> str:
