@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from mailbot.paths import shipped
 from mailbot.words.textnorm import DASHES as _DASHES
 from mailbot.words.textnorm import fold
-from mailbot.words.vocabulary import acronyms, nicknames_of, ordinary_words, suffix_forms
+from mailbot.words.vocabulary import acronyms, is_ordinary_word, nicknames_of, ordinary_words, suffix_forms
 
 RULES_DIR = shipped("rules")
 
@@ -164,7 +164,9 @@ class _Names:
             return
         single = len(_words(text)) == 1 and not re.search("[" + _DASHES + "]", text)
         if ordinary_word is None:
-            ordinary_word = single and fold(text) in self.ordinary
+            # a nickname the text introduced that is also a word ("goes by Jazz"): Capitalised only
+            ordinary_word = single and (fold(text) in self.ordinary or (
+                kind == "alias" and is_ordinary_word(fold(text))))
         self.seen[key] = ProtectedName(text, replacement, kind, ordinary_word)
 
     def add_initials(self, words: list[str], replacement: str) -> None:
