@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from mailbot.paths import shipped
 from mailbot.words.textnorm import DASHES as _DASHES
 from mailbot.words.textnorm import fold
-from mailbot.words.vocabulary import acronyms, is_ordinary_word, nicknames_of, ordinary_words, suffix_forms
+from mailbot.words.vocabulary import (acronyms, is_ordinary_word, mutated_forms, nicknames_of, ordinary_words,
+                                      suffix_forms)
 
 RULES_DIR = shipped("rules")
 
@@ -266,6 +267,13 @@ class _Names:
                 if form in exclude or len(form) < 2:
                     continue
                 self.derived.append((form, replacement))
+        # a name in a Welsh sentence, mutated ("i Wenllian", "gyda Thomos"); not English words (Bill, Mark)
+        for n in list(self.seen.values()):
+            if n.kind in ("initials", "initials-dotted") or n.ordinary or len(_words(n.text)) != 1:
+                continue
+            for form in sorted(mutated_forms(n.text)):
+                if form not in exclude:
+                    self.derived.append((form, n.replacement))
         for text, replacement in self.derived:
             text = _clean(text)
             if not text or name_key(text) in self.seen:
