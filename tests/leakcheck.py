@@ -196,12 +196,13 @@ def joined_forms(people: list[dict]) -> list[str]:
 
 
 def lower_count(data: bytes, word: str) -> int:
-    """How often ``word`` appears in lower case (as an ordinary word) in the document's text."""
+    """How often ``word`` appears in lower case (as an ordinary word) in the document's text, as shown
+    (a run formatted all capitals is not lower case)."""
     n = 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for name in zf.namelist():
             if not name.endswith(".xml"):
                 continue
-            text = normalise(re.sub(r"<[^>]*>", "", zf.read(name).decode("utf-8", "ignore")))
+            text = normalise(re.sub(r"<[^>]*>", "", _as_displayed(zf.read(name).decode("utf-8", "ignore"))))
             n += len(re.findall(r"(?<![A-Za-z])" + re.escape(word.lower()) + r"(?![A-Za-z])", text))
     return n

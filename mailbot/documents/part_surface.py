@@ -55,6 +55,7 @@ _SURFACE_CACHE_BUDGET = 24 * 1024 * 1024  # about this much memory, then it star
 _SURFACE_CACHE_BYTES = 0
 
 
+_CAPS_RE = re.compile(r"<(?:[\w.-]+:)?(?:caps|smallCaps)\b")
 _WORDS_RE = re.compile(r"[^\W\d_]+")
 _WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
 
@@ -80,6 +81,8 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     # the text as the streams read it (runs of a paragraph joined), and each element's text on
     # its own (a property, a cell of another table), so that neither view hides a name
     joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    if "aps" in text and _CAPS_RE.search(text):  # runs shown in capitals (w:caps): read as shown too
+        joined += "\n" + joined.upper()
     apart = _TAG_RE.sub("\n", text)
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from mailbot.paths import shipped
 from mailbot.documents.package import open_package, parse_xml
+from mailbot.documents.xml_streams import as_shown
 from mailbot.words.textnorm import fold, normalise
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -150,7 +151,7 @@ def _paragraph_texts(root) -> list[str]:
         pieces = []
         for el in p.iter(_T, _TAB, _BR):
             if el.tag == _T:
-                pieces.append(el.text or "")
+                pieces.append(as_shown(el))  # a run formatted all capitals, as shown
             else:
                 pieces.append(" ")
         text = "".join(pieces).strip()

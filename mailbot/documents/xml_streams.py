@@ -3,7 +3,8 @@
 Inside a paragraph, the text is the concatenation of its text nodes (w:t, a:t, m:t; deleted
 text and field instructions as their own streams), so that a name split over runs with
 different formatting, spell-check or bookmark marks between them is one text; tabs and line
-breaks separate words. Pure.
+breaks separate words; a run formatted all capitals (w:caps, w:smallCaps) is read in upper
+case, as it is shown ("hope" under w:caps is the name HOPE). Pure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,30 @@ SEP_TAGS = {f"{{{W}}}tab": "\t", f"{{{W}}}br": "\n", f"{{{W}}}cr": "\n", f"{{{W}
             f"{{{A}}}br": "\n", f"{{{W}}}noBreakHyphen": "-"}
 _PARA_TAGS = {f"{{{W}}}p", f"{{{A}}}p", f"{{{M}}}oMathPara"}
 _SCAN_TAGS = tuple(TEXT_TAGS) + tuple(SEP_TAGS)
+_CAPS = (f"{{{W}}}caps", f"{{{W}}}smallCaps")
+_OFF = ("0", "false", "off")
+
+
+def _shown_upper(el: etree._Element) -> bool:
+    """A w:t whose run is formatted all capitals (w:caps, w:smallCaps): shown in upper case."""
+    run = el.getparent()
+    rpr = run.find(f"{{{W}}}rPr") if run is not None else None
+    if rpr is None:
+        return False
+    for tag in _CAPS:
+        flag = rpr.find(tag)
+        if flag is not None and (flag.get(f"{{{W}}}val") or "1").lower() not in _OFF:
+            return True
+    return False
+
+
+def as_shown(el: etree._Element) -> str:
+    text = el.text or ""
+    if text and el.tag == f"{{{W}}}t" and _shown_upper(el):
+        upper = text.upper()
+        if len(upper) == len(text):  # the stripper edits by position
+            return upper
+    return text
 
 
 def looks_xml(name: str, data: bytes) -> bool:
@@ -65,7 +90,7 @@ def streams(root: etree._Element):
         if key not in groups:
             groups[key] = []
             order.append(key)
-        groups[key].append((el, el.text or ""))
+        groups[key].append((el, as_shown(el)))  # text formatted all caps is read as shown
     for key in order:
         yield groups[key]
 
