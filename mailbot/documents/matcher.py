@@ -111,6 +111,10 @@ _ADDRESS = re.compile(
 
 _NOT_LETTER = re.compile(r"[^a-z]+")
 
+#: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
+_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-\u00a0]{1,2}){2,}[^\W\d_]\.?(?![^\W\d_])")
+_SPELLED_SEP = re.compile(r"[ .\-\u00a0]")
+
 
 def address_letters(text: str) -> str:
     """The letters of each e-mail address, handle and link in ``text``, one per line."""
@@ -220,8 +224,26 @@ class Matcher:
                     continue  # "10 May 2012", "May 10th": a date, not a person
             yield Match(start, end, name)
 
+    def spelled(self, text: str):
+        """Names written letter by letter ("F F I O N"): a Match over the whole spelled word."""
+        if not self.names or not text or " " not in text and "-" not in text and "." not in text:
+            return
+        for sp in _SPELLED.finditer(text):
+            letters = _SPELLED_SEP.sub("", sp.group())
+            m = self.regex.fullmatch(fold(letters))
+            if m is None or len(m.group()) < 3:
+                continue
+            name = self._name_for(m)
+            if name.kind in ("initials", "initials-dotted"):
+                continue
+            if (name.ordinary or name.upper) and not letters[:1].isupper():
+                continue
+            yield Match(sp.start(), sp.end(), name)
+
     def search(self, text: str) -> Match | None:
         for m in self.finditer(text):
+            return m
+        for m in self.spelled(text):
             return m
         if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
             for a in _ADDRESS.finditer(text):
@@ -238,7 +260,7 @@ class Matcher:
             for a in _ADDRESS.finditer(text):
                 if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
                     out.append((a.start(), a.end(), _address_placeholder(a.group())))
-        for m in self.finditer(text):
+        for m in list(self.finditer(text)) + list(self.spelled(text)):
             start, end, rep = m.start, m.end, m.name.replacement
             if addresses is None:
                 addresses = [(a.start(), a.end(), a.group()) for a in _ADDRESS.finditer(text)] \
@@ -285,6 +307,8 @@ class Matcher:
         written with a capital; ``backwards``: each word reversed, one per line."""
         if low is None:
             low = folded.lower()
+        if next(self.spelled(folded), None) is not None:
+            return True
         if words is None or (
                 not self.whole_words.isdisjoint(words)
                 or not self.cap_whole_words.isdisjoint(caps)
