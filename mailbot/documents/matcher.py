@@ -111,6 +111,46 @@ _ADDRESS = re.compile(
 
 _NOT_LETTER = re.compile(r"[^a-z]+")
 
+#: identifiers: a value with no space (a style or bookmark id, a file or field name), a #hashtag
+#: or a camelCase word ("JusticeForNiall", "NiallGarveynotes"): a name inside one is found anywhere
+#: in its letters, as in an address
+_IDENT_TOKEN = re.compile(r"[^\s<>\"'()\[\],;]+")
+_HEXISH = re.compile(r"[{(]?[0-9A-Fa-f\-]+[})]?")
+_CAMEL = re.compile(r"[^\W\d_A-Z][A-Z]")
+
+
+def _identifier_tokens(text: str):
+    """(start, token) of each identifier in ``text`` (all of it when it has no space)."""
+    whole = not any(ch.isspace() for ch in text)
+    if not whole and "#" not in text and _CAMEL.search(text) is None:
+        return
+    for t in _IDENT_TOKEN.finditer(text):
+        tok = t.group()
+        if len(tok) < 4 or len(tok) > 200 or _HEXISH.fullmatch(tok):
+            continue
+        if whole or tok.startswith("#") or _CAMEL.search(tok):
+            yield t.start(), tok
+
+
+def _letters_of(token: str) -> tuple[str, list[int]]:
+    letters, pos = [], []
+    for i, ch in enumerate(token):
+        for c in fold(ch):
+            if "a" <= c <= "z":
+                letters.append(c)
+                pos.append(i)
+    return "".join(letters), pos
+
+
+def identifier_letters(text: str) -> str:
+    """The letters of each identifier of each line of ``text``, one per line (for a cheap test)."""
+    out = []
+    for line in text.split("\n"):
+        for _start, tok in _identifier_tokens(line):
+            out.append(_letters_of(tok)[0])
+    return "\n".join(out)
+
+
 #: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
 _SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-\u00a0]{1,2}){2,}[^\W\d_]\.?(?![^\W\d_])")
 _SPELLED_SEP = re.compile(r"[ .\-\u00a0]")
@@ -224,6 +264,18 @@ class Matcher:
                     continue  # "10 May 2012", "May 10th": a date, not a person
             yield Match(start, end, name)
 
+    def in_identifiers(self, text: str):
+        """(start, end, replacement) of each name inside an identifier of ``text`` (see _IDENT_TOKEN);
+        the replacement has no spaces or brackets, so that an id stays one word."""
+        if self.inner is None or not text:
+            return
+        for start, tok in _identifier_tokens(text):
+            letters, pos = _letters_of(tok)
+            for m in self.inner.finditer(letters):
+                name = self.by_key.get(m.group())
+                rep = re.sub(r"\W", "", name.replacement if name else "") or "X"
+                yield start + pos[m.start()], start + pos[m.end() - 1] + 1, rep
+
     def spelled(self, text: str):
         """Names written letter by letter ("F F I O N"): a Match over the whole spelled word."""
         if not self.names or not text or " " not in text and "-" not in text and "." not in text:
@@ -245,6 +297,8 @@ class Matcher:
             return m
         for m in self.spelled(text):
             return m
+        for start, end, _rep in self.in_identifiers(text):
+            return Match(start, end, ProtectedName(text[start:end], "[name removed]", "identifier"))
         if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
             for a in _ADDRESS.finditer(text):
                 if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
@@ -273,6 +327,7 @@ class Matcher:
                 while end < len(text) and (text[end].isdigit() or text[end] == "_"):
                     end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
             out.append((start, end, rep))
+        out.extend(self.in_identifiers(text))
         out.sort()
         merged: list[tuple[int, int, str]] = []
         for start, end, rep in out:
@@ -298,7 +353,7 @@ class Matcher:
         return "".join(pieces), len(edits)
 
     def may_match(self, folded: str, letters: str | None = None, words=None, low: str | None = None,
-                  apart=None, caps=None, backwards: str | None = None) -> bool:
+                  apart=None, caps=None, backwards: str | None = None, idents: str | None = None) -> bool:
         """Superset test: a name, or a name inside an address. ``folded``: normalised text
         (mailbot.words.textnorm.normalise: case kept, so that a name that is also a word counts only
         when capitalised, as in :meth:`finditer`). From a cached surface, for a fast first test:
@@ -325,6 +380,11 @@ class Matcher:
                     return True
                 if name.ordinary and not name.upper and text[:1].isupper():
                     return True
+        if self.inner is not None:
+            if idents is None:
+                idents = identifier_letters(folded)
+            if self.inner.search(idents):
+                return True
         if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded.lower()):
             if letters is None:
                 letters = address_letters(folded)

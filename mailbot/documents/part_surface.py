@@ -14,7 +14,7 @@ import html
 import re
 import urllib.parse
 
-from mailbot.documents.matcher import Matcher, address_letters
+from mailbot.documents.matcher import Matcher, address_letters, identifier_letters
 from mailbot.words.textnorm import normalise
 
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -95,7 +95,7 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     words = frozenset(_WORDS_RE.findall(low))
     caps = frozenset(w.lower() for w in _WORDS_RE.findall(surface) if w[0].isupper())
     surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
-               "\n".join(w[::-1] for w in words))
+               "\n".join(w[::-1] for w in words), identifier_letters(surface))
     if key is not None:
         global _SURFACE_CACHE_BYTES
         size = 3 * len(data)
