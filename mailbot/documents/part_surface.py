@@ -55,6 +55,21 @@ _SURFACE_CACHE_BUDGET = 24 * 1024 * 1024  # about this much memory, then it star
 _SURFACE_CACHE_BYTES = 0
 
 
+_SYM_RE = re.compile(r"<(?:[\w.-]+:)?sym\b[^>]*>")
+_CHAR_RE = re.compile(r"char\s*=\s*[\"']([0-9A-Fa-f]{1,6})[\"']")
+
+
+def _sym_letter(m) -> str:
+    """The letter of a w:sym tag (any font: a superset), else the tag unchanged."""
+    c = _CHAR_RE.search(m.group())
+    if not c:
+        return m.group()
+    code = int(c.group(1), 16)
+    code = code - 0xF000 if 0xF000 <= code <= 0xF0FF else code
+    ch = chr(code) if 0 < code < 0x110000 else ""
+    return m.group() + ch if ch.isalnum() else m.group()
+
+
 _CAPS_RE = re.compile(r"<(?:[\w.-]+:)?(?:caps|smallCaps)\b")
 _WORDS_RE = re.compile(r"[^\W\d_]+")
 _WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
@@ -80,6 +95,8 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     text = data.decode("utf-8")  # as written: the case decides for names that are also words
     # the text as the streams read it (runs of a paragraph joined), and each element's text on
     # its own (a property, a cell of another table), so that neither view hides a name
+    if ":sym" in text:  # letters written as symbol characters (w:sym w:char="0054"), as shown
+        text = _SYM_RE.sub(_sym_letter, text)
     joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
     if "aps" in text and _CAPS_RE.search(text):  # runs shown in capitals (w:caps): read as shown too
         joined += "\n" + joined.upper()

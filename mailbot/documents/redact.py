@@ -28,7 +28,7 @@ from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
 from mailbot.documents.package import Package
 from mailbot.documents.part_surface import clean_memo, may_hold_name
-from mailbot.documents.xml_streams import TEXT_TAGS, W, looks_xml, streams
+from mailbot.documents.xml_streams import SYM, TEXT_TAGS, W, looks_xml, streams
 
 log = logging.getLogger("mailbot.redact")
 
@@ -68,6 +68,9 @@ def _replace_in_stream(nodes: list, matcher: Matcher) -> int:
         el, t = nodes[i]
         for ls, le, rep in sorted(changes, reverse=True):
             t = t[:ls] + rep + t[le:]
+        if el.tag == SYM:  # a letter of a name written as a symbol character becomes plain text
+            el.tag = f"{{{W}}}t"
+            el.attrib.clear()
         el.text = t
         if el.tag == f"{{{W}}}t" and (t != t.strip() or not t):
             el.set(_XML_SPACE, "preserve")

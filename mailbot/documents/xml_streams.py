@@ -25,7 +25,26 @@ TEXT_TAGS = {
 SEP_TAGS = {f"{{{W}}}tab": "\t", f"{{{W}}}br": "\n", f"{{{W}}}cr": "\n", f"{{{W}}}ptab": "\t",
             f"{{{A}}}br": "\n", f"{{{W}}}noBreakHyphen": "-"}
 _PARA_TAGS = {f"{{{W}}}p", f"{{{A}}}p", f"{{{M}}}oMathPara"}
-_SCAN_TAGS = tuple(TEXT_TAGS) + tuple(SEP_TAGS)
+SYM = f"{{{W}}}sym"
+_SCAN_TAGS = tuple(TEXT_TAGS) + tuple(SEP_TAGS) + (SYM,)
+# fonts whose characters are pictures or Greek, not the letter of their code
+_SYMBOL_FONTS = frozenset({"symbol", "wingdings", "wingdings 2", "wingdings 3", "webdings", "mt extra", "marlett",
+                           "zapf dingbats", "zapfdingbats", "segoe ui symbol", "ms outlook", "bookshelf symbol 7"})
+
+
+def sym_text(el: etree._Element) -> str:
+    """The letter a w:sym shows (a character given by its code, "0054" in Arial is T); "" for a
+    symbol font's picture or a code that is not a letter or digit."""
+    if (el.get(f"{{{W}}}font") or "").strip().lower() in _SYMBOL_FONTS:
+        return ""
+    try:
+        code = int(el.get(f"{{{W}}}char") or "", 16)
+    except ValueError:
+        return ""
+    if 0xF000 <= code <= 0xF0FF:  # Word's private-use form of a one-byte code
+        code -= 0xF000
+    ch = chr(code) if 0 < code < 0x110000 else ""
+    return ch if ch.isalnum() else ""
 _CAPS = (f"{{{W}}}caps", f"{{{W}}}smallCaps")
 _OFF = ("0", "false", "off")
 
@@ -86,11 +105,16 @@ def streams(root: etree._Element):
                 if key in groups:
                     groups[key].append((None, SEP_TAGS[el.tag]))
             continue
-        key = (oid, TEXT_TAGS[el.tag])
+        if el.tag == SYM:  # a letter written as a symbol character: part of the text it is in
+            key, text = (oid, "t"), sym_text(el)
+            if not text:
+                continue
+        else:
+            key, text = (oid, TEXT_TAGS[el.tag]), as_shown(el)  # text formatted all caps is read as shown
         if key not in groups:
             groups[key] = []
             order.append(key)
-        groups[key].append((el, as_shown(el)))  # text formatted all caps is read as shown
+        groups[key].append((el, text))
     for key in order:
         yield groups[key]
 
