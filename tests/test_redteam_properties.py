@@ -24,7 +24,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from docx.oxml import parse_xml
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -99,93 +98,11 @@ FORMS = {
     "identifier": lambda f, s, d: f"#JusticeFor{_ascii(f)}",
 }
 
-CT = "application/vnd.openxmlformats-officedocument"
-
-
-def _bullet_raw(xml):
-    return mk.bullet_raw([xml])
-
-
-def _part(part: str, text: str) -> tuple[list, dict | None, list]:
-    """(post callbacks, zip hooks, extra concern pieces) putting ``text`` into ``part``."""
-    e = mk.esc(text)
-    W = mk.W_NS
-    if part == "endnote":
-        return [mk.endnote_post("")], mk.hooks_endnotes(f"Told by a neighbour about {text}."), []
-    if part == "glossary":
-        return [], mk.hooks_glossary([f"Block about {text}"]), []
-    if part == "customxml":
-        return [], mk.hooks_customxml(f'<?xml version="1.0"?><referral><child>{e}</child></referral>'), []
-    if part == "custom_property":
-        return [], mk.hooks_custom_props({"Subject person": text}), []
-    if part == "chart":
-        return ([lambda d, h: d.add_paragraph()._p.append(parse_xml(mk.chart_run_xml()))],
-                mk.hooks_chart(f"Attendance of {text}", "Terms", ["Autumn", "Spring"]), [])
-    if part == "smartart":
-        run_xml, hooks = mk.hooks_smartart(["School", text])
-        return [lambda d, h: d.add_paragraph()._p.append(parse_xml(run_xml))], hooks, []
-    if part in ("first_page_header", "even_header"):
-        post, hooks = mk._sect_two_headers(text if part == "first_page_header" else "Continuation",
-                                           text if part == "even_header" else "Continuation", "Continuation")
-        return [post], hooks, []
-    if part == "fldSimple":
-        return [], None, [[mk.run("Contact "), mk.raw(f'<w:fldSimple {W} w:instr=" MERGEFIELD &quot;{e}&quot; ">'
-                                                     '<w:r><w:t>see file</w:t></w:r></w:fldSimple>')]]
-    if part == "bookmark":
-        return [], None, [[mk.raw(f'<w:bookmarkStart {W} w:id="77" w:name="{e}"/>'), mk.run("Seen at the park"),
-                           mk.raw(f'<w:bookmarkEnd {W} w:id="77"/>')]]
-    if part == "comment_author":
-        return [mk._comment_post(text, "XY", "Please check the dates.")], None, []
-    if part == "ins_author":
-        return [], None, [[mk.raw(f'<w:ins {W} w:id="401" w:author="{e}" w:date="2025-05-30T10:00:00Z">'
-                                  '<w:r><w:t>Missing on Mondays</w:t></w:r></w:ins>')]]
-    if part == "people_xml":
-        return [], mk.hooks_people([text]), []
-    if part == "docvar":
-        return [], {"edit": {"word/settings.xml": mk.sub_part(
-            "<w:zoom ", f'<w:docVars><w:docVar w:name="Subject" w:val="{e}"/></w:docVars><w:zoom ')}}, []
-    if part == "picture_title":
-        return [mk._picture_post("A photograph", text, "Picture 1")], None, []
-    if part == "ffdata_default":
-        return [], None, [[mk.raw(f'<w:r {W}><w:fldChar w:fldCharType="begin"><w:ffData><w:name w:val="Text1"/>'
-                                  f'<w:enabled/><w:calcOnExit w:val="0"/><w:textInput><w:default w:val="{e}"/>'
-                                  '</w:textInput></w:ffData></w:fldChar></w:r>'),
-                           mk.raw(f'<w:r {W}><w:fldChar w:fldCharType="end"/></w:r>')]]
-    if part == "sdt_list_item":
-        return [], None, [[mk.raw(f'<w:sdt {W}><w:sdtPr><w:alias w:val="Who"/><w:dropDownList>'
-                                  f'<w:listItem w:displayText="{e}" w:value="a"/></w:dropDownList></w:sdtPr>'
-                                  '<w:sdtContent><w:r><w:t>choose</w:t></w:r></w:sdtContent></w:sdt>')]]
-    if part == "table_caption":
-        return [mk._caption_post(f"Contacts of {text}", "Contacts", [["Contact", "When"], ["Nurse", "Tuesdays"]])], None, []
-    if part == "numbering":
-        return [], {"edit": {"word/numbering.xml": lambda b: __import__("re").sub(
-            rb'w:lvlText w:val="[^"]*"', f'w:lvlText w:val="{e} %1."'.encode(), b, count=1)}}, []
-    if part == "ruby":
-        return [], None, [[mk.raw(f'<w:r {W}><w:ruby><w:rubyPr><w:hps w:val="10"/></w:rubyPr><w:rt><w:r><w:t>{e}</w:t>'
-                                  '</w:r></w:rt><w:rubyBase><w:r><w:t>the young person</w:t></w:r></w:rubyBase></w:ruby></w:r>'),
-                           mk.run(" was upset")]]
-    if part == "hidden":
-        return [], None, [[mk.run("Absent "), mk.run(text, "<w:vanish/>"), mk.run(" on Mondays")]]
-    if part == "tooltip":
-        return [mk._hyperlink_post("Evidence: ", "https://evidence.example.org/f/1", "folder", tooltip=text)], None, []
-    if part == "textpath":
-        return [], None, [[mk.raw(f'<w:r {W} xmlns:v="urn:schemas-microsoft-com:vml"><w:pict><v:shape id="s1">'
-                                  f'<v:textpath string="{e}"/></v:shape></w:pict></w:r>')]]
-    if part == "app_manager":
-        return [], {"edit": {"docProps/app.xml": mk.sub_part("</Properties>", f"<Manager>{e}</Manager></Properties>")}}, []
-    if part == "caps_run":
-        return [], None, [[mk.run("NOTE: "), mk.run(text.lower(), "<w:caps/>"), mk.run(" was late")]]
-    raise ValueError(part)
-
-
-PARTS = ["endnote", "glossary", "customxml", "custom_property", "chart", "smartart", "first_page_header",
-         "even_header", "fldSimple", "bookmark", "comment_author", "ins_author", "people_xml", "docvar",
-         "picture_title", "ffdata_default", "sdt_list_item", "table_caption", "numbering", "ruby", "hidden",
-         "tooltip", "textpath", "app_manager", "caps_run"]
+PARTS = mk.INJECT_PARTS
 
 
 def build_form(first: str, surname: str, mother: str, text: str, part: str) -> bytes:
-    post, hooks, pieces = _part(part, text)
+    post, hooks, pieces = mk.inject(part, text)
     y = mk.person(f"{first} {surname}", "2012-03-14", "14/03/2012")
     s = mk.spec("P", "", [y], [dict(name=f"{mother} {_last(surname)}", relationship="mother")],
                 ["The young person has been missing from school on Mondays",
