@@ -14,6 +14,7 @@ introduces: :mod:`mailbot.documents.discover`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -267,6 +268,16 @@ class _Names:
                 if form in exclude or len(form) < 2:
                     continue
                 self.derived.append((form, replacement))
+        # Mc and Mac are one prefix: McAllister is also written MacAllister, Mc Allister, Mac Allister
+        for n in list(self.seen.values()):
+            if n.kind in ("initials", "initials-dotted") or len(_words(n.text)) != 1:
+                continue
+            m = re.match(r"(?i)(mc|mac)[\s'’]*([^\W\d_]{3,})$", n.text)
+            if m:
+                # the name itself as two words (its key is the same): "McAllister" and "Mc Allister"
+                self.seen[name_key(n.text)] = dataclasses.replace(n, text=f"{m.group(1)} {m.group(2)}")
+                for prefix in ("Mc", "Mac"):
+                    self.derived.append((f"{prefix} {m.group(2)}", n.replacement))
         # a name in a Welsh sentence, mutated ("i Wenllian", "gyda Thomos"); not English words (Bill, Mark)
         for n in list(self.seen.values()):
             if n.kind in ("initials", "initials-dotted") or n.ordinary or len(_words(n.text)) != 1:
