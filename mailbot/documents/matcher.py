@@ -151,6 +151,8 @@ def identifier_letters(text: str) -> str:
     return "\n".join(out)
 
 
+_RLO = re.compile("\u202e([^\u202c\n]*)\u202c?")
+
 #: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
 _SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-\u00a0]{1,2}){2,}[^\W\d_]\.?(?![^\W\d_])")
 _SPELLED_SEP = re.compile(r"[ .\-\u00a0]")
@@ -276,6 +278,17 @@ class Matcher:
                 rep = re.sub(r"\W", "", name.replacement if name else "") or "X"
                 yield start + pos[m.start()], start + pos[m.end() - 1] + 1, rep
 
+    def reversed_overrides(self, text: str):
+        """Names written backwards under a right-to-left override (U+202E), which shows them forwards:
+        a Match over the whole overridden text."""
+        if "\u202e" not in text or not self.names:
+            return
+        for seg in _RLO.finditer(text):
+            shown = seg.group(1)[::-1]
+            for m in self.finditer(shown):
+                yield Match(seg.start(), seg.end(), m.name)  # the override goes too: the code reads forwards
+                break
+
     def spelled(self, text: str):
         """Names written letter by letter ("F F I O N"): a Match over the whole spelled word."""
         if not self.names or not text or " " not in text and "-" not in text and "." not in text:
@@ -297,6 +310,8 @@ class Matcher:
             return m
         for m in self.spelled(text):
             return m
+        for m in self.reversed_overrides(text):
+            return m
         for start, end, _rep in self.in_identifiers(text):
             return Match(start, end, ProtectedName(text[start:end], "[name removed]", "identifier"))
         if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
@@ -314,7 +329,7 @@ class Matcher:
             for a in _ADDRESS.finditer(text):
                 if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
                     out.append((a.start(), a.end(), _address_placeholder(a.group())))
-        for m in list(self.finditer(text)) + list(self.spelled(text)):
+        for m in list(self.finditer(text)) + list(self.spelled(text)) + list(self.reversed_overrides(text)):
             start, end, rep = m.start, m.end, m.name.replacement
             if addresses is None:
                 addresses = [(a.start(), a.end(), a.group()) for a in _ADDRESS.finditer(text)] \

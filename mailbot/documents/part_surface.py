@@ -104,6 +104,8 @@ def _surface(data: bytes) -> tuple[str, ...] | None:
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
     surface = normalise(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    if "\u202e" in text:  # text under a right-to-left override is shown backwards: read it so too
+        surface += "\n" + normalise("\n".join(seg[::-1] for seg in re.findall("\u202e([^\u202c<]*)", text)))
     if "%" in surface:  # %-escaped text (links): read decoded too
         decoded = normalise(urllib.parse.unquote(surface))
         if decoded != surface:

@@ -24,7 +24,8 @@ TEXT_TAGS = {
 # elements that separate words inside a paragraph
 SEP_TAGS = {f"{{{W}}}tab": "\t", f"{{{W}}}br": "\n", f"{{{W}}}cr": "\n", f"{{{W}}}ptab": "\t",
             f"{{{A}}}br": "\n", f"{{{W}}}noBreakHyphen": "-"}
-_PARA_TAGS = {f"{{{W}}}p", f"{{{A}}}p", f"{{{M}}}oMathPara"}
+# paragraphs; the ruby text over a word and the word itself are each their own text
+_PARA_TAGS = {f"{{{W}}}p", f"{{{A}}}p", f"{{{M}}}oMathPara", f"{{{W}}}rt", f"{{{W}}}rubyBase"}
 SYM = f"{{{W}}}sym"
 _SCAN_TAGS = tuple(TEXT_TAGS) + tuple(SEP_TAGS) + (SYM,)
 # fonts whose characters are pictures or Greek, not the letter of their code
