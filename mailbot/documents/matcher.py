@@ -154,8 +154,8 @@ def identifier_letters(text: str) -> str:
 _RLO = re.compile("\u202e([^\u202c\n]*)\u202c?")
 
 #: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
-_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-\u00a0]{1,2}){2,}[^\W\d_]\.?(?![^\W\d_])")
-_SPELLED_SEP = re.compile(r"[ .\-\u00a0]")
+_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
+_SPELLED_SEP = re.compile(r"[\s.\-_\u00b7\u2022\u2027*]")
 
 
 def address_letters(text: str) -> str:
@@ -290,20 +290,27 @@ class Matcher:
                 break
 
     def spelled(self, text: str):
-        """Names written letter by letter ("F F I O N"): a Match over the whole spelled word."""
-        if not self.names or not text or " " not in text and "-" not in text and "." not in text:
+        """Names written letter by letter ("F F I O N", "a T E G A N fan"): a Match over the letters
+        of the name, the separators between them included."""
+        if not self.names or not text:
             return
         for sp in _SPELLED.finditer(text):
-            letters = _SPELLED_SEP.sub("", sp.group())
-            m = self.regex.fullmatch(fold(letters))
-            if m is None or len(m.group()) < 3:
-                continue
-            name = self._name_for(m)
-            if name.kind in ("initials", "initials-dotted"):
-                continue
-            if (name.ordinary or name.upper) and not letters[:1].isupper():
-                continue
-            yield Match(sp.start(), sp.end(), name)
+            pos = [sp.start() + i for i, ch in enumerate(sp.group()) if not _SPELLED_SEP.match(ch)][:40]
+            letters = "".join(text[p] for p in pos)
+            i = 0
+            while i <= len(letters) - 3:
+                for j in range(len(letters), i + 2, -1):  # the longest name starting at letter i
+                    m = self.regex.fullmatch(fold(letters[i:j]))
+                    if m is None:
+                        continue
+                    name = self._name_for(m)
+                    if name.kind in ("initials", "initials-dotted") or \
+                            ((name.ordinary or name.upper) and not letters[i].isupper()):
+                        continue
+                    yield Match(pos[i], pos[j - 1] + 1, name)
+                    i = j - 1
+                    break
+                i += 1
 
     def search(self, text: str) -> Match | None:
         for m in self.finditer(text):

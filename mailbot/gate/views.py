@@ -97,7 +97,7 @@ _W_T = re.compile(rb"<w:t\b[^>]*>([^<]*)</w:t>")
 _SYM = re.compile(rb"<w:sym\b[^>]*>")
 _SYM_CHAR = re.compile(rb"w:char=\"([0-9A-Fa-f]{1,6})\"")
 _SYM_FONT = re.compile(rb"w:font=\"(?:Symbol|Wingdings[^\"]*|Webdings|Marlett|MT Extra|Zapf ?Dingbats)\"", re.I)
-_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-\u00a0]{1,2}){2,}[^\W\d_]\.?(?![^\W\d_])")
+_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
 _CAMEL = re.compile(r"(?<=[^\W\d_A-Z])(?=[A-Z])")
 _RLO = re.compile("\u202e([^\u202c<\n]*)")
 
@@ -127,7 +127,7 @@ _ANY_TAG_B = re.compile(rb"<[^>]*>")
 def _shown_views(text: str) -> str:
     extra = []
     if _SPELLED.search(text):
-        extra.append(_SPELLED.sub(lambda m: re.sub(r"[ .\-\u00a0]", "", m.group()), text))
+        extra.append(_SPELLED.sub(lambda m: re.sub(r"[\s.\-_\u00b7\u2022\u2027*]", "", m.group()), text))
     if "\u202e" in text:
         extra.append(" ".join(seg[::-1] for seg in _RLO.findall(text)))
     if _CAMEL.search(text):
