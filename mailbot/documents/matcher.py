@@ -119,23 +119,32 @@ _HEXISH = re.compile(r"[{(]?[0-9A-Fa-f\-]+[})]?")
 _CAMEL = re.compile(r"[^\W\d_A-Z][A-Z]")
 
 
+_LETTERS_AND_DIGITS = re.compile(r"[^\W\d_].*\d|\d.*[^\W\d_]")
+#: digits written for letters in handles ("k4cper_n0wicki")
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
+
+
 def _identifier_tokens(text: str):
-    """(start, token) of each identifier in ``text`` (all of it when it has no space)."""
+    """(start, token) of each identifier in ``text`` (all of it when it has no space): a token with
+    letters and digits ("k4cper_n0wicki") is one too."""
     whole = not any(ch.isspace() for ch in text)
-    if not whole and "#" not in text and _CAMEL.search(text) is None:
+    if not whole and "#" not in text and _CAMEL.search(text) is None and _LETTERS_AND_DIGITS.search(text) is None:
         return
     for t in _IDENT_TOKEN.finditer(text):
         tok = t.group()
         if len(tok) < 4 or len(tok) > 200 or _HEXISH.fullmatch(tok):
             continue
-        if whole or tok.startswith("#") or _CAMEL.search(tok):
+        if whole or tok.startswith("#") or _CAMEL.search(tok) or _LETTERS_AND_DIGITS.search(tok):
             yield t.start(), tok
 
 
 def _letters_of(token: str) -> tuple[str, list[int]]:
+    """The letters of a token (digits read as the letters they stand for when the token has
+    letters too), and the index in the token of each."""
     letters, pos = [], []
+    leet = _LETTERS_AND_DIGITS.search(token) is not None
     for i, ch in enumerate(token):
-        for c in fold(ch):
+        for c in (_LEET.get(ch, ch) if leet else fold(ch)) if ch.isdigit() else fold(ch):
             if "a" <= c <= "z":
                 letters.append(c)
                 pos.append(i)
@@ -349,7 +358,8 @@ class Matcher:
                 while end < len(text) and (text[end].isdigit() or text[end] == "_"):
                     end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
             out.append((start, end, rep))
-        out.extend(self.in_identifiers(text))
+        # a name inside an identifier, where no address or name already covers it
+        out.extend(e for e in self.in_identifiers(text) if not any(s < e[1] and e[0] < t for s, t, _r in out))
         out.sort()
         merged: list[tuple[int, int, str]] = []
         for start, end, rep in out:
