@@ -28,7 +28,8 @@ from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
 from mailbot.documents.package import Package
 from mailbot.documents.part_surface import clean_memo, may_hold_name
-from mailbot.documents.xml_streams import SYM, TEXT_TAGS, W, looks_xml, streams
+from mailbot.documents.xml_streams import (SYM, TEXT_TAGS, W, looks_xml, package_caps_styles, streams,
+                                          uses_styles)
 
 log = logging.getLogger("mailbot.redact")
 
@@ -89,9 +90,9 @@ def _sub_value(value: str, matcher: Matcher) -> tuple[str, int]:
     return new, n
 
 
-def _strip_tree(root: etree._Element, matcher: Matcher) -> int:
+def _strip_tree(root: etree._Element, matcher: Matcher, caps_styles: frozenset[str] = frozenset()) -> int:
     count = 0
-    for nodes in streams(root):
+    for nodes in streams(root, caps_styles):
         count += _replace_in_stream(nodes, matcher)
     clean: set[str] = set()  # values already found clean in this part ("0", "single", "auto"...)
     for el in root.iter():
@@ -149,16 +150,17 @@ def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict 
     matcher = names if isinstance(names, Matcher) else build_matcher(names)
     _drop_thumbnail(pkg)
     total, changed = 0, []
+    caps = package_caps_styles(pkg)
     for name in list(pkg.parts):
         data = pkg.parts[name]
         if not looks_xml(name, data):
             continue
-        if not may_hold_name(data, matcher):
+        if not may_hold_name(data, matcher) and not uses_styles(data, caps):
             if len(data) > 65536:
                 clean_memo(matcher)[name] = data
             continue
         root = pkg.xml(name)
-        n = _strip_tree(root, matcher)
+        n = _strip_tree(root, matcher, caps)
         if n:
             pkg.mark_changed(name)
             total += n

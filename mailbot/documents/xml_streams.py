@@ -50,22 +50,73 @@ _CAPS = (f"{{{W}}}caps", f"{{{W}}}smallCaps")
 _OFF = ("0", "false", "off")
 
 
-def _shown_upper(el: etree._Element) -> bool:
-    """A w:t whose run is formatted all capitals (w:caps, w:smallCaps): shown in upper case."""
-    run = el.getparent()
-    rpr = run.find(f"{{{W}}}rPr") if run is not None else None
+DEFAULT_STYLE = ""  # in a set of style ids: the default paragraph style
+
+
+def caps_style_ids(styles: etree._Element | None) -> frozenset[str]:
+    """Ids of the styles (word/styles.xml) that show their text in capitals, through w:basedOn;
+    DEFAULT_STYLE when the default paragraph style does."""
+    if styles is None:
+        return frozenset()
+    flags, based, default = {}, {}, None
+    for st in styles.iter(f"{{{W}}}style"):
+        sid = st.get(f"{{{W}}}styleId") or ""
+        rpr = st.find(f"{{{W}}}rPr")
+        flags[sid] = _caps_flag(rpr)
+        b = st.find(f"{{{W}}}basedOn")
+        if b is not None:
+            based[sid] = b.get(f"{{{W}}}val") or ""
+        if st.get(f"{{{W}}}type") == "paragraph" and (st.get(f"{{{W}}}default") or "").lower() in ("1", "true", "on"):
+            default = sid
+    out = set()
+    for sid in flags:
+        seen, cur = set(), sid
+        while cur in flags and cur not in seen:
+            seen.add(cur)
+            if flags[cur] is not None:
+                if flags[cur]:
+                    out.add(sid)
+                break
+            cur = based.get(cur)
+    if default in out:
+        out.add(DEFAULT_STYLE)
+    return frozenset(out)
+
+
+def _caps_flag(rpr) -> bool | None:
+    """True/False when run properties set capitals on or off, None when they say nothing."""
     if rpr is None:
-        return False
+        return None
     for tag in _CAPS:
         flag = rpr.find(tag)
-        if flag is not None and (flag.get(f"{{{W}}}val") or "1").lower() not in _OFF:
-            return True
-    return False
+        if flag is not None:
+            return (flag.get(f"{{{W}}}val") or "1").lower() not in _OFF
+    return None
 
 
-def as_shown(el: etree._Element) -> str:
+def _shown_upper(el: etree._Element, caps_styles: frozenset[str] = frozenset()) -> bool:
+    """A w:t shown in upper case: its run formatted all capitals (w:caps, w:smallCaps), or its
+    character or paragraph style is (``caps_styles``: from :func:`caps_style_ids`)."""
+    run = el.getparent()
+    rpr = run.find(f"{{{W}}}rPr") if run is not None else None
+    direct = _caps_flag(rpr)
+    if direct is not None or not caps_styles:
+        return bool(direct)
+    rstyle = rpr.find(f"{{{W}}}rStyle") if rpr is not None else None
+    if rstyle is not None and (rstyle.get(f"{{{W}}}val") or "") in caps_styles:
+        return True
+    p = run.getparent() if run is not None else None
+    while p is not None and p.tag != f"{{{W}}}p":
+        p = p.getparent()
+    if p is None:
+        return False
+    pstyle = p.find(f"{{{W}}}pPr/{{{W}}}pStyle")
+    return (pstyle.get(f"{{{W}}}val") or "" if pstyle is not None else DEFAULT_STYLE) in caps_styles
+
+
+def as_shown(el: etree._Element, caps_styles: frozenset[str] = frozenset()) -> str:
     text = el.text or ""
-    if text and el.tag == f"{{{W}}}t" and _shown_upper(el):
+    if text and el.tag == f"{{{W}}}t" and _shown_upper(el, caps_styles):
         upper = text.upper()
         if len(upper) == len(text):  # the stripper edits by position
             return upper
@@ -88,10 +139,11 @@ def _owner(el: etree._Element) -> etree._Element | None:
     return None
 
 
-def streams(root: etree._Element):
+def streams(root: etree._Element, caps_styles: frozenset[str] = frozenset()):
     """Yield lists of (element or None, text) per paragraph and stream kind, in document order.
 
     An entry with element None is a separator (tab, line break) that belongs to no node.
+    ``caps_styles``: the style ids that show capitals (:func:`caps_style_ids`).
     """
     groups: dict[tuple[int, str], list] = {}
     order: list[tuple[int, str]] = []
@@ -111,7 +163,7 @@ def streams(root: etree._Element):
             if not text:
                 continue
         else:
-            key, text = (oid, TEXT_TAGS[el.tag]), as_shown(el)  # text formatted all caps is read as shown
+            key, text = (oid, TEXT_TAGS[el.tag]), as_shown(el, caps_styles)  # text formatted all caps is read as shown
         if key not in groups:
             groups[key] = []
             order.append(key)
@@ -119,3 +171,22 @@ def streams(root: etree._Element):
     for key in order:
         yield groups[key]
 
+
+
+def package_caps_styles(pkg) -> frozenset[str]:
+    """The style ids of a package's word/styles.xml that show capitals (empty without one)."""
+    if "word/styles.xml" not in pkg.parts:
+        return frozenset()
+    try:
+        return caps_style_ids(pkg.xml("word/styles.xml"))
+    except Exception:  # noqa: BLE001 - unreadable styles are refused elsewhere; no style then
+        return frozenset()
+
+
+def uses_styles(data: bytes, style_ids: frozenset[str]) -> bool:
+    """Whether a part can show text in one of these styles (the cheap part test cannot tell)."""
+    if not style_ids:
+        return False
+    if DEFAULT_STYLE in style_ids and b"<w:t" in data:
+        return True
+    return any(f'w:val="{sid}"'.encode() in data for sid in style_ids if sid)
