@@ -20,12 +20,14 @@ The written bytes are checked by :mod:`mailbot.documents.verify`, which fails cl
 from __future__ import annotations
 
 import logging
+import posixpath
 import urllib.parse
 
 from lxml import etree
 
 from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
+from mailbot.documents.ooxml import is_rels, rels_name_of, rels_source, resolve_in
 from mailbot.documents.package import Package
 from mailbot.documents.part_surface import clean_memo, may_hold_name
 from mailbot.documents.xml_streams import (SYM, TEXT_TAGS, W, looks_xml, package_caps_styles, streams,
@@ -141,6 +143,52 @@ def _drop_thumbnail(pkg: Package) -> None:
     pkg.mark_changed("[Content_Types].xml")
 
 
+def _rename_named_parts(pkg: Package, matcher: Matcher) -> None:
+    """A part whose name holds a protected name (word/media/oluwaseun_bakare_photo.png) gets a
+    neutral name (word/media/renamed1.png); the relationships and content types that point at it
+    follow it."""
+    renames: dict[str, str] = {}
+    for name in list(pkg.parts):
+        if is_rels(name) or name == "[Content_Types].xml" or matcher.search(name) is None:
+            continue
+        folder, base = posixpath.split(name)
+        ext = posixpath.splitext(base)[1]
+        if matcher.search(ext):
+            ext = ""
+        n = len(renames) + 1
+        while posixpath.join(folder, f"renamed{n}{ext}") in pkg.parts:
+            n += 1
+        renames[name] = posixpath.join(folder, f"renamed{n}{ext}")
+    if not renames:
+        return
+    for rels in [n for n in pkg.parts if is_rels(n)]:
+        root, changed, source = pkg.xml(rels), False, rels_source(rels)
+        for rel in root:
+            if (rel.get("TargetMode") or "").lower() == "external":
+                continue
+            target = resolve_in(pkg.parts, source, rel.get("Target") or "")
+            if target in renames:
+                rel.set("Target", "/" + renames[target])
+                changed = True
+        if changed:
+            pkg.mark_changed(rels)
+    if "[Content_Types].xml" in pkg.parts:
+        ct = pkg.xml("[Content_Types].xml")
+        for ov in ct:
+            old = (ov.get("PartName") or "").lstrip("/")
+            if old in renames:
+                ov.set("PartName", "/" + renames[old])
+        pkg.mark_changed("[Content_Types].xml")
+    for old, new in renames.items():
+        for a, b in ((old, new), (rels_name_of(old), rels_name_of(new))):
+            if a in pkg.parts:
+                pkg.parts[b] = pkg.parts.pop(a)
+                if a in pkg._trees:
+                    pkg._trees[b] = pkg._trees.pop(a)
+                if a in pkg.compress:
+                    pkg.compress[b] = pkg.compress.pop(a)
+
+
 def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict | None = None) -> Package:
     """Replace every protected name in every text-holding part of ``pkg`` (in place; returned).
 
@@ -149,6 +197,7 @@ def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict 
     """
     matcher = names if isinstance(names, Matcher) else build_matcher(names)
     _drop_thumbnail(pkg)
+    _rename_named_parts(pkg, matcher)
     total, changed = 0, []
     caps = package_caps_styles(pkg)
     for name in list(pkg.parts):
