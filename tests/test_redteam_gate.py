@@ -30,6 +30,7 @@ CASES = {
     "spelled": "<w:r><w:t>She signed as P-R-Y-D-D-E-R-C-H</w:t></w:r>",
     "reversed": "<w:r><w:t>On her bag: \u202esllewoH nageT\u202c</w:t></w:r>",
     "camel": "<w:r><w:t>Hashtag #JusticeForTegan trending</w:t></w:r>",
+    "leet": "<w:r><w:t>Messages from t3gan_h0wells on a game</w:t></w:r>",
 }
 
 

@@ -100,6 +100,8 @@ _SYM_FONT = re.compile(rb"w:font=\"(?:Symbol|Wingdings[^\"]*|Webdings|Marlett|MT
 _SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
 _CAMEL = re.compile(r"(?<=[^\W\d_A-Z])(?=[A-Z])")
 _RLO = re.compile("\u202e([^\u202c<\n]*)")
+_LEET_TOKEN = re.compile(r"[^\W_]*[^\W\d_][^\W_]*\d[\w.]*|[^\W_]*\d[^\W_]*[^\W\d_][\w.]*")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 
 
 def _caps_view(data: bytes) -> bytes:
@@ -130,6 +132,9 @@ def _shown_views(text: str) -> str:
         extra.append(_SPELLED.sub(lambda m: re.sub(r"[\s.\-_\u00b7\u2022\u2027*]", "", m.group()), text))
     if "\u202e" in text:
         extra.append(" ".join(seg[::-1] for seg in _RLO.findall(text)))
+    leet = _LEET_TOKEN.findall(text)
+    if leet:  # digits written for letters in a handle (k4cper_n0wicki)
+        extra.append(" ".join(leet).translate(_LEET))
     if _CAMEL.search(text):
         extra.append(" ".join(w for w in (_CAMEL.sub(" ", tok) for tok in re.findall(r"\S*[a-z][A-Z]\S*", text))))
     return text if not extra else text + "\n" + "\n".join(extra)
