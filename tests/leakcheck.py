@@ -51,11 +51,32 @@ def _tables() -> tuple[dict, dict]:
     return _TABLES[0], _TABLES[1]
 
 
+_NAMED_LETTER = re.compile(r"LATIN (?:CAPITAL |SMALL )?LETTER (?:SMALL CAPITAL |CAPITAL )?([A-Z])\b|"
+                           r"REGIONAL INDICATOR SYMBOL LETTER ([A-Z])$")
+
+
+def _named_letters(text: str) -> str:
+    """Letters Unicode names as a form of a Latin letter (small capitals, hooks, parenthesized)."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        if not ch.isascii() and (ch.isalpha() or unicodedata.category(ch) == "So"):
+            m = _NAMED_LETTER.search(unicodedata.name(ch, ""))
+            if m:
+                letter = m.group(1) or m.group(2)
+                ch = letter if "CAPITAL LETTER" in unicodedata.name(ch, "") and "SMALL CAPITAL" not in \
+                    unicodedata.name(ch, "") else letter.lower()
+        out.append(ch)
+    return "".join(out)
+
+
 def normalise(text: str) -> str:
     """Visible letters only as a reader sees them: no invisible characters, no accents."""
     cf, comb = _tables()
     text = html.unescape(text)
     text = text.translate(cf)
+    text = _named_letters(text.replace("ß", "ss").replace("ẞ", "SS"))
     text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE)
     text = unicodedata.normalize("NFKD", text)
     return text.translate(comb)
@@ -74,6 +95,7 @@ def document_views(data: bytes) -> list[tuple[str, str]]:
     """(part, text) views of every part of a .docx, each normalised."""
     views = []
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        caps_styles = _caps_styles(zf)
         for info in zf.infolist():
             raw = zf.read(info)
             views.append((info.filename + " (part name)", normalise(_unquote_all(info.filename))))
@@ -82,17 +104,79 @@ def document_views(data: bytes) -> list[tuple[str, str]]:
             except UnicodeDecodeError:
                 text = None
             if text is not None and "<" in text[:200]:
-                joined = re.sub(r"<[^>]*>", "", text)
+                text = _as_displayed(text, caps_styles)
+                if "\u202e" in text:
+                    text = text + " " + _reversed_overrides(text)
+                joined = re.sub(r"<[^>]*>", "", re.sub(r"</(?:w|a):p>|<w:(?:br|tab|cr)\b[^>]*/>", " ", text))
                 spaced = re.sub(r"<[^>]*>", " ", text)
                 attrs = " ".join(m.group(1) for m in re.finditer(r'="([^"]*)"', text))
                 for v in (joined, spaced, attrs):
-                    views.append((info.filename, normalise(_unquote_all(v))))
+                    v = normalise(_unquote_all(v))
+                    views.append((info.filename, v))
+                    views.append((info.filename, _spelled_out(v)))
+                    views.append((info.filename, _leet(v)))
             else:
                 for enc in ("latin-1", "utf-16-le"):
                     chunk = raw.decode(enc, "ignore")
                     printable = " ".join(re.findall(r"[^\x00-\x1f]{3,}", chunk))
                     views.append((info.filename, normalise(printable)))
     return views
+
+
+_CAPS_RUN = re.compile(r"<w:r\b[^>]*>(?:(?!</w:r>).)*?<w:(?:caps|smallCaps)(?:\s+w:val=\"(?:1|true|on)\")?\s*/>"
+                       r"(?:(?!</w:r>).)*?</w:r>", re.S)
+_SYM = re.compile(r"<w:sym\b[^>]*w:char=\"([0-9A-Fa-f]{2,4})\"[^>]*/>")
+
+
+_STYLE = re.compile(r"<w:style\b[^>]*w:styleId=\"([^\"]+)\"[^>]*>(.*?)</w:style>", re.S)
+_CAPS_FLAG = re.compile(r"<w:(?:caps|smallCaps)(?:\s+w:val=\"(?:1|true|on)\")?\s*/>")
+
+
+def _caps_styles(zf) -> frozenset:
+    """Ids of the styles (paragraph or character) that show their text in capitals."""
+    try:
+        xml = zf.read("word/styles.xml").decode("utf-8", "ignore")
+    except KeyError:
+        return frozenset()
+    return frozenset(m.group(1) for m in _STYLE.finditer(xml) if _CAPS_FLAG.search(m.group(2)))
+
+
+def _upper_text(fragment: str) -> str:
+    return re.sub(r">([^<]*)<", lambda t: ">" + t.group(1).upper() + "<", fragment)
+
+
+def _as_displayed(xml: str, caps_styles: frozenset = frozenset()) -> str:
+    """WordprocessingML as a reader sees it: runs formatted all caps (w:caps, w:smallCaps, or a
+    paragraph or character style that is) in upper case, and symbol characters (w:sym) as the
+    letters they show."""
+    xml = _CAPS_RUN.sub(lambda m: _upper_text(m.group()), xml)
+    for sid in caps_styles:
+        q = re.escape(sid)
+        xml = re.sub(r"<w:p\b(?:(?!</w:p>).)*?<w:pStyle w:val=\"" + q + r"\"/>.*?</w:p>",
+                     lambda m: _upper_text(m.group()), xml, flags=re.S)
+        xml = re.sub(r"<w:r\b(?:(?!</w:r>).)*?<w:rStyle w:val=\"" + q + r"\"/>.*?</w:r>",
+                     lambda m: _upper_text(m.group()), xml, flags=re.S)
+    return _SYM.sub(lambda m: chr(int(m.group(1), 16)), xml)
+
+
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s"})
+
+
+def _leet(text: str) -> str:
+    """Words written with digits for letters (k4cper_n0wicki): the letters they stand for."""
+    return re.sub(r"\S*[A-Za-z]\S*\d\S*|\S*\d\S*[A-Za-z]\S*", lambda m: m.group().translate(_LEET), text)
+
+
+def _spelled_out(text: str) -> str:
+    """Names written letter by letter ("F F I O N", "P-R-Y-D-D"): each such run joined up."""
+    return re.sub(r"(?<![^\W\d_])(?:[^\W\d_][ .\-]{1,2}){2,}[^\W\d_](?![^\W\d_])",
+                  lambda m: re.sub(r"[ .\-]", "", m.group()), text)
+
+
+def _reversed_overrides(text: str) -> str:
+    """Text under a right-to-left override (U+202E, up to U+202C or the end of the text node) as
+    it is shown: reversed."""
+    return re.sub("\u202e([^\u202c<]*)", lambda m: m.group(1)[::-1], text)
 
 
 def _letters(text: str) -> str:
@@ -167,12 +251,13 @@ def joined_forms(people: list[dict]) -> list[str]:
 
 
 def lower_count(data: bytes, word: str) -> int:
-    """How often ``word`` appears in lower case (as an ordinary word) in the document's text."""
+    """How often ``word`` appears in lower case (as an ordinary word) in the document's text, as shown
+    (a run formatted all capitals is not lower case)."""
     n = 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for name in zf.namelist():
             if not name.endswith(".xml"):
                 continue
-            text = normalise(re.sub(r"<[^>]*>", "", zf.read(name).decode("utf-8", "ignore")))
+            text = normalise(re.sub(r"<[^>]*>", "", _as_displayed(zf.read(name).decode("utf-8", "ignore"))))
             n += len(re.findall(r"(?<![A-Za-z])" + re.escape(word.lower()) + r"(?![A-Za-z])", text))
     return n

@@ -29,8 +29,15 @@ _INTRO = re.compile(
     r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)" + _SEP + r"(?:[" + _Q_OPEN + r"]\s*)?"
     + _START + r"(" + _CAP + r")",
 )
+# an introduction that leaves no doubt the next word is a name, even when it is also a word
+# ("goes by Jazz", "calls herself Sky"): the word is protected when Capitalised
+_STRONG_INTRO = re.compile(
+    r"(?:known\s+(?:to\s+\w+\s+)?as|go(?:es|ing)?\s+by|nick-?named|nickname|a\.?k\.?a\.?|calls?\s+(?:him|her|them)"
+    r"(?:self|selves)|answers\s+to|likes\s+to\s+be\s+called|prefers?\s+to\s+be\s+called|referred\s+to\s+as)",
+    re.IGNORECASE)
 _MAIDEN = re.compile(
-    r"(?:n[ée]e|maiden\s+name(?:\s+(?:is|was|of))?|formerly|previously|birth\s+name(?:\s+(?:is|was))?|"
+    r"(?:n[ée]e|maiden\s+name(?:\s+(?:is|was|of))?|(?:formerly|previously)(?:\s+(?:known\s+as|called|named))?|"
+    r"birth\s+name(?:\s+(?:is|was))?|"
     r"born|also\s+uses(?:\s+the\s+surname)?|surname\s+(?:was|used\s+to\s+be))" + _SEP + r"[" + _Q_OPEN
     + r"]?" + _START + r"(" + _CAP + r"(?:[\s\-]" + _CAP + r")?)",
     re.IGNORECASE,
@@ -120,11 +127,12 @@ class _Discovery:
                 return ("family", i)
         return None
 
-    def plausible(self, word: str) -> bool:
+    def plausible(self, word: str, *, words_too: bool = False) -> bool:
+        """A new name; ``words_too``: also a word the dictionary knows (the text says it is a name)."""
         w = fold(word).strip("'’-")
         if len(w) < 2 or w in self.allowed or w in self.known or w in NOT_A_NAME or not any(ch.isalpha() for ch in w):
             return False
-        return not is_ordinary_word(w)
+        return words_too or not is_ordinary_word(w)
 
     def owner_near(self, text: str, pos: int) -> tuple[str, int]:
         """The person whose name is nearest before ``pos`` in this text (else the first child)."""
@@ -153,7 +161,8 @@ class _Discovery:
     def read(self, text: str) -> None:
         for m in _INTRO.finditer(text):
             word = m.group(1).strip("’'-")
-            if self.plausible(word):
+            strong = _STRONG_INTRO.match(m.group(0)) is not None and word[:1].isupper()
+            if self.plausible(word, words_too=strong):
                 self.give(self.owner_of(word, text, m.start(1)), word)
         for m in _QUOTED.finditer(text):
             word = m.group(1).strip("’'-")
@@ -163,9 +172,13 @@ class _Discovery:
                                          or any(fold(w) in self.known for w in re.findall(r"\w+", window))):
                 self.give(self.owner_of(word, text, m.start()), word)
         for m in _MAIDEN.finditer(text):
-            for word in _name_words(m.group(1)):
-                if self.plausible(word) and word[0].isupper():
-                    self.give(self.owner_near(text, m.start()), word)  # née X: the person named just before
+            words = _name_words(m.group(1))
+            for i, word in enumerate(words):
+                # "born Sandra Hocking": after a first name already known, a surname even if it is a word
+                after_known = i > 0 and fold(words[i - 1]) in self.known
+                if self.plausible(word, words_too=after_known) and word[0].isupper():
+                    # née X: the relative just before ("Mother (formerly X)"), else the person named just before
+                    self.give(self.relative_owner(text, m.start()) or self.owner_near(text, m.start()), word)
         for rx in (_RELATIVE_BEFORE, _RELATIVE_AFTER):
             for m in rx.finditer(text):
                 self.relative(m)

@@ -115,6 +115,61 @@ _ADDRESS = re.compile(
 
 _NOT_LETTER = re.compile(r"[^a-z]+")
 
+#: identifiers: a value with no space (a style or bookmark id, a file or field name), a #hashtag
+#: or a camelCase word ("JusticeForNiall", "NiallGarveynotes"): a name inside one is found anywhere
+#: in its letters, as in an address
+_IDENT_TOKEN = re.compile(r"[^\s<>\"'()\[\],;]+")
+_HEXISH = re.compile(r"[{(]?[0-9A-Fa-f\-]+[})]?")
+_CAMEL = re.compile(r"[^\W\d_A-Z][A-Z]")
+
+
+_LETTERS_AND_DIGITS = re.compile(r"[^\W\d_].*\d|\d.*[^\W\d_]")
+#: digits written for letters in handles ("k4cper_n0wicki")
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
+
+
+def _identifier_tokens(text: str):
+    """(start, token) of each identifier in ``text`` (all of it when it has no space): a token with
+    letters and digits ("k4cper_n0wicki") is one too."""
+    whole = not any(ch.isspace() for ch in text)
+    if not whole and "#" not in text and _CAMEL.search(text) is None and _LETTERS_AND_DIGITS.search(text) is None:
+        return
+    for t in _IDENT_TOKEN.finditer(text):
+        tok = t.group()
+        if len(tok) < 4 or len(tok) > 200 or _HEXISH.fullmatch(tok):
+            continue
+        if whole or tok.startswith("#") or _CAMEL.search(tok) or _LETTERS_AND_DIGITS.search(tok):
+            yield t.start(), tok
+
+
+def _letters_of(token: str) -> tuple[str, list[int]]:
+    """The letters of a token (digits read as the letters they stand for when the token has
+    letters too), and the index in the token of each."""
+    letters, pos = [], []
+    leet = _LETTERS_AND_DIGITS.search(token) is not None
+    for i, ch in enumerate(token):
+        for c in (_LEET.get(ch, ch) if leet else fold(ch)) if ch.isdigit() else fold(ch):
+            if "a" <= c <= "z":
+                letters.append(c)
+                pos.append(i)
+    return "".join(letters), pos
+
+
+def identifier_letters(text: str) -> str:
+    """The letters of each identifier of each line of ``text``, one per line (for a cheap test)."""
+    out = []
+    for line in text.split("\n"):
+        for _start, tok in _identifier_tokens(line):
+            out.append(_letters_of(tok)[0])
+    return "\n".join(out)
+
+
+_RLO = re.compile("\u202e([^\u202c\n]*)\u202c?")
+
+#: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
+_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
+_SPELLED_SEP = re.compile(r"[\s.\-_\u00b7\u2022\u2027*]")
+
 
 def address_letters(text: str) -> str:
     """The letters of each e-mail address, handle and link in ``text``, one per line."""
@@ -224,9 +279,61 @@ class Matcher:
                     continue  # "10 May 2012", "May 10th": a date, not a person
             yield Match(start, end, name)
 
+    def in_identifiers(self, text: str):
+        """(start, end, replacement) of each name inside an identifier of ``text`` (see _IDENT_TOKEN);
+        the replacement has no spaces or brackets, so that an id stays one word."""
+        if self.inner is None or not text:
+            return
+        for start, tok in _identifier_tokens(text):
+            letters, pos = _letters_of(tok)
+            for m in self.inner.finditer(letters):
+                name = self.by_key.get(m.group())
+                rep = re.sub(r"\W", "", name.replacement if name else "") or "X"
+                yield start + pos[m.start()], start + pos[m.end() - 1] + 1, rep
+
+    def reversed_overrides(self, text: str):
+        """Names written backwards under a right-to-left override (U+202E), which shows them forwards:
+        a Match over the whole overridden text."""
+        if "\u202e" not in text or not self.names:
+            return
+        for seg in _RLO.finditer(text):
+            shown = seg.group(1)[::-1]
+            for m in self.finditer(shown):
+                yield Match(seg.start(), seg.end(), m.name)  # the override goes too: the code reads forwards
+                break
+
+    def spelled(self, text: str):
+        """Names written letter by letter ("F F I O N", "a T E G A N fan"): a Match over the letters
+        of the name, the separators between them included."""
+        if not self.names or not text:
+            return
+        for sp in _SPELLED.finditer(text):
+            pos = [sp.start() + i for i, ch in enumerate(sp.group()) if not _SPELLED_SEP.match(ch)][:40]
+            letters = "".join(text[p] for p in pos)
+            i = 0
+            while i <= len(letters) - 3:
+                for j in range(len(letters), i + 2, -1):  # the longest name starting at letter i
+                    m = self.regex.fullmatch(fold(letters[i:j]))
+                    if m is None:
+                        continue
+                    name = self._name_for(m)
+                    if name.kind in ("initials", "initials-dotted") or \
+                            ((name.ordinary or name.upper) and not letters[i].isupper()):
+                        continue
+                    yield Match(pos[i], pos[j - 1] + 1, name)
+                    i = j - 1
+                    break
+                i += 1
+
     def search(self, text: str) -> Match | None:
         for m in self.finditer(text):
             return m
+        for m in self.spelled(text):
+            return m
+        for m in self.reversed_overrides(text):
+            return m
+        for start, end, _rep in self.in_identifiers(text):
+            return Match(start, end, ProtectedName(text[start:end], "[name removed]", "identifier"))
         if self.inner is not None and text and ("@" in text or "/" in text or "www" in text.lower()):
             for a in _ADDRESS.finditer(text):
                 if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
@@ -242,7 +349,7 @@ class Matcher:
             for a in _ADDRESS.finditer(text):
                 if self.inner.search(re.sub(r"[^a-z]", "", fold(a.group()))):
                     out.append((a.start(), a.end(), _address_placeholder(a.group())))
-        for m in self.finditer(text):
+        for m in list(self.finditer(text)) + list(self.spelled(text)) + list(self.reversed_overrides(text)):
             start, end, rep = m.start, m.end, m.name.replacement
             if addresses is None:
                 addresses = [(a.start(), a.end(), a.group()) for a in _ADDRESS.finditer(text)] \
@@ -255,6 +362,8 @@ class Matcher:
                 while end < len(text) and (text[end].isdigit() or text[end] == "_"):
                     end += 1  # "Sean2", "rbeddoe_10": the digits go with the name (no "CN12")
             out.append((start, end, rep))
+        # a name inside an identifier, where no address or name already covers it
+        out.extend(e for e in self.in_identifiers(text) if not any(s < e[1] and e[0] < t for s, t, _r in out))
         out.sort()
         merged: list[tuple[int, int, str]] = []
         for start, end, rep in out:
@@ -280,7 +389,7 @@ class Matcher:
         return "".join(pieces), len(edits)
 
     def may_match(self, folded: str, letters: str | None = None, words=None, low: str | None = None,
-                  apart=None, caps=None, backwards: str | None = None) -> bool:
+                  apart=None, caps=None, backwards: str | None = None, idents: str | None = None) -> bool:
         """Superset test: a name, or a name inside an address. ``folded``: normalised text
         (mailbot.words.textnorm.normalise: case kept, so that a name that is also a word counts only
         when capitalised, as in :meth:`finditer`). From a cached surface, for a fast first test:
@@ -289,6 +398,8 @@ class Matcher:
         written with a capital; ``backwards``: each word reversed, one per line."""
         if low is None:
             low = folded.lower()
+        if next(self.spelled(folded), None) is not None:
+            return True
         if words is None or (
                 not self.whole_words.isdisjoint(words)
                 or not self.cap_whole_words.isdisjoint(caps)
@@ -305,6 +416,11 @@ class Matcher:
                     return True
                 if name.ordinary and not name.upper and text[:1].isupper():
                     return True
+        if self.inner is not None:
+            if idents is None:
+                idents = identifier_letters(folded)
+            if self.inner.search(idents):
+                return True
         if self.inner is not None and ("@" in folded or "/" in folded or "www" in folded.lower()):
             if letters is None:
                 letters = address_letters(folded)

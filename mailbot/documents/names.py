@@ -14,6 +14,7 @@ introduces: :mod:`mailbot.documents.discover`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from mailbot.paths import shipped
 from mailbot.people import FamilyMember, YoungPerson
 from mailbot.words.textnorm import DASHES as _DASHES
 from mailbot.words.textnorm import fold
-from mailbot.words.vocabulary import acronyms, nicknames_of, ordinary_words, suffix_forms
+from mailbot.words.vocabulary import (acronyms, is_ordinary_word, mutated_forms, nicknames_of, ordinary_words,
+                                      suffix_forms)
 
 RULES_DIR = shipped("rules")
 
@@ -166,7 +168,9 @@ class _Names:
             return
         single = len(_words(text)) == 1 and not re.search("[" + _DASHES + "]", text)
         if ordinary_word is None:
-            ordinary_word = single and fold(text) in self.ordinary
+            # a nickname the text introduced that is also a word ("goes by Jazz"): Capitalised only
+            ordinary_word = single and (fold(text) in self.ordinary or (
+                kind == "alias" and is_ordinary_word(fold(text))))
         self.seen[key] = ProtectedName(text, replacement, kind, ordinary_word)
 
     def add_initials(self, words: list[str], replacement: str) -> None:
@@ -266,6 +270,23 @@ class _Names:
                 if form in exclude or len(form) < 2:
                     continue
                 self.derived.append((form, replacement))
+        # Mc and Mac are one prefix: McAllister is also written MacAllister, Mc Allister, Mac Allister
+        for n in list(self.seen.values()):
+            if n.kind in ("initials", "initials-dotted") or len(_words(n.text)) != 1:
+                continue
+            m = re.match(r"(?i)(mc|mac)[\s'’]*([^\W\d_]{3,})$", n.text)
+            if m:
+                # the name itself as two words (its key is the same): "McAllister" and "Mc Allister"
+                self.seen[name_key(n.text)] = dataclasses.replace(n, text=f"{m.group(1)} {m.group(2)}")
+                for prefix in ("Mc", "Mac"):
+                    self.derived.append((f"{prefix} {m.group(2)}", n.replacement))
+        # a name in a Welsh sentence, mutated ("i Wenllian", "gyda Thomos"); not English words (Bill, Mark)
+        for n in list(self.seen.values()):
+            if n.kind in ("initials", "initials-dotted") or n.ordinary or len(_words(n.text)) != 1:
+                continue
+            for form in sorted(mutated_forms(n.text)):
+                if form not in exclude:
+                    self.derived.append((form, n.replacement))
         for text, replacement in self.derived:
             text = _clean(text)
             if not text or name_key(text) in self.seen:

@@ -16,7 +16,7 @@ import html
 import re
 import urllib.parse
 
-from mailbot.documents.matcher import Matcher, address_letters
+from mailbot.documents.matcher import Matcher, address_letters, identifier_letters
 from mailbot.words.textnorm import normalise
 
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -85,6 +85,22 @@ class SurfaceCache:
         return len(self._surfaces)
 
 
+_SYM_RE = re.compile(r"<(?:[\w.-]+:)?sym\b[^>]*>")
+_CHAR_RE = re.compile(r"char\s*=\s*[\"']([0-9A-Fa-f]{1,6})[\"']")
+
+
+def _sym_letter(m) -> str:
+    """The letter of a w:sym tag (any font: a superset), else the tag unchanged."""
+    c = _CHAR_RE.search(m.group())
+    if not c:
+        return m.group()
+    code = int(c.group(1), 16)
+    code = code - 0xF000 if 0xF000 <= code <= 0xF0FF else code
+    ch = chr(code) if 0 < code < 0x110000 else ""
+    return m.group() + ch if ch.isalnum() else m.group()
+
+
+_CAPS_RE = re.compile(r"<(?:[\w.-]+:)?(?:caps|smallCaps)\b")
 _WORDS_RE = re.compile(r"[^\W\d_]+")
 _WORDS_APART_RE = re.compile(r"(?<![0-9])[^\W\d_]+(?![0-9])")
 
@@ -107,11 +123,17 @@ def _surface(data: bytes, cache: SurfaceCache | None = None) -> tuple[str, ...] 
     text = data.decode("utf-8")  # as written: the case decides for names that are also words
     # the text as the streams read it (runs of a paragraph joined), and each element's text on
     # its own (a property, a cell of another table), so that neither view hides a name
+    if ":sym" in text:  # letters written as symbol characters (w:sym w:char="0054"), as shown
+        text = _SYM_RE.sub(_sym_letter, text)
     joined = _TAG_RE.sub("", _BOUNDARY_RE.sub("\n", text))
+    if "aps" in text and _CAPS_RE.search(text):  # runs shown in capitals (w:caps): read as shown too
+        joined += "\n" + joined.upper()
     apart = _TAG_RE.sub("\n", text)
     attrs = "\n".join(a or b for a, b in _ATTR_VALUE_RE.findall(text))
     notes = "\n".join(a or b for a, b in _COMMENT_RE.findall(text))
     surface = normalise(html.unescape(joined + "\n" + apart + "\n" + attrs + "\n" + notes))
+    if "\u202e" in text:  # text under a right-to-left override is shown backwards: read it so too
+        surface += "\n" + normalise("\n".join(seg[::-1] for seg in re.findall("\u202e([^\u202c<]*)", text)))
     if "%" in surface:  # %-escaped text (links): read decoded too
         decoded = normalise(urllib.parse.unquote(surface))
         if decoded != surface:
@@ -120,7 +142,7 @@ def _surface(data: bytes, cache: SurfaceCache | None = None) -> tuple[str, ...] 
     words = frozenset(_WORDS_RE.findall(low))
     caps = frozenset(w.lower() for w in _WORDS_RE.findall(surface) if w[0].isupper())
     surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
-               "\n".join(w[::-1] for w in words))
+               "\n".join(w[::-1] for w in words), identifier_letters(surface))
     if key is not None:
         cache.put(key, surface, len(data))
     return surface

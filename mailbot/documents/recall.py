@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from mailbot.paths import shipped
 from mailbot.documents.package import open_package, parse_xml
+from mailbot.documents.xml_streams import as_shown
 from mailbot.words.textnorm import fold, normalise
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -150,12 +151,34 @@ def _paragraph_texts(root) -> list[str]:
         pieces = []
         for el in p.iter(_T, _TAB, _BR):
             if el.tag == _T:
-                pieces.append(el.text or "")
+                pieces.append(as_shown(el))  # a run formatted all capitals, as shown
             else:
                 pieces.append(" ")
         text = "".join(pieces).strip()
         if text:
             out.append(text)
+    return out
+
+
+# parts that hold no words a person wrote: layout, fonts, themes, relationships, data-store ids
+_NO_TEXT_PARTS = re.compile(r"^(?:\[Content_Types\]\.xml|.*\.rels|word/(?:styles|stylesWithEffects|fontTable|"
+                            r"webSettings)\.xml|word/theme/.*|customXml/itemProps\d*\.xml)$")
+# attributes that hold words a person wrote (local names), and w:val of these elements
+_TEXT_ATTRS = frozenset({"descr", "title", "string", "alt", "displayText", "tooltip"})
+_TEXT_VALS = frozenset({"docVar", "tblCaption", "tblDescription", "lvlText", "default", "listEntry"})
+
+
+def _attribute_texts(root) -> list[str]:
+    out = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        local = el.tag.rsplit("}", 1)[-1]
+        for key, value in el.attrib.items():
+            name = key.rsplit("}", 1)[-1]
+            if value and value.strip() and (name in _TEXT_ATTRS or (name == "val" and local in _TEXT_VALS)
+                                            or (name == "name" and local == "property")):
+                out.append(value.strip())
     return out
 
 
@@ -167,18 +190,18 @@ def check(data: bytes, *, allowed: frozenset[str] = frozenset()) -> list[Finding
     findings: list[Finding] = []
     # the coded document is mailbot's own output, already opened and verified: read only the
     # parts that hold text, with the same safe parser
+    # every part a person's words can be in: not only the body, headers, notes and properties but
+    # charts, SmartArt, the glossary, customXml data, custom properties, numbering and settings
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
-        parts = {n: zf.read(n) for n in zf.namelist() if n.endswith(".xml") and (
-            n == "word/document.xml" or n.startswith(("word/header", "word/footer"))
-            or n in ("word/footnotes.xml", "word/endnotes.xml", "word/comments.xml", "docProps/core.xml",
-                     "docProps/app.xml"))}
+        parts = {n: zf.read(n) for n in zf.namelist() if n.endswith(".xml") and not _NO_TEXT_PARTS.match(n)}
     for part, raw in parts.items():
         try:
             root = parse_xml(raw)
         except Exception:  # noqa: BLE001 - the verifier has read every part already; skip
             continue
-        texts = _paragraph_texts(root) if part.startswith("word/") else \
+        texts = _paragraph_texts(root) if isinstance(root.tag, str) and root.tag.startswith(f"{{{W}}}") else \
             [t.strip() for t in root.itertext() if t and t.strip()]
+        texts += _attribute_texts(root)  # alt text, titles, WordArt, list entries, captions, docVars
         section = ""
         for n, raw in enumerate(texts, 1):
             text = normalise(raw)

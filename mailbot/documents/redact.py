@@ -20,15 +20,18 @@ The written bytes are checked by :mod:`mailbot.documents.verify`, which fails cl
 from __future__ import annotations
 
 import logging
+import posixpath
 import urllib.parse
 
 from lxml import etree
 
 from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
+from mailbot.documents.ooxml import is_rels, rels_name_of, rels_source, resolve_in
 from mailbot.documents.package import Package
 from mailbot.documents.part_surface import SurfaceCache, clean_memo, may_hold_name
-from mailbot.documents.xml_streams import TEXT_TAGS, W, looks_xml, streams
+from mailbot.documents.xml_streams import (SYM, TEXT_TAGS, W, looks_xml, package_caps_styles, streams,
+                                          uses_styles)
 
 log = logging.getLogger("mailbot.redact")
 
@@ -68,6 +71,9 @@ def _replace_in_stream(nodes: list, matcher: Matcher) -> int:
         el, t = nodes[i]
         for ls, le, rep in sorted(changes, reverse=True):
             t = t[:ls] + rep + t[le:]
+        if el.tag == SYM:  # a letter of a name written as a symbol character becomes plain text
+            el.tag = f"{{{W}}}t"
+            el.attrib.clear()
         el.text = t
         if el.tag == f"{{{W}}}t" and (t != t.strip() or not t):
             el.set(_XML_SPACE, "preserve")
@@ -86,9 +92,9 @@ def _sub_value(value: str, matcher: Matcher) -> tuple[str, int]:
     return new, n
 
 
-def _strip_tree(root: etree._Element, matcher: Matcher) -> int:
+def _strip_tree(root: etree._Element, matcher: Matcher, caps_styles: frozenset[str] = frozenset()) -> int:
     count = 0
-    for nodes in streams(root):
+    for nodes in streams(root, caps_styles):
         count += _replace_in_stream(nodes, matcher)
     clean: set[str] = set()  # values already found clean in this part ("0", "single", "auto"...)
     for el in root.iter():
@@ -137,6 +143,52 @@ def _drop_thumbnail(pkg: Package) -> None:
     pkg.mark_changed("[Content_Types].xml")
 
 
+def _rename_named_parts(pkg: Package, matcher: Matcher) -> None:
+    """A part whose name holds a protected name (word/media/oluwaseun_bakare_photo.png) gets a
+    neutral name (word/media/renamed1.png); the relationships and content types that point at it
+    follow it."""
+    renames: dict[str, str] = {}
+    for name in list(pkg.parts):
+        if is_rels(name) or name == "[Content_Types].xml" or matcher.search(name) is None:
+            continue
+        folder, base = posixpath.split(name)
+        ext = posixpath.splitext(base)[1]
+        if matcher.search(ext):
+            ext = ""
+        n = len(renames) + 1
+        while posixpath.join(folder, f"renamed{n}{ext}") in pkg.parts:
+            n += 1
+        renames[name] = posixpath.join(folder, f"renamed{n}{ext}")
+    if not renames:
+        return
+    for rels in [n for n in pkg.parts if is_rels(n)]:
+        root, changed, source = pkg.xml(rels), False, rels_source(rels)
+        for rel in root:
+            if (rel.get("TargetMode") or "").lower() == "external":
+                continue
+            target = resolve_in(pkg.parts, source, rel.get("Target") or "")
+            if target in renames:
+                rel.set("Target", "/" + renames[target])
+                changed = True
+        if changed:
+            pkg.mark_changed(rels)
+    if "[Content_Types].xml" in pkg.parts:
+        ct = pkg.xml("[Content_Types].xml")
+        for ov in ct:
+            old = (ov.get("PartName") or "").lstrip("/")
+            if old in renames:
+                ov.set("PartName", "/" + renames[old])
+        pkg.mark_changed("[Content_Types].xml")
+    for old, new in renames.items():
+        for a, b in ((old, new), (rels_name_of(old), rels_name_of(new))):
+            if a in pkg.parts:
+                pkg.parts[b] = pkg.parts.pop(a)
+                if a in pkg._trees:
+                    pkg._trees[b] = pkg._trees.pop(a)
+                if a in pkg.compress:
+                    pkg.compress[b] = pkg.compress.pop(a)
+
+
 def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict | None = None,
                 surfaces: SurfaceCache | None = None) -> Package:
     """Replace every protected name in every text-holding part of ``pkg`` (in place; returned).
@@ -146,17 +198,19 @@ def strip_names(pkg: Package, names: list[ProtectedName] | Matcher, stats: dict 
     """
     matcher = names if isinstance(names, Matcher) else build_matcher(names)
     _drop_thumbnail(pkg)
+    _rename_named_parts(pkg, matcher)
     total, changed = 0, []
+    caps = package_caps_styles(pkg)
     for name in list(pkg.parts):
         data = pkg.parts[name]
         if not looks_xml(name, data):
             continue
-        if not may_hold_name(data, matcher, surfaces):
+        if not may_hold_name(data, matcher, surfaces) and not uses_styles(data, caps):
             if len(data) > 65536:
                 clean_memo(matcher)[name] = data
             continue
         root = pkg.xml(name)
-        n = _strip_tree(root, matcher)
+        n = _strip_tree(root, matcher, caps)
         if n:
             pkg.mark_changed(name)
             total += n

@@ -25,7 +25,7 @@ from mailbot.documents.matcher import Matcher, build_matcher
 from mailbot.documents.names import ProtectedName
 from mailbot.documents.package import OLE_MAGIC, ZIP_MAGIC, open_package, parse_xml
 from mailbot.documents.part_surface import SurfaceCache, clean_memo, may_hold_name
-from mailbot.documents.xml_streams import looks_xml, streams
+from mailbot.documents.xml_streams import looks_xml, package_caps_styles, streams, uses_styles
 from mailbot.errors import BadDocument, LeakDetected
 
 UNSCANNABLE_EXT = (".bin", ".docx", ".docm", ".xlsx", ".xlsm", ".pptx", ".doc", ".xls", ".ppt",
@@ -40,8 +40,8 @@ def _leak(part: str, match, what: str = "a protected name") -> LeakDetected:
     )
 
 
-def _scan_tree(root: etree._Element, matcher: Matcher, part: str) -> None:
-    for nodes in streams(root):
+def _scan_tree(root: etree._Element, matcher: Matcher, part: str, caps_styles: frozenset[str] = frozenset()) -> None:
+    for nodes in streams(root, caps_styles):
         m = matcher.search("".join(t for _el, t in nodes))
         if m:
             raise _leak(part, m)
@@ -170,6 +170,7 @@ def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename:
     except BadDocument as exc:
         raise LeakDetected(f"The coded document could not be checked ({exc.reason}); nothing was sent.",
                            reason="unscannable") from exc
+    caps = package_caps_styles(pkg)
     for part, raw in pkg.parts.items():
         m = matcher.search(part)
         if m:
@@ -181,7 +182,7 @@ def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename:
             # the stripper found clean and that was written unchanged is not tested twice
             if len(raw) > 65536 and clean_memo(matcher).get(part) == raw:
                 continue
-            if not may_hold_name(raw, matcher, surfaces):
+            if not may_hold_name(raw, matcher, surfaces) and not uses_styles(raw, caps):
                 continue
             try:
                 root = parse_xml(raw)
@@ -190,7 +191,7 @@ def verify_no_names(data: bytes, names: list[ProtectedName] | Matcher, filename:
             if root is None:
                 _scan_binary(raw, matcher, part)
                 continue
-            _scan_tree(root, matcher, part)
+            _scan_tree(root, matcher, part, caps)
         else:
             _scan_binary(raw, matcher, part)
 

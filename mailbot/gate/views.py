@@ -79,10 +79,65 @@ def xml_views(data: bytes, *, element_names: bool = False) -> str:
         for m in _XML_SPECIAL.finditer(data):
             extra.add(m.group(1) or m.group(2) or m.group(3) or b"")
     blob = b"".join(joined) + b"\n" + b" ".join(spaced) + b"\n" + b" ".join(extra)
+    if b"aps" in data:
+        blob += b"\n" + _caps_view(data)
+    if b":sym" in data:
+        blob += b"\n" + _sym_view(data)
     text = blob.decode("utf-8", "replace")
     if "&" in text:
         text = html.unescape(text)
-    return _with_url_decoded(text)
+    return _with_url_decoded(_shown_views(text))
+
+
+# as Word shows a part: runs formatted all capitals, letters written as symbol characters, a word
+# spelt letter by letter, text under a right-to-left override, the words of a camelCase identifier
+_CAPS_RUN = re.compile(rb"<w:r\b[^>]*>(?:(?!</w:r>).)*?<w:(?:caps|smallCaps)\b(?![^>]*w:val=\"(?:0|false|off)\")[^>]*>"
+                       rb"(?:(?!</w:r>).)*?</w:r>", re.S)
+_W_T = re.compile(rb"<w:t\b[^>]*>([^<]*)</w:t>")
+_SYM = re.compile(rb"<w:sym\b[^>]*>")
+_SYM_CHAR = re.compile(rb"w:char=\"([0-9A-Fa-f]{1,6})\"")
+_SYM_FONT = re.compile(rb"w:font=\"(?:Symbol|Wingdings[^\"]*|Webdings|Marlett|MT Extra|Zapf ?Dingbats)\"", re.I)
+_SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
+_CAMEL = re.compile(r"(?<=[^\W\d_A-Z])(?=[A-Z])")
+_RLO = re.compile("\u202e([^\u202c<\n]*)")
+_LEET_TOKEN = re.compile(r"[^\W_]*[^\W\d_][^\W_]*\d[\w.]*|[^\W_]*\d[^\W_]*[^\W\d_][\w.]*")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+
+
+def _caps_view(data: bytes) -> bytes:
+    return b" ".join(t.upper() for run in _CAPS_RUN.finditer(data) for t in _W_T.findall(run.group()))
+
+
+def _sym_letter(m) -> bytes:
+    tag = m.group()
+    c = _SYM_CHAR.search(tag)
+    if not c or _SYM_FONT.search(tag):
+        return tag
+    code = int(c.group(1), 16)
+    code = code - 0xF000 if 0xF000 <= code <= 0xF0FF else code
+    ch = chr(code) if 0 < code < 0x110000 else ""
+    return ch.encode("utf-8") if ch.isalnum() else tag
+
+
+def _sym_view(data: bytes) -> bytes:
+    return _ANY_TAG_B.sub(b"", _SYM.sub(_sym_letter, data))
+
+
+_ANY_TAG_B = re.compile(rb"<[^>]*>")
+
+
+def _shown_views(text: str) -> str:
+    extra = []
+    if _SPELLED.search(text):
+        extra.append(_SPELLED.sub(lambda m: re.sub(r"[\s.\-_\u00b7\u2022\u2027*]", "", m.group()), text))
+    if "\u202e" in text:
+        extra.append(" ".join(seg[::-1] for seg in _RLO.findall(text)))
+    leet = _LEET_TOKEN.findall(text)
+    if leet:  # digits written for letters in a handle (k4cper_n0wicki)
+        extra.append(" ".join(leet).translate(_LEET))
+    if _CAMEL.search(text):
+        extra.append(" ".join(w for w in (_CAMEL.sub(" ", tok) for tok in re.findall(r"\S*[a-z][A-Z]\S*", text))))
+    return text if not extra else text + "\n" + "\n".join(extra)
 
 
 def _with_url_decoded(text: str) -> str:

@@ -20,6 +20,7 @@ Pure functions, no I/O beyond loading the confusables table once.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -60,8 +61,29 @@ def confusables() -> dict[str, str]:
     return out
 
 
+#: characters that are several letters (typographic ligatures, digraphs, sharp s)
+LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
+             "\ufb06": "st", "\u0132": "IJ", "\u0133": "ij", "\u01c4": "DZ", "\u01c5": "Dz", "\u01c6": "dz",
+             "\u01c7": "LJ", "\u01c8": "Lj", "\u01c9": "lj", "\u01ca": "NJ", "\u01cb": "Nj", "\u01cc": "nj",
+             "\u00df": "ss", "\u1e9e": "SS"}
+_LETTER_NAME = re.compile(r"\bLATIN (?:(CAPITAL|SMALL) )?LETTER (?:SMALL CAPITAL |CAPITAL )?([A-Z])\b|"
+                          r"^REGIONAL INDICATOR SYMBOL LETTER ([A-Z])$")
+
+
+def _letter_by_name(ch: str, keep_case: bool) -> str | None:
+    """The Latin letter a character is a form of, by its Unicode name (small capitals, letters with
+    a hook or stroke, parenthesized letters, regional indicators), or None."""
+    m = _LETTER_NAME.search(unicodedata.name(ch, ""))
+    if not m:
+        return None
+    letter = m.group(2) or m.group(3)
+    if not keep_case:
+        return letter.lower()
+    return letter if m.group(1) == "CAPITAL" else letter.lower()
+
+
 class _Table(dict):
-    """str.translate table: one character -> one folded character, or None (removed)."""
+    """str.translate table: one character -> one folded character (several for a ligature), or None (removed)."""
 
     def __init__(self, keep_case: bool):
         super().__init__()
@@ -69,7 +91,9 @@ class _Table(dict):
 
     def __missing__(self, ordinal: int):
         ch = chr(ordinal)
-        if ch in APOSTROPHES:
+        if ch in LIGATURES:  # one character, several letters: "ﬃ" in Griﬃths pasted from a PDF, ß
+            out = LIGATURES[ch] if self.keep_case else LIGATURES[ch].lower()
+        elif ch in APOSTROPHES:
             out = "'"
         elif ch in DASHES:
             out = "-"
@@ -92,10 +116,13 @@ class _Table(dict):
                 low = base.casefold()
                 base = low if len(low) == 1 else base.lower()[:1] or base
             out = base if len(base) == 1 else ch
+            if not out.isascii() and unicodedata.category(ch)[0] in "LS":
+                out = _letter_by_name(ch, self.keep_case) or out
         self[ordinal] = out
         return out
 
 
+_LIGATURE_RE = re.compile("[" + "".join(LIGATURES) + "]")
 _FOLD = _Table(keep_case=False)
 _NORM = _Table(keep_case=True)
 _ASCII_FIX = str.maketrans({"`": "'", "\t": " "})
@@ -103,7 +130,8 @@ _ASCII_FIX = str.maketrans({"`": "'", "\t": " "})
 
 def fold(text: str) -> str:
     """Lower case, accents and invisible characters off, look-alikes Latin, one style of
-    apostrophe/dash/space. Shorter than ``text`` only when characters were removed."""
+    apostrophe/dash/space. Shorter than ``text`` only when characters were removed, longer only
+    for a ligature (ﬃ, ß)."""
     if text.isascii():
         text = text.lower()
         return text.translate(_ASCII_FIX) if ("`" in text or "\t" in text) else text
@@ -122,12 +150,14 @@ def fold_map(text: str) -> tuple[str, list[int] | None]:
     case: folded[i] comes from text[i]); else map[i] is the index in ``text`` of folded[i],
     with one extra entry, len(text), at the end."""
     folded = fold(text)
-    if len(folded) == len(text):
+    multi = _LIGATURE_RE.search(text) is not None
+    if len(folded) == len(text) and not multi:
         return folded, None
     index = []
     for i, ch in enumerate(text):
-        if _FOLD[ord(ch)] is not None:
-            index.append(i)
+        out = _FOLD[ord(ch)]
+        if out is not None:
+            index.extend([i] * len(out))  # a ligature's letters all come from it
     index.append(len(text))
     return folded, index
 

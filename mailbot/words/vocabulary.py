@@ -116,6 +116,34 @@ def nicknames_of(first_name: str) -> frozenset[str]:
     return _nickname_table().get(fold(first_name), frozenset())
 
 
+@lru_cache(maxsize=1)
+def _mutation_tables() -> tuple[tuple[tuple[str, str], ...], ...]:
+    try:
+        data = tomllib.loads((RULES_DIR / "welsh_mutations.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - shipped
+        return ()
+    # longest first letters first (ll before l, rh before r)
+    return tuple(tuple(sorted(((fold(k), fold(v)) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+                 for table in data.values() if isinstance(table, dict))
+
+
+def mutated_forms(name: str) -> set[str]:
+    """Folded Welsh mutations of a one-word name (rules/welsh_mutations.toml): Gwenllian -> wenllian,
+    ngwenllian; Tomos -> domos, nhomos, thomos. Empty for names under four letters."""
+    w = fold(name)
+    if len(w) < 4 or not w.isalpha():
+        return set()
+    out = set()
+    for table in _mutation_tables():
+        for start, becomes in table:
+            if w.startswith(start):
+                form = becomes + w[len(start):]
+                if len(form) >= 3 and form != w:
+                    out.add(form)
+                break
+    return out
+
+
 SUFFIXES = ("y", "ie", "o", "sy", "ey", "i", "s")
 
 
