@@ -153,3 +153,44 @@ def test_words_that_are_also_names_survive_as_words():
     assert out.startswith("over the summer she stayed out until dawn; a frank talk; the carol service; we hope;")
     assert out.endswith("CN9 and [parent/carer] came")
     assert is_ordinary_word("miles") and is_ordinary_word("signed") and not is_ordinary_word("Rhodri")
+
+
+@pytest.mark.parametrize("text,nickname", [
+    ("Known online as Wenna_T on every app.", "Wenna_T"),      # an introduction with a word between, Capitalised
+    ("She is known to her friends as Wenz.", "Wenz"),
+    ("KNOWN AT SCHOOL AS Morri.", "Morri"),
+    ("Calls herself Wenny.", "Wenny"),
+])
+def test_an_introduction_in_any_case_and_wording_gives_the_nickname(text, nickname):
+    kids, _fam, _named = discover([text], young(CHILD), relatives(FAMILY), allowed=frozenset())
+    assert nickname in kids[0]
+
+
+def test_a_nickname_introduced_online_is_removed_from_the_coded_form():
+    """Found by probing: 'Known online as Wenna_T' was left in the coded referral; a handle holding the
+    first name and the surname's initial with digits ('tegwenp12'), and a digit for a letter ('T3gwen')."""
+    import io
+
+    import docx
+
+    from mailbot.documents.coding import code_document
+    from mailbot.documents.package import open_package
+    from mailbot.documents.referral import parse_referral
+    from mailbot.documents.text import all_text
+
+    d = docx.Document()
+    d.add_heading("Network Referral Form", 1)
+    table = d.add_table(rows=0, cols=2)
+    for label, value in (("Name of young person", "Tegwen Prosser"), ("Date of birth", "04/05/2012"),
+                         ("Referring agency", "Harbour Youth Project"), ("Referrer name", "Ines Varga")):
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = label, value
+    d.add_paragraph("Known online as Wenna_T; her snap is tegwenp12 and she writes T3gwen on her books.")
+    buf = io.BytesIO()
+    d.save(buf)
+    pkg = open_package(buf.getvalue())
+    ref = parse_referral(pkg)
+    coded = code_document(pkg, ref.young_people, ref.protected_family(), ["CN7"])
+    text = all_text(open_package(coded)).lower()
+    assert "wenna" not in text and "tegwen" not in text and "t3gwen" not in text, text
+    assert "known online as" in text

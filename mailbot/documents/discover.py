@@ -23,8 +23,9 @@ _Q_CLOSE = "’'\"”»“"
 _START = r"(?<![\w\-\u00ad\u200b-\u200d\u2060])(?<!\w[’'])"
 #: spaces, one optional separator, spaces: one way to read each run of spaces (no backtracking blow-up)
 _SEP = r"\s*(?:[:,]\s*)?"
-_INTRO = re.compile(
-    r"(?:(?:also\s+)?known\s+(?:to\s+\w+\s+)?as|goes\s+by|go\s+by|going\s+by|nick-?named|nickname(?:\s+is)?|"
+_INTRO = re.compile(  # the introduction in any case ("Known online as"), the name Capitalised
+    r"(?i:(?:also\s+)?known\s+(?:(?:to|by|on|at|in)\s+)?(?:\w+\s+){0,2}as|goes\s+by|go\s+by|going\s+by|nick-?named|"
+    r"nickname(?:\s+is)?|"
     r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?(?:\s+to\s+be\s+called)?|"
     r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)" + _SEP + r"(?:[" + _Q_OPEN + r"]\s*)?"
     + _START + r"(" + _CAP + r")",
@@ -32,7 +33,7 @@ _INTRO = re.compile(
 # an introduction that leaves no doubt the next word is a name, even when it is also a word
 # ("goes by Jazz", "calls herself Sky"): the word is protected when Capitalised
 _STRONG_INTRO = re.compile(
-    r"(?:known\s+(?:to\s+\w+\s+)?as|go(?:es|ing)?\s+by|nick-?named|nickname|a\.?k\.?a\.?|calls?\s+(?:him|her|them)"
+    r"(?:known\s+(?:(?:to|by|on|at|in)\s+)?(?:\w+\s+){0,2}as|go(?:es|ing)?\s+by|nick-?named|nickname|a\.?k\.?a\.?|calls?\s+(?:him|her|them)"
     r"(?:self|selves)|answers\s+to|likes\s+to\s+be\s+called|prefers?\s+to\s+be\s+called|referred\s+to\s+as)",
     re.IGNORECASE)
 _MAIDEN = re.compile(
