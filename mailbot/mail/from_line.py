@@ -20,6 +20,9 @@ FROM_GROUP = "the From line uses group syntax instead of one sender"
 FROM_UNREADABLE = "the From line could not be read as one email address"
 FROM_HIDDEN_ADDRESS = "the From line shows a different email address than the one it was sent from"
 
+#: no real From line is longer (a display name, its encoded words, one address); a longer one is refused
+#: unread: _ADDR_LIKE reads a long word again from each of its letters (a 100,000-letter display name: over 30 s)
+MAX_FROM = 2_000
 _ADDR_LIKE = re.compile(r"[^\s<>\"'(),;:\[\]\\@]+@[^\s<>\"'(),;:\[\]\\@]+\.[^\s<>\"'(),;:\[\]\\@.]+")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _DOMAIN = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+$")
@@ -122,6 +125,8 @@ def parse_from(values: list[str]) -> tuple[str, str, str]:
     except UnicodeError:
         pass
     value = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    if len(value) > MAX_FROM:
+        return "", "", FROM_UNREADABLE
     try:
         tokens, comments = _split_from(value)
     except ValueError:
