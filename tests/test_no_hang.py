@@ -224,6 +224,17 @@ TEXTS = {"'SW CN78 KNOWN' + 100,000 spaces": "SW CN78 KNOWN" + " " * N + "x",
          "'a@' x 50,000": "a@" * (N // 2), "'Date:' + 100,000 spaces": "Date:" + " " * N + "x"}
 
 
+@pytest.mark.parametrize("css", ["/* " * 30_000, "a" * 200_000, "{" * N])
+def test_html_style(css):
+    def go():
+        from mailbot.mail.html_text import html_to_text
+
+        return html_to_text("<style>p{color:red}" + css + "</style><p>Hello</p>")
+
+    kind, value, _s = run_guarded(go)
+    assert kind == "ok" and "Hello" in value
+
+
 @pytest.mark.parametrize("case", list(TEXTS))
 def test_commands_notices_html(case):
     text = TEXTS[case]
