@@ -210,6 +210,7 @@ def test_gate(case):
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = "Coordinator <c@net.example>", "hub@hub.example", "CN78"
         msg.set_content(body)
+        msg.add_alternative("<p>" + body + "</p>", subtype="html")
         msg.add_attachment(docx, maintype="application", subtype="octet-stream", filename="CN78-coded-referral.docx")
         return gate.check_message(bytes(msg))
 
