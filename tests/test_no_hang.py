@@ -123,6 +123,10 @@ REFERRAL_CASES = {
     "paragraph: the name woven with zero-width spaces": P.with_paragraph(P.REFERRAL, "I\u200bs\u200bl\u200ba " * (N // 10)),
     "paragraph: 'www.' x 25,000": P.with_paragraph(P.REFERRAL, "www." * (N // 4) + "x"),
     "paragraph: '@' x 100,000": P.with_paragraph(P.REFERRAL, "@" * N),
+    # a part's surface (documents/part_surface.py): CDATA full of openers
+    "CDATA of 50,000 '<?'": P.with_body(P.REFERRAL, "<w:p><w:r><w:t><![CDATA[" + "<?" * (N // 2) + "]]></w:t></w:r></w:p>"),
+    "CDATA of 25,000 '<!--'": P.with_body(P.REFERRAL, "<w:p><w:r><w:t><![CDATA[" + "<!--" * (N // 4)
+                                          + "]]></w:t></w:r></w:p>"),
     # structure
     "5,000 table rows": P.with_body(P.REFERRAL, P.structures()["table rows 5k"]),
     "tables nested 60 deep": P.with_body(P.REFERRAL, P.structures()["nested tables 60 deep"]),
