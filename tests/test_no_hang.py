@@ -123,6 +123,9 @@ REFERRAL_CASES = {
     "paragraph: the name woven with zero-width spaces": P.with_paragraph(P.REFERRAL, "I\u200bs\u200bl\u200ba " * (N // 10)),
     "paragraph: 'www.' x 25,000": P.with_paragraph(P.REFERRAL, "www." * (N // 4) + "x"),
     "paragraph: '@' x 100,000": P.with_paragraph(P.REFERRAL, "@" * N),
+    # the date of birth (referral/values.py _DATE_WORDS: exponential in the digits)
+    "date of birth: 30 digits and a letter": P.with_value(P.REFERRAL, "10 May 2012", "1" * 30 + "x"),
+    "date of birth: 100,000 digits and a letter": P.with_value(P.REFERRAL, "10 May 2012", "1" * N + "x"),
     # a part's surface (documents/part_surface.py): CDATA full of openers
     "CDATA of 50,000 '<?'": P.with_body(P.REFERRAL, "<w:p><w:r><w:t><![CDATA[" + "<?" * (N // 2) + "]]></w:t></w:r></w:p>"),
     "CDATA of 25,000 '<!--'": P.with_body(P.REFERRAL, "<w:p><w:r><w:t><![CDATA[" + "<!--" * (N // 4)
