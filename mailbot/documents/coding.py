@@ -29,6 +29,9 @@ from mailbot.people import FamilyMember, YoungPerson
 log = logging.getLogger("mailbot.coding")
 
 CODE_PREFIX = "CN"
+#: longer than any person's name or protected field; a longer one is refused (the matcher's pattern for
+#: a name of thousands of letters was built too deep: a traceback)
+MAX_NAME_CHARS = 300
 _CODE_RE = re.compile(r"^\s*CN\s*0*(\d{1,6})\s*([A-Z]?)\s*$", re.I)
 MAX_SIBLINGS = 26
 
@@ -106,6 +109,11 @@ def code_document(pkg: Package, children: Sequence[YoungPerson], family: Sequenc
         if entry.key and entry.key not in known:
             known.add(entry.key)
             names.append(entry)
+    if any(len(n.text) > MAX_NAME_CHARS for n in names):
+        # no one's name is this long (a whole paragraph read as a name): refused, not half-protected
+        raise BadField(f"A name on the form is far too long to be a person's name (over {MAX_NAME_CHARS} "
+                       "characters), so the form cannot be coded safely. Please check the names on the form "
+                       "and send it again.", reason="bad-name")
     matcher = build_matcher(names)
     removed = sanitise(pkg)  # altChunks, OLE, external links, text in pictures (issue 10 item 11)
     surfaces = SurfaceCache() if surfaces is None else surfaces

@@ -41,8 +41,12 @@ _CODE = re.compile(r"^CN\d+[A-Z]?$")
 _INTRO = re.compile(
     r"(?:known\s+(?:to\s+\w+\s+)?as|goes\s+by|nick-?named|calls?\s+(?:him|her|them)(?:self)?|called|"
     r"a\.?k\.?a\.?|n[ée]e|maiden\s+name|brother|sister|cousin|uncle|aunt|auntie|nan|gran|grandmother|"
-    r"grandfather|mum|dad|mother|father|stepdad|stepmum|boyfriend|girlfriend)\s*[:,]?\s*[‘'\"“]?\s*([A-Z][\w’'\-]+)")
-_QUOTED = re.compile(r"(?:call|known|name|goes)\w*[^.]{0,30}?[‘'\"“]([A-Z][\w\-]+)[’'\"”]")
+    r"grandfather|mum|dad|mother|father|stepdad|stepmum|boyfriend|girlfriend)\s*+[:,]?+\s*+[‘'\"“]?+\s*+([A-Z][\w’'\-]+)")
+# Never a hang on a long run of spaces or a long word (each was read again from every start: minutes).
+# _INTRO's spaces and marks are possessive: nothing after them could take what they give back.
+# _QUOTED starts once per word, at its first trigger (every trigger in a word reaches the same word's
+# end, so the same quote): the same names as "(?:call|known|name|goes)\w*[^.]{0,30}?[‘'"“]...".
+_QUOTED = re.compile(r"(?<!\w)(?>\w*?(?:call|known|name|goes))\w*+[^.]{0,30}?[‘'\"“]([A-Z][\w\-]+)[’'\"”]")
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,18 @@ def ics_text(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
 
 
+def _tags_sub(repl: str, text: str) -> str:
+    """``_ANY_TAG.sub(repl, text)`` read once: no "<" after the last ">" starts a tag, and the pattern
+    read the rest of the text again from each of them (100,000 "<" in an HTML body: over 6 s)."""
+    end = text.rfind(">") + 1
+    return _ANY_TAG.sub(repl, text[:end]) + text[end:]
+
+
 def markup_views(text: str) -> str:
     """Every way the visible text of XML/HTML can read: split runs joined, tags as spaces, attributes."""
     attrs = " ".join(a or b for a, b in _ATTR.findall(text))
-    joined = _ANY_TAG.sub("", _BOUNDARY_TAGS.sub(" ", text))
-    spaced = _ANY_TAG.sub(" ", text)
+    joined = _tags_sub("", _BOUNDARY_TAGS.sub(" ", text))
+    spaced = _tags_sub(" ", text)
     return _with_url_decoded(html.unescape("\n".join((joined, spaced, attrs))))
 
 
@@ -100,7 +107,11 @@ _SYM_FONT = re.compile(rb"w:font=\"(?:Symbol|Wingdings[^\"]*|Webdings|Marlett|MT
 _SPELLED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][\s.\-_\u00b7\u2022\u2027*]{1,3}){2,}[^\W\d_]\.?(?![^\W\d_])")
 _CAMEL = re.compile(r"(?<=[^\W\d_A-Z])(?=[A-Z])")
 _RLO = re.compile("\u202e([^\u202c<\n]*)")
-_LEET_TOKEN = re.compile(r"[^\W_]*[^\W\d_][^\W_]*\d[\w.]*|[^\W_]*\d[^\W_]*[^\W\d_][\w.]*")
+_WORD_RUN = re.compile(r"[\w.]+")
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
+_CAMEL_PAIR = re.compile(r"[a-z][A-Z]")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 
 
@@ -132,12 +143,28 @@ def _shown_views(text: str) -> str:
         extra.append(_SPELLED.sub(lambda m: re.sub(r"[\s.\-_\u00b7\u2022\u2027*]", "", m.group()), text))
     if "\u202e" in text:
         extra.append(" ".join(seg[::-1] for seg in _RLO.findall(text)))
-    leet = _LEET_TOKEN.findall(text)
+    leet = _leet_tokens(text)
     if leet:  # digits written for letters in a handle (k4cper_n0wicki)
         extra.append(" ".join(leet).translate(_LEET))
     if _CAMEL.search(text):
-        extra.append(" ".join(w for w in (_CAMEL.sub(" ", tok) for tok in re.findall(r"\S*[a-z][A-Z]\S*", text))))
+        extra.append(" ".join(_CAMEL.sub(" ", tok) for tok in text.split() if _CAMEL_PAIR.search(tok)))
     return text if not extra else text + "\n" + "\n".join(extra)
+
+
+def _leet_tokens(text: str) -> list[str]:
+    """Each handle that mixes letters and digits, from its first run of letters and digits that holds
+    both to the end of its run of word characters and dots (k4cper_n0wicki, kacper_n0wicki: n0wicki).
+
+    Read once: as one pattern (letters, a digit, in either order) it read a long word again from each
+    of its letters, and each of those again (200,000 capitals in a coded document: the gate hung)."""
+    out = []
+    for word in _WORD_RUN.finditer(text):
+        token = word.group()
+        for run in _ALNUM_RUN.finditer(token):
+            if _LETTER.search(run.group()) and _DIGIT.search(run.group()):
+                out.append(token[run.start():])
+                break
+    return out
 
 
 def _with_url_decoded(text: str) -> str:

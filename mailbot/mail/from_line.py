@@ -21,10 +21,10 @@ FROM_UNREADABLE = "the From line could not be read as one email address"
 FROM_HIDDEN_ADDRESS = "the From line shows a different email address than the one it was sent from"
 FROM_TOO_LONG = "the From line is too long to be one sender"
 
-#: a From line longer than this is not read at all (a line may hold 998 characters; reading a longer,
-#: folded one costs time that grows faster than its length, and no sender needs it)
+#: a From line longer than this is not read at all: no real one is (a line may hold 998 characters: a display
+#: name, its encoded words, one address), and reading a longer, folded one costs time that grows faster than
+#: its length (a 100,000-letter display name: over 30 s)
 MAX_FROM_CHARS = 2000
-
 _ADDR_LIKE = re.compile(r"[^\s<>\"'(),;:\[\]\\@]+@[^\s<>\"'(),;:\[\]\\@]+\.[^\s<>\"'(),;:\[\]\\@.]+")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _DOMAIN = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+$")

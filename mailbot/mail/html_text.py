@@ -13,7 +13,9 @@ _HTML_SKIP = {"script", "style", "head", "title", "template", "meta", "link", "o
               "frame", "frameset", "applet", "svg", "math", "audio", "video", "canvas", "select", "option",
               "textarea", "input", "button", "datalist", "map"}
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_CSS_RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")
+# starts only after a brace (or at the start): a start inside a run without braces finds nothing the
+# run's start did not, and read from each letter of a long run it took long (30,000 letters: 5.7 s)
+_CSS_RULE = re.compile(r"(?<![^{}])([^{}]*)\{([^{}]*)\}")
 _NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 128, 0),
                   "blue": (0, 0, 255), "yellow": (255, 255, 0), "silver": (192, 192, 192), "gray": (128, 128, 128),
                   "grey": (128, 128, 128), "snow": (255, 250, 250), "ivory": (255, 255, 240),
@@ -82,13 +84,24 @@ def _tiny_font(value: str) -> bool | None:
     return number <= 1  # px, pt, or a bare 0
 
 
+def _without_comments(css: str) -> str:
+    """``_CSS_COMMENT.sub(" ", css)`` in one pass: the pattern read the rest of the text again from each
+    "/*" with no "*/" after it (30,000 of them: 48 s)."""
+    out, i = [], 0
+    while (p := css.find("/*", i)) >= 0 and (q := css.find("*/", p + 2)) >= 0:
+        out += [css[i:p], " "]
+        i = q + 2
+    out.append(css[i:])
+    return "".join(out)
+
+
 def _stylesheet(doc) -> list[tuple[object, dict[str, str]]]:
     """(elements matched, declarations) of each rule in the <style> elements that could hide text."""
     from lxml.cssselect import CSSSelector
 
     rules = []
     for style in doc.iter("style"):
-        css = _CSS_COMMENT.sub(" ", style.text or "")
+        css = _without_comments(style.text or "")
         for m in _CSS_RULE.finditer(css):
             selectors, decls = m.group(1).strip(), _css_declarations(m.group(2))
             if not selectors or selectors.startswith("@") or not decls:

@@ -37,11 +37,12 @@ def _make_child(name: str, rules: Rules, *, first: str = "", surname: str = "") 
         raise BadField(MORE_THAN_ONE, reason="several-names")
     name = lines[0] if lines else ""
     known = []
-    m = re.search(r"\s+(?:a\.?k\.?a\.?|also known as|known as)\s+(.+)$", name, re.I)
+    # (both patterns read a run of spaces once; read from each of its spaces, 40,000 took 20 s and 2.8 s)
+    m = re.search(r"(?<!\s)\s+(?:a\.?k\.?a\.?|also known as|known as)\s+(.+)$", name, re.I)
     if m:
         known.extend(split_list(m.group(1), rules))
         name = name[: m.start()]
-    m = re.fullmatch(r"\s*([^,\s][^,]*?)\s*,\s*([^,]+?)\s*", name)
+    m = re.fullmatch(r"\s*([^,\s](?:[^,]*[^,\s])?)\s*,\s*([^,\s](?:[^,]*[^,\s])?|\s)\s*", name)
     if m and len(m.group(1).split()) <= 3:
         # "QUENNELL, Wilbur": surname first
         name = f"{m.group(2)} {m.group(1)}"
