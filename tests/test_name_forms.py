@@ -158,12 +158,19 @@ def test_words_that_are_also_names_survive_as_words():
 @pytest.mark.parametrize("text,nickname", [
     ("Known online as Wenna_T on every app.", "Wenna_T"),      # an introduction with a word between, Capitalised
     ("She is known to her friends as Wenz.", "Wenz"),
-    ("KNOWN AT SCHOOL AS Morri.", "Morri"),
-    ("Calls herself Wenny.", "Wenny"),
+    ("known at school as Morri.", "Morri"),
 ])
-def test_an_introduction_in_any_case_and_wording_gives_the_nickname(text, nickname):
+def test_an_introduction_in_other_wordings_gives_the_nickname(text, nickname):
     kids, _fam, _named = discover([text], young(CHILD), relatives(FAMILY), allowed=frozenset())
     assert nickname in kids[0]
+
+
+def test_a_known_as_label_is_not_an_introduction():
+    """A sibling table headed "Known as | Date of Birth" gave "Date" as a nickname: the gate then refused
+    every email saying "Date of referral" (found by the suite when the introduction was read in any case)."""
+    kids, _fam, _named = discover(["Name\tKnown as\tDate of Birth\tGender"], young(CHILD), relatives(FAMILY),
+                                  allowed=frozenset())
+    assert kids[0] == []
 
 
 def test_a_nickname_introduced_online_is_removed_from_the_coded_form():

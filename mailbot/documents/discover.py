@@ -23,8 +23,9 @@ _Q_CLOSE = "’'\"”»“"
 _START = r"(?<![\w\-\u00ad\u200b-\u200d\u2060])(?<!\w[’'])"
 #: spaces, one optional separator, spaces: one way to read each run of spaces (no backtracking blow-up)
 _SEP = r"\s*(?:[:,]\s*)?"
-_INTRO = re.compile(  # the introduction in any case ("Known online as"), the name Capitalised
-    r"(?i:(?:also\s+)?known\s+(?:(?:to|by|on|at|in)\s+)?(?:\w+\s+){0,2}as|goes\s+by|go\s+by|going\s+by|nick-?named|"
+_INTRO = re.compile(  # "Known online as" may open a sentence; "Known as" alone is a form's label, not prose
+    r"(?:(?:also\s+)?known\s+(?:(?:to|by|on|at|in)\s+)?(?:\w+\s+){0,2}as|"
+    r"Known\s+(?:(?:to|by|on|at|in)\s+)?(?:\w+\s+){1,2}as|goes\s+by|go\s+by|going\s+by|nick-?named|"
     r"nickname(?:\s+is)?|"
     r"a\.?k\.?a\.?|calls?\s+(?:him|her|them)(?:self|selves)?|called|prefers?(?:\s+to\s+be\s+called)?|"
     r"answers\s+to|likes\s+to\s+be\s+called|referred\s+to\s+as)" + _SEP + r"(?:[" + _Q_OPEN + r"]\s*)?"
