@@ -123,7 +123,16 @@ _HEXISH = re.compile(r"[{(]?[0-9A-Fa-f\-]+[})]?")
 _CAMEL = re.compile(r"[^\W\d_A-Z][A-Z]")
 
 
-_LETTERS_AND_DIGITS = re.compile(r"[^\W\d_].*\d|\d.*[^\W\d_]")
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
+
+
+def _letters_and_digits(text: str) -> bool:
+    """A line of ``text`` holds a letter and a digit (read once a line: as one pattern, a letter then
+    anything then a digit, a long line without a digit was read again from each of its letters; a name
+    woven with zero-width spaces, 60,000 letters: 40 s to code the form)."""
+    return any(_LETTER.search(line) and _DIGIT.search(line) for line in text.split("\n"))
+
 #: digits written for letters in handles ("k4cper_n0wicki")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
 
@@ -132,13 +141,13 @@ def _identifier_tokens(text: str):
     """(start, token) of each identifier in ``text`` (all of it when it has no space): a token with
     letters and digits ("k4cper_n0wicki") is one too."""
     whole = not any(ch.isspace() for ch in text)
-    if not whole and "#" not in text and _CAMEL.search(text) is None and _LETTERS_AND_DIGITS.search(text) is None:
+    if not whole and "#" not in text and _CAMEL.search(text) is None and not _letters_and_digits(text):
         return
     for t in _IDENT_TOKEN.finditer(text):
         tok = t.group()
         if len(tok) < 4 or len(tok) > 200 or _HEXISH.fullmatch(tok):
             continue
-        if whole or tok.startswith("#") or _CAMEL.search(tok) or _LETTERS_AND_DIGITS.search(tok):
+        if whole or tok.startswith("#") or _CAMEL.search(tok) or _letters_and_digits(tok):
             yield t.start(), tok
 
 
@@ -146,7 +155,7 @@ def _letters_of(token: str) -> tuple[str, list[int]]:
     """The letters of a token (digits read as the letters they stand for when the token has
     letters too), and the index in the token of each."""
     letters, pos = [], []
-    leet = _LETTERS_AND_DIGITS.search(token) is not None
+    leet = _letters_and_digits(token)
     for i, ch in enumerate(token):
         for c in (_LEET.get(ch, ch) if leet else fold(ch)) if ch.isdigit() else fold(ch):
             if "a" <= c <= "z":
