@@ -14,6 +14,7 @@ Every name here is invented for the test.
 
 from __future__ import annotations
 
+import os
 import functools
 import sys
 import tempfile
@@ -202,7 +203,10 @@ def test_name_in_any_form_in_any_part_is_removed_or_refused(part):
     failures: list[str] = []
     shift = PARTS.index(part) * 5
 
-    @settings(max_examples=6, deadline=None, derandomize=True, database=None,
+    # three drawn cases a part in the suite (the parts together cover every form); PROP_PARTS_EXAMPLES=20
+    # for a deeper run
+    @settings(max_examples=int(os.environ.get("PROP_PARTS_EXAMPLES", "3")), deadline=None, derandomize=True,
+              database=None,
               phases=(Phase.explicit, Phase.generate),
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(name=names, mother=st.sampled_from(MOTHERS), k=st.integers(min_value=0, max_value=len(FORMS) - 1),
