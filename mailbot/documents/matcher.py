@@ -173,6 +173,13 @@ def identifier_letters(text: str) -> str:
     return "\n".join(out)
 
 
+def spelled_runs(text: str) -> str:
+    """Each run of ``text`` written letter by letter ("F F I O N"), one per line: what
+    :meth:`Matcher.spelled` can find in ``text``, for a surface kept across forms (the pattern over a
+    whole style part cost more than the rest of the cheap test)."""
+    return "\n".join(m.group() for m in _SPELLED.finditer(text))
+
+
 _RLO = re.compile("\u202e([^\u202c\n]*)\u202c?")
 
 #: a word written letter by letter: "F F I O N", "P-R-Y-D-D-E-R-C-H", "R. H. O. D. R. I."
@@ -398,16 +405,18 @@ class Matcher:
         return "".join(pieces), len(edits)
 
     def may_match(self, folded: str, letters: str | None = None, words=None, low: str | None = None,
-                  apart=None, caps=None, backwards: str | None = None, idents: str | None = None) -> bool:
+                  apart=None, caps=None, backwards: str | None = None, idents: str | None = None,
+                  spelled: str | None = None) -> bool:
         """Superset test: a name, or a name inside an address. ``folded``: normalised text
         (mailbot.words.textnorm.normalise: case kept, so that a name that is also a word counts only
         when capitalised, as in :meth:`finditer`). From a cached surface, for a fast first test:
         ``letters``: the letters of its addresses (:func:`address_letters`); ``words``: its
         distinct words in lower case (a set); ``apart``: those that touch no digit; ``caps``: those
-        written with a capital; ``backwards``: each word reversed, one per line."""
+        written with a capital; ``backwards``: each word reversed, one per line; ``spelled``: the
+        text's words written letter by letter (:func:`spelled_runs`), read instead of the whole text."""
         if low is None:
             low = folded.lower()
-        if next(self.spelled(folded), None) is not None:
+        if next(self.spelled(folded if spelled is None else spelled), None) is not None:
             return True
         if words is None or (
                 not self.whole_words.isdisjoint(words)

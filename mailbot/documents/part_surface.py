@@ -16,7 +16,7 @@ import html
 import re
 import urllib.parse
 
-from mailbot.documents.matcher import Matcher, address_letters, identifier_letters
+from mailbot.documents.matcher import Matcher, address_letters, identifier_letters, spelled_runs
 from mailbot.words.textnorm import normalise
 
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -166,7 +166,7 @@ def _surface(data: bytes, cache: SurfaceCache | None = None) -> tuple[str, ...] 
     words = frozenset(_WORDS_RE.findall(low))
     caps = frozenset(w.lower() for w in _WORDS_RE.findall(surface) if w[0].isupper())
     surface = (surface, address_letters(surface), words, low, frozenset(_WORDS_APART_RE.findall(low)), caps,
-               "\n".join(w[::-1] for w in words), identifier_letters(surface))
+               "\n".join(w[::-1] for w in words), identifier_letters(surface), spelled_runs(surface))
     if key is not None:
         cache.put(key, surface, len(data))
     return surface
