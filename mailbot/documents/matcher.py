@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from mailbot.documents.names import ProtectedName, name_key
-from mailbot.words.textnorm import fold, fold_map, span_back
+from mailbot.words.textnorm import DIGIT_LETTERS, fold, fold_map, span_back
 
 _SEP = r"[\s._\-',]*"
 _BEFORE = r"(?<![^\W\d_])"   # not preceded by a letter (digits may touch: 2010rhodri)
@@ -134,7 +134,7 @@ def _letters_and_digits(text: str) -> bool:
     return any(_LETTER.search(line) and _DIGIT.search(line) for line in text.split("\n"))
 
 #: digits written for letters in handles ("k4cper_n0wicki")
-_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
+_LEET = DIGIT_LETTERS
 
 
 def _identifier_tokens(text: str):

@@ -9,6 +9,8 @@ import html
 import re
 import urllib.parse
 
+from mailbot.words.textnorm import DIGIT_LETTERS
+
 _BOUNDARY_TAGS = re.compile(
     r"</?(?:[\w.-]+:)?(?:p|tc|tr|td|th|si|br|tab|cr|txbxContent|row|c|li|div|table)\b[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^>]*>")
@@ -112,7 +114,7 @@ _ALNUM_RUN = re.compile(r"[^\W_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
 _CAMEL_PAIR = re.compile(r"[a-z][A-Z]")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_LEET = str.maketrans(DIGIT_LETTERS)
 
 
 def _caps_view(data: bytes) -> bytes:

@@ -168,3 +168,8 @@ def span_back(index: list[int] | None, start: int, end: int) -> tuple[int, int]:
     if index is None:
         return start, end
     return index[start], (index[end - 1] + 1) if end > start else index[start]
+
+
+#: digits written for the letters they look like, in handles ("k4cper_n0wicki"): one table for the
+#: stripper (mailbot.documents.matcher) and the last gate (mailbot.gate.views)
+DIGIT_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
